@@ -1,0 +1,24 @@
+"""User-facing errors: each carries one clear sentence."""
+
+from __future__ import annotations
+
+
+class AekitError(ValueError):
+    """An error caused by the user's input, data or files.
+
+    Its message is one sentence meant for the user; the CLI prints it and exits
+    with code 2 without a traceback. It subclasses ``ValueError`` so that
+    scikit-learn's conventions (bad input raises ``ValueError``) hold.
+    """
+
+
+class DataError(AekitError):
+    """Data that cannot be read or used: bad values, shapes or file contents."""
+
+
+class RunFileError(AekitError):
+    """A run directory or a file in it that is missing, truncated or tampered with."""
+
+
+class TrainingDivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
