@@ -1,0 +1,337 @@
+"""The one training loop that fits every neural model in aekit.
+
+Adam on in-memory tensors with index-permutation batching; validation each epoch;
+early stopping; an optional learning-rate schedule and gradient clipping; a
+progress bar; per-epoch metrics and an atomic checkpoint in the run directory;
+exact resumption. Randomness in epoch ``e`` comes from a seed derived from
+``(random_state, e)``, so a run resumed from a checkpoint replays the same
+batches and noise as an uninterrupted one (bitwise on the CPU).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from aekit.errors import RunFileError, TrainingDivergedError
+from aekit.runio import (
+    flatten_optimizer_state,
+    load_tensors,
+    save_tensors,
+    unflatten_optimizer_state,
+    write_json,
+)
+
+CHECKPOINT = "checkpoint.safetensors"
+METRICS = "metrics.json"
+SCHEDULES = ("none", "cosine", "plateau")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the training loop (the estimator builds it from its parameters)."""
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    lr_schedule: str = "none"
+    grad_clip: float | None = None
+    early_stopping: int | None = None
+    random_state: int = 0
+    verbose: bool = False
+    eval_batch_size: int = 2048
+    progress_every: int = 25
+
+
+@dataclass
+class _State:
+    """Everything the loop needs to continue: saved in every checkpoint."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # completed steps of the epoch in progress (after an interrupt)
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_val: float = math.inf
+    bad_epochs: int = 0
+    lr: float = 0.0
+    plateau_best: float = math.inf
+    plateau_bad: int = 0
+
+
+def epoch_seed(random_state: int, epoch: int) -> int:
+    """The seed of epoch ``epoch``: distinct per epoch, fixed by ``random_state``."""
+    return (random_state * 1_000_003 + epoch * 7919 + 17) % (2**63 - 1)
+
+
+class Trainer:
+    """Fit ``module`` (whose ``forward(x)`` returns a dict with ``"loss"``).
+
+    Parameters
+    ----------
+    module : nn.Module
+        The model, already on ``device``.
+    config : TrainConfig
+    device : torch.device
+    run_dir : path, optional
+        Where checkpoints and metrics go; nothing is written when omitted.
+    epoch_hook : callable, optional
+        Called as ``epoch_hook(epoch)`` before each epoch (e.g. KL warm-up).
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        config: TrainConfig,
+        device: torch.device,
+        run_dir: str | Path | None = None,
+        epoch_hook: Callable[[int], None] | None = None,
+    ) -> None:
+        self.module = module
+        self.config = config
+        self.device = device
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.epoch_hook = epoch_hook
+        self.optimizer = torch.optim.Adam(
+            module.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.state = _State(lr=config.lr)
+        self.best_weights: dict[str, torch.Tensor] | None = None
+        self._partial: dict[str, torch.Tensor] = {}
+        self._interrupted = False
+
+    # -- checkpoints -----------------------------------------------------------------
+    def save_checkpoint(self, rng_state: torch.Tensor | None = None) -> None:
+        if self.run_dir is None:
+            return
+        tensors = {f"model.{k}": v for k, v in self.module.state_dict().items()}
+        if self.best_weights is not None:
+            tensors.update({f"best.{k}": v for k, v in self.best_weights.items()})
+        optim_tensors, optim_rest = flatten_optimizer_state(self.optimizer.state_dict())
+        tensors.update(optim_tensors)
+        if rng_state is not None:
+            tensors["rng.cpu"] = rng_state
+            tensors.update({f"partial.{k}": v for k, v in self._partial.items()})
+        meta = {"state": asdict(self.state), "optimizer": optim_rest, "config": asdict(self.config)}
+        save_tensors(self.run_dir / CHECKPOINT, tensors, meta)
+
+    def load_checkpoint(self) -> torch.Tensor | None:
+        """Restore from ``run_dir``; returns the saved RNG state of an interrupted epoch."""
+        assert self.run_dir is not None
+        path = self.run_dir / CHECKPOINT
+        if not path.exists():
+            raise RunFileError(f"cannot resume: {path} does not exist.")
+        tensors, meta = load_tensors(path)
+        saved = meta.get("config", {})
+        for key in ("batch_size", "random_state"):
+            if saved.get(key) != getattr(self.config, key):
+                raise RunFileError(
+                    f"cannot resume: {path} was made with {key}={saved.get(key)!r}, "
+                    f"not {getattr(self.config, key)!r}."
+                )
+        try:
+            self.module.load_state_dict(_strip(tensors, "model."))
+            best = _strip(tensors, "best.")
+            self.best_weights = best or None
+            self.optimizer.load_state_dict(unflatten_optimizer_state(tensors, meta["optimizer"]))
+            self.state = _State(**meta["state"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise RunFileError(f"cannot resume: {path} does not fit this model ({exc}).") from None
+        self._partial = {k: v.to(self.device) for k, v in _strip(tensors, "partial.").items()}
+        return tensors.get("rng.cpu")
+
+    # -- the loop --------------------------------------------------------------------
+    def fit(
+        self, X_train: torch.Tensor, X_val: torch.Tensor | None = None, resume: bool = False
+    ) -> list[dict[str, float]]:
+        """Train; returns the per-epoch history (also written to ``run_dir``)."""
+        cfg = self.config
+        rng_state = self.load_checkpoint() if resume else None
+        n = X_train.shape[0]
+        # a last batch of one example would break batch norm; drop it
+        n_batches = n // cfg.batch_size + (1 if n % cfg.batch_size > 1 else 0)
+        with _sigint_sets_flag(self):
+            while self.state.epoch < cfg.epochs and not self._should_stop():
+                epoch = self.state.epoch
+                if self.epoch_hook is not None:
+                    self.epoch_hook(epoch)
+                self._set_lr(epoch)
+                good = {k: v.clone() for k, v in self.module.state_dict().items()}
+                start = time.perf_counter()
+                train_metrics = self._train_epoch(X_train, n_batches, epoch, rng_state)
+                rng_state = None
+                if train_metrics is None:  # interrupted: checkpoint written mid-epoch
+                    raise KeyboardInterrupt
+                val_metrics = self.evaluate(X_val) if X_val is not None else {}
+                record = {f"train_{k}": v for k, v in train_metrics.items()}
+                record.update({f"val_{k}": v for k, v in val_metrics.items()})
+                bad_step = record.pop("train_bad_step")
+                if bad_step >= 0 or not all(math.isfinite(v) for v in record.values()):
+                    self.module.load_state_dict(good)
+                    self._diverged(epoch, int(bad_step))
+                record.update(epoch=epoch + 1, lr=self.state.lr)
+                record["seconds"] = time.perf_counter() - start
+                self._after_epoch(record)
+                if self._interrupted:  # Ctrl-C during the last step: checkpoint is written
+                    raise KeyboardInterrupt
+        if cfg.early_stopping and self.best_weights is not None:
+            self.module.load_state_dict(self.best_weights)
+        return self.state.history
+
+    def _train_epoch(
+        self, X: torch.Tensor, n_batches: int, epoch: int, rng_state: torch.Tensor | None
+    ) -> dict[str, float] | None:
+        cfg = self.config
+        self.module.train()
+        seed = epoch_seed(cfg.random_state, epoch)
+        torch.manual_seed(seed)
+        perm = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))
+        perm = perm.to(X.device)
+        first = self.state.step
+        if rng_state is not None:
+            torch.set_rng_state(rng_state)
+        else:
+            self._partial = {}
+        sums = self._partial
+        bad_step = sums.pop("bad_step", torch.full((), -1.0, device=self.device))
+        zero = torch.zeros((), device=self.device)
+        bar = tqdm(
+            total=n_batches,
+            initial=first,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            disable=not (cfg.verbose and sys.stderr.isatty()),
+            leave=False,
+            file=sys.stderr,
+        )
+        with bar:
+            for step in range(first, n_batches):
+                idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                xb = X[idx].to(self.device, non_blocking=True)
+                parts = self.module(xb)
+                loss = parts["loss"]
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    nn.utils.clip_grad_norm_(self.module.parameters(), cfg.grad_clip)
+                self.optimizer.step()
+                bad_step = torch.where(
+                    (bad_step < 0) & ~torch.isfinite(loss.detach()), float(step), bad_step
+                )
+                for k, v in parts.items():
+                    sums[k] = sums.get(k, zero) + v.detach() * xb.shape[0]
+                sums["count"] = sums.get("count", zero) + xb.shape[0]
+                bar.update(1)
+                if (step + 1) % cfg.progress_every == 0:
+                    if bad_step.item() >= 0:  # a sync we pay for only every few steps
+                        break
+                    if not bar.disable:
+                        bar.set_postfix(loss=f"{(sums['loss'] / sums['count']).item():.4g}")
+                if self._interrupted and step + 1 < n_batches:
+                    self.state.step = step + 1
+                    sums["bad_step"] = bad_step
+                    self.save_checkpoint(torch.get_rng_state())
+                    return None
+        self.state.step = 0
+        count = sums.pop("count")
+        metrics = {k: float(v / count) for k, v in sums.items()}
+        metrics["bad_step"] = float(bad_step)
+        return metrics
+
+    @torch.no_grad()
+    def evaluate(self, X: torch.Tensor) -> dict[str, float]:
+        """Mean of each loss part over ``X`` in evaluation mode."""
+        was_training = self.module.training
+        self.module.eval()
+        sums: dict[str, torch.Tensor] = {}
+        for start in range(0, X.shape[0], self.config.eval_batch_size):
+            xb = X[start : start + self.config.eval_batch_size].to(self.device)
+            for k, v in self.module(xb).items():
+                sums[k] = sums.get(k, 0.0) + v * xb.shape[0]
+        self.module.train(was_training)
+        return {k: float(v / X.shape[0]) for k, v in sums.items()}
+
+    # -- epoch bookkeeping -----------------------------------------------------------
+    def _after_epoch(self, record: dict[str, float]) -> None:
+        cfg, st = self.config, self.state
+        st.history.append(record)
+        st.epoch += 1
+        monitor = record.get("val_loss", record["train_loss"])
+        if monitor < st.best_val - 1e-6 * abs(st.best_val):
+            st.best_val, st.bad_epochs = monitor, 0
+            if cfg.early_stopping:
+                self.best_weights = {k: v.clone() for k, v in self.module.state_dict().items()}
+        else:
+            st.bad_epochs += 1
+        if cfg.lr_schedule == "plateau":
+            if monitor < st.plateau_best - 1e-6 * abs(st.plateau_best):
+                st.plateau_best, st.plateau_bad = monitor, 0
+            else:
+                st.plateau_bad += 1
+                if st.plateau_bad > 2:
+                    st.lr, st.plateau_bad = st.lr * 0.5, 0
+        self.save_checkpoint()
+        if self.run_dir is not None:
+            write_json(self.run_dir / METRICS, {"history": st.history})
+        if cfg.verbose:
+            shown = {k: v for k, v in record.items() if k.endswith("loss") or k == "seconds"}
+            text = "  ".join(f"{k} {v:.5g}" for k, v in shown.items())
+            tqdm.write(f"epoch {record['epoch']:d}/{cfg.epochs}  {text}", file=sys.stderr)
+
+    def _should_stop(self) -> bool:
+        patience = self.config.early_stopping
+        return bool(patience) and self.state.bad_epochs >= patience
+
+    def _set_lr(self, epoch: int) -> None:
+        cfg = self.config
+        if cfg.lr_schedule == "cosine":
+            self.state.lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.state.lr
+
+    def _diverged(self, epoch: int, step: int) -> None:
+        where = f"epoch {epoch + 1}" + (f", step {step + 1}" if step >= 0 else "")
+        kept = (
+            f"; the last good checkpoint is kept in {self.run_dir}"
+            if self.run_dir is not None and self.state.epoch > 0
+            else ""
+        )
+        raise TrainingDivergedError(
+            f"Training diverged at {where}: the loss became NaN or infinite; the model keeps "
+            f"the weights from before that epoch{kept}. Try a lower learning rate (--lr)."
+        )
+
+
+def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+class _sigint_sets_flag:
+    """While training, Ctrl-C finishes the current step, checkpoints and stops."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.previous = None
+
+    def __enter__(self) -> None:
+        main = threading.current_thread() is threading.main_thread()
+        if self.trainer.run_dir is None or not main:
+            return
+        self.previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):  # noqa: ARG001
+            self.trainer._interrupted = True
+
+        signal.signal(signal.SIGINT, handler)
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)

@@ -1,0 +1,83 @@
+"""Encoder heads: the code distribution q(z|x), deterministic or Gaussian.
+
+A deterministic head is a point mass: ``rsample()`` returns the mean and there is
+no KL term. A Gaussian head outputs a mean and a log-variance (a linear layer, as
+in the notes: ``v² = exp(log v²)``) and samples by reparametrisation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass
+class CodeDistribution:
+    """q(z|x) for a batch: ``mean`` of shape (n, d) and ``log_var`` (None for a point mass)."""
+
+    mean: torch.Tensor
+    log_var: torch.Tensor | None = None
+
+    @property
+    def stochastic(self) -> bool:
+        return self.log_var is not None
+
+    def rsample(self, n_samples: int | None = None) -> torch.Tensor:
+        """Reparametrised sample ``z = μ + v ⊙ ε``: shape (n, d), or (n_samples, n, d)."""
+        if self.log_var is None:
+            return self.mean if n_samples is None else self.mean.expand(n_samples, *self.mean.shape)
+        shape = self.mean.shape if n_samples is None else (n_samples, *self.mean.shape)
+        eps = torch.randn(shape, dtype=self.mean.dtype, device=self.mean.device)
+        return self.mean + torch.exp(0.5 * self.log_var) * eps
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log q(z|x) summed over code dimensions; ``z`` is (..., n, d), result (..., n)."""
+        if self.log_var is None:
+            raise ValueError("a deterministic code has no density.")
+        sq = (z - self.mean) ** 2 * torch.exp(-self.log_var)
+        return -0.5 * (LOG_2PI + self.log_var + sq).sum(-1)
+
+    def kl_to_standard_normal(self) -> torch.Tensor:
+        """Closed-form KL(q(z|x) || N(0, I)) per dimension, shape (n, d):
+        ``½ (v² + μ² − log v² − 1)``."""
+        if self.log_var is None:
+            raise ValueError("a deterministic code has no KL term.")
+        return 0.5 * (torch.exp(self.log_var) + self.mean**2 - self.log_var - 1.0)
+
+
+def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """log N(z | 0, I) summed over the last axis."""
+    return -0.5 * (LOG_2PI + z**2).sum(-1)
+
+
+class DeterministicHead(nn.Module):
+    """A linear map from encoder features to the code."""
+
+    def __init__(self, in_features: int, latent_dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, latent_dim)
+
+    def forward(self, h: torch.Tensor) -> CodeDistribution:
+        return CodeDistribution(self.linear(h))
+
+
+class GaussianHead(nn.Module):
+    """Linear layers for the mean and the log-variance of a diagonal Gaussian."""
+
+    # exp(-30) .. exp(20): keeps v² positive and finite in float32 without
+    # restricting any posterior a trained model would reach.
+    LOG_VAR_RANGE = (-30.0, 20.0)
+
+    def __init__(self, in_features: int, latent_dim: int) -> None:
+        super().__init__()
+        self.mean = nn.Linear(in_features, latent_dim)
+        self.log_var = nn.Linear(in_features, latent_dim)
+
+    def forward(self, h: torch.Tensor) -> CodeDistribution:
+        log_var = self.log_var(h).clamp(*self.LOG_VAR_RANGE)
+        return CodeDistribution(self.mean(h), log_var)

@@ -1,0 +1,124 @@
+"""Decoder likelihoods p(x|z): log-densities with every constant included.
+
+Each likelihood reads the decoder's raw output (``params``: ``k`` values per
+observed value, stacked on the channel/feature axis) and gives
+``log p(x|z)`` summed over the observed values, one number per example.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LOG_2PI = math.log(2 * math.pi)
+LIKELIHOODS = ("gaussian", "gaussian-learned", "bernoulli")
+
+
+def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """``log N(x | mean, diag(exp(log_var)))`` summed over all but the batch axis.
+
+    ``−(D/2) log 2π − ½ log|Σ| − ½ (x−μ)ᵀ Σ⁻¹ (x−μ)``; ``log_var`` broadcasts.
+    """
+    log_var = log_var.expand_as(mean)
+    per_value = -0.5 * (LOG_2PI + log_var + (x - mean) ** 2 * torch.exp(-log_var))
+    return per_value.flatten(1).sum(-1)
+
+
+class Likelihood(nn.Module):
+    """Base class. ``params_per_value`` values per observed value come from the decoder."""
+
+    params_per_value = 1
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        """E[x|z]: the reconstruction shown to users."""
+        raise NotImplementedError
+
+    def sample(self, params: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class GaussianFixed(Likelihood):
+    """``N(x | μ(z), σ² I)`` with σ fixed; σ = 1 gives ``½‖x − μ‖² + (D/2) log 2π``."""
+
+    def __init__(self, sigma: float = 1.0) -> None:
+        super().__init__()
+        self.register_buffer("log_var", torch.tensor(2.0 * math.log(sigma)))
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return gaussian_log_prob(x, params, self.log_var)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return params
+
+    def sample(self, params: torch.Tensor) -> torch.Tensor:
+        return params + torch.exp(0.5 * self.log_var) * torch.randn_like(params)
+
+
+class GaussianLearned(Likelihood):
+    """``N(x | μ(z), diag(v²))`` with a learned variance, bounded below.
+
+    ``shared=True`` learns one σ for every value (a parameter of this module, so
+    DDP keeps it in sync); otherwise the decoder outputs a log-variance per value.
+    The bound ``min_sigma`` keeps the density finite: without it a decoder can
+    shrink σ on a value it reproduces exactly and drive the likelihood to infinity.
+    """
+
+    def __init__(self, shared: bool = False, min_sigma: float = 1e-3) -> None:
+        super().__init__()
+        self.shared = shared
+        self.params_per_value = 1 if shared else 2
+        self.min_log_var = 2.0 * math.log(min_sigma)
+        if shared:
+            self.raw_log_var = nn.Parameter(torch.zeros(()))
+
+    def split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.shared:
+            raw = self.raw_log_var
+            mean = params
+        else:
+            mean, raw = params.chunk(2, dim=1)
+        # softplus keeps the log-variance above the bound with a smooth gradient
+        log_var = self.min_log_var + F.softplus(raw - self.min_log_var)
+        return mean, log_var
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        mean, log_var = self.split(params)
+        return gaussian_log_prob(x, mean, log_var)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return self.split(params)[0]
+
+    def sample(self, params: torch.Tensor) -> torch.Tensor:
+        mean, log_var = self.split(params)
+        return mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
+
+
+class Bernoulli(Likelihood):
+    """``Bernoulli(x | sigmoid(logits))`` for data in [0, 1], computed on logits."""
+
+    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        per_value = -F.binary_cross_entropy_with_logits(params, x, reduction="none")
+        return per_value.flatten(1).sum(-1)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(params)
+
+    def sample(self, params: torch.Tensor) -> torch.Tensor:
+        return torch.bernoulli(torch.sigmoid(params))
+
+
+def make_likelihood(name: str, sigma: float = 1.0, shared_variance: bool = False) -> Likelihood:
+    """The likelihood called ``name`` (one of :data:`LIKELIHOODS`)."""
+    if name == "gaussian":
+        return GaussianFixed(sigma)
+    if name == "gaussian-learned":
+        return GaussianLearned(shared=shared_variance)
+    if name == "bernoulli":
+        return Bernoulli()
+    raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}; got {name!r}.")

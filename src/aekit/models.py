@@ -1,0 +1,163 @@
+"""The neural estimators: rows of the table in :mod:`aekit.module`.
+
+Each class only lists its parameters (scikit-learn reads them from ``__init__``)
+and says which parts it composes; :class:`~aekit.base.NeuralAutoencoder` does the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aekit.base import NeuralAutoencoder
+from aekit.validation import check_positive
+
+
+class Autoencoder(NeuralAutoencoder):
+    """A deterministic autoencoder ``x̂ = f_φ(f_θ(x))`` trained on ``E‖x − x̂‖²``.
+
+    With the default Gaussian likelihood (σ = 1) the training loss is
+    ``½‖x − x̂‖² + (D/2) log 2π`` per example, i.e. the squared error.
+
+    Parameters
+    ----------
+    latent_dim : int, default=16
+        Size of the code ``d``. ``d > D`` (over-complete) works, but then the model
+        can learn the identity unless regularised (``code_l1``, ``weight_decay``,
+        or noise: :class:`DenoisingAutoencoder`).
+    architecture : {"mlp", "conv"}, default="mlp"
+    hidden : tuple of int, optional
+        Hidden widths (MLP, encoder order; the decoder mirrors them) or channel
+        counts (conv). Default ``(512, 256)`` for MLPs, ``(32, 64)`` for conv nets.
+    activation : {"relu", "gelu", "tanh", "elu", "silu"}, default="relu"
+    norm : {"none", "batch", "layer"}, default="none"
+    likelihood : {"gaussian", "bernoulli", "gaussian-learned"}, default="gaussian"
+        Decoder likelihood; ``"bernoulli"`` (logits, cross-entropy) suits data in [0, 1].
+    code_l1 : float, default=0
+        Weight of an L1 penalty on the code: sparsity for over-complete codes.
+    noise_std : float, default=0
+        Gaussian corruption of the input during training (see DenoisingAutoencoder).
+    epochs, batch_size, lr, weight_decay : training settings (Adam)
+    lr_schedule : {"none", "cosine", "plateau"}, default="none"
+    grad_clip : float, optional
+        Clip the gradient norm to this value.
+    early_stopping : int, optional
+        Stop after this many epochs without validation improvement; keep the best weights.
+    device : str, default="auto"
+        ``"auto"`` picks CUDA, then MPS, then the CPU.
+    random_state : int, optional
+        Seed of initialisation, batching and noise; the same seed gives the same fit.
+    verbose : bool, default=False
+        Progress bar (on a terminal) and one line per epoch.
+
+    Attributes
+    ----------
+    module_ : AutoencoderModule
+    history_ : list of dict
+        Per-epoch metrics (``train_loss``, ``val_loss``, ``train_mse`` ...).
+    input_shape_ : tuple
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aekit import Autoencoder
+    >>> X = np.random.default_rng(0).random((64, 10), dtype=np.float32)
+    >>> ae = Autoencoder(latent_dim=3, hidden=(16,), epochs=2, random_state=0).fit(X)
+    >>> ae.transform(X).shape
+    (64, 3)
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 16,
+        *,
+        architecture: str = "mlp",
+        hidden: tuple[int, ...] | None = None,
+        activation: str = "relu",
+        norm: str = "none",
+        likelihood: str = "gaussian",
+        code_l1: float = 0.0,
+        noise_std: float = 0.0,
+        epochs: int = 20,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        lr_schedule: str = "none",
+        grad_clip: float | None = None,
+        early_stopping: int | None = None,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.architecture = architecture
+        self.hidden = hidden
+        self.activation = activation
+        self.norm = norm
+        self.likelihood = likelihood
+        self.code_l1 = code_l1
+        self.noise_std = noise_std
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.grad_clip = grad_clip
+        self.early_stopping = early_stopping
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_positive(self.code_l1, "code_l1", allow_zero=True)
+        check_positive(self.noise_std, "noise_std", allow_zero=True)
+
+    def _module_options(self) -> dict[str, Any]:
+        return {"noise_std": float(self.noise_std), "code_l1": float(self.code_l1)}
+
+
+class DenoisingAutoencoder(Autoencoder):
+    """An autoencoder trained to undo Gaussian noise: ``min E‖x − f_φ(f_θ(x + ε))‖²``.
+
+    ``ε ~ N(0, noise_std² I)`` is drawn afresh for every batch; the target is the
+    clean ``x``. ``transform`` and ``reconstruct`` work on clean input unless asked
+    (``reconstruct(X, noise_std=...)``). All other parameters are those of
+    :class:`Autoencoder`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aekit import DenoisingAutoencoder
+    >>> X = np.random.default_rng(0).random((64, 10), dtype=np.float32)
+    >>> dae = DenoisingAutoencoder(latent_dim=3, noise_std=0.3, epochs=2, random_state=0)
+    >>> dae.fit(X).reconstruct(X, noise_std=0.3).shape
+    (64, 10)
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 16,
+        *,
+        noise_std: float = 0.5,
+        architecture: str = "mlp",
+        hidden: tuple[int, ...] | None = None,
+        activation: str = "relu",
+        norm: str = "none",
+        likelihood: str = "gaussian",
+        code_l1: float = 0.0,
+        epochs: int = 20,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        lr_schedule: str = "none",
+        grad_clip: float | None = None,
+        early_stopping: int | None = None,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        kwargs = dict(locals())
+        kwargs.pop("self")
+        kwargs.pop("__class__", None)
+        super().__init__(**kwargs)

@@ -1,0 +1,141 @@
+"""One ``nn.Module`` for every model: corrupt → encode → head → decode → likelihood.
+
+The models of aekit are configurations of these parts (see STYLE.md):
+
+==================  ==============  ===============  ===================  ============
+model               corruption      head q(z|x)      likelihood p(x|z)    regulariser
+==================  ==============  ===============  ===================  ============
+Autoencoder         —               deterministic    Gaussian (σ = 1)     L1 on codes
+DenoisingAE         Gaussian noise  deterministic    Gaussian (σ = 1)     —
+VAE                 —               Gaussian         any                  KL (× β)
+==================  ==============  ===============  ===================  ============
+
+``forward`` returns the loss and its named parts, each a mean over the batch of
+per-example sums over features, in nats.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from aekit.heads import CodeDistribution, standard_normal_log_prob
+from aekit.likelihoods import Likelihood
+
+
+class AutoencoderModule(nn.Module):
+    """The composed model.
+
+    Parameters
+    ----------
+    encoder, decoder : nn.Module
+        Networks from :func:`aekit.networks.build_networks`.
+    head : nn.Module
+        Returns a :class:`~aekit.heads.CodeDistribution` from encoder features.
+    likelihood : Likelihood
+        The decoder likelihood.
+    noise_std : float, default=0
+        Standard deviation of the Gaussian corruption applied to inputs in training
+        (fresh noise every batch); the target stays the clean input.
+    binarize : bool, default=False
+        Dynamic binarisation: in training, replace each grey level by a Bernoulli
+        draw with that probability (a fresh draw every time the batch is seen).
+    code_l1 : float, default=0
+        Weight of the L1 penalty on the code (sparsity), per example.
+    kl_weight : float, default=1
+        β: the weight of the KL term in the training objective.
+    free_bits : float, default=0
+        Minimum KL per code dimension (nats, batch-averaged) in the objective.
+    objective : {"elbo", "iwae"}
+        Training objective; ``"iwae"`` uses ``iwae_k`` samples.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        head: nn.Module,
+        decoder: nn.Module,
+        likelihood: Likelihood,
+        *,
+        noise_std: float = 0.0,
+        binarize: bool = False,
+        code_l1: float = 0.0,
+        kl_weight: float = 1.0,
+        free_bits: float = 0.0,
+        objective: str = "elbo",
+        iwae_k: int = 1,
+    ) -> None:
+        super().__init__()
+        self.encoder, self.head, self.decoder, self.likelihood = encoder, head, decoder, likelihood
+        self.noise_std = noise_std
+        self.binarize = binarize
+        self.code_l1 = code_l1
+        self.kl_weight = kl_weight
+        self.free_bits = free_bits
+        self.objective = objective
+        self.iwae_k = iwae_k
+
+    # -- the parts -------------------------------------------------------------------
+    def corrupt(self, x: torch.Tensor, noise_std: float | None = None) -> torch.Tensor:
+        """``x + ε``, ``ε ~ N(0, σ² I)``."""
+        std = self.noise_std if noise_std is None else noise_std
+        return x + std * torch.randn_like(x) if std > 0 else x
+
+    def encode(self, x: torch.Tensor) -> CodeDistribution:
+        return self.head(self.encoder(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder output (likelihood parameters) for codes ``z`` of shape (n, d)."""
+        return self.decoder(z)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """E[x | z = mean code of x]."""
+        return self.likelihood.mean(self.decode(self.encode(x).mean))
+
+    # -- the objective ---------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss and its parts for a clean batch ``x`` (corruption applies in training)."""
+        if self.training and self.binarize:
+            x = torch.bernoulli(x)
+        x_in = self.corrupt(x) if self.training else x
+        q = self.encode(x_in)
+        if self.objective == "iwae" and q.stochastic:
+            return self._iwae_forward(x, q)
+        z = q.rsample()
+        params = self.decode(z)
+        log_px = self.likelihood.log_prob(params, x)
+        x_hat = self.likelihood.mean(params)
+        parts = {
+            "nll": -log_px.mean(),
+            "mse": ((x_hat - x) ** 2).flatten(1).mean(1).mean(),
+        }
+        loss = parts["nll"]
+        if q.stochastic:
+            kl_dims = q.kl_to_standard_normal()
+            parts["kl"] = kl_dims.sum(-1).mean()
+            parts["elbo"] = -(parts["nll"] + parts["kl"])
+            kl_term = kl_dims.mean(0)
+            if self.free_bits > 0:
+                kl_term = kl_term.clamp(min=self.free_bits)
+            loss = loss + self.kl_weight * kl_term.sum()
+        if self.code_l1 > 0:
+            parts["code_l1"] = z.abs().sum(-1).mean()
+            loss = loss + self.code_l1 * parts["code_l1"]
+        parts["loss"] = loss
+        return parts
+
+    def _iwae_forward(self, x: torch.Tensor, q: CodeDistribution) -> dict[str, torch.Tensor]:
+        log_w = self.log_weights(x, q, self.iwae_k)
+        bound = torch.logsumexp(log_w, 0) - math.log(self.iwae_k)
+        elbo = log_w.mean(0)
+        return {"loss": -bound.mean(), "iwae": bound.mean(), "elbo": elbo.mean()}
+
+    def log_weights(self, x: torch.Tensor, q: CodeDistribution, k: int) -> torch.Tensor:
+        """``log p(x, z_k) − log q(z_k | x)`` for ``k`` samples: shape (k, n)."""
+        z = q.rsample(k)  # (k, n, d)
+        params = self.decode(z.flatten(0, 1))
+        x_rep = x.expand(k, *x.shape).flatten(0, 1)
+        log_px = self.likelihood.log_prob(params, x_rep).view(k, -1)
+        return log_px + standard_normal_log_prob(z) - q.log_prob(z)

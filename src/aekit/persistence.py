@@ -1,0 +1,116 @@
+"""Saving and loading fitted models: ``config.json`` + ``model.safetensors``.
+
+The config names the estimator class (looked up in a fixed table, never
+imported by name from the file), its parameters and its fitted attributes; the
+weights are safetensors. Both files carry checksums (see :mod:`aekit.runio`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aekit.errors import RunFileError
+from aekit.runio import load_tensors, read_json, save_tensors, write_json
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+FORMAT = "aekit-model"
+FORMAT_VERSION = 1
+
+
+def _registry() -> dict[str, type]:
+    import aekit
+
+    return {name: getattr(aekit, name) for name in aekit.MODELS}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def save_model(model: Any, path: str | Path) -> Path:
+    """Write ``model`` (fitted) to the folder ``path``; returns the folder."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tensors, fitted = model._export()
+    save_tensors(path / WEIGHTS, tensors)
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": type(model).__name__,
+        "params": _jsonable(model.get_params()),
+        "fitted": _jsonable(fitted),
+    }
+    write_json(path / CONFIG, config)
+    return path
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The verified ``config.json`` of a saved model or run folder."""
+    path = Path(path)
+    if not path.is_dir():
+        raise RunFileError(f"{path} is not a folder holding a saved aekit model.")
+    if not (path / CONFIG).exists():
+        raise RunFileError(f"{path} holds no {CONFIG}; it is not a saved aekit model.")
+    config = read_json(path / CONFIG)
+    if config.get("format") != FORMAT:
+        raise RunFileError(f"{path / CONFIG} is not an aekit model config.")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise RunFileError(
+            f"{path / CONFIG} has format version {config.get('format_version')!r}; "
+            f"this aekit reads version {FORMAT_VERSION}."
+        )
+    return config
+
+
+def load(path: str | Path, *, device: str | None = None) -> Any:
+    """Load a model saved with ``model.save(path)``.
+
+    Parameters
+    ----------
+    path : path
+        The folder given to ``save`` (or a run folder made by ``aekit train``).
+    device : str, optional
+        Override the saved ``device`` parameter (e.g. ``"cpu"``).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, aekit
+    >>> X = np.random.default_rng(0).random((40, 6), dtype=np.float32)
+    >>> m = aekit.Autoencoder(latent_dim=2, hidden=(8,), epochs=1, random_state=0).fit(X)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = m.save(d)
+    ...     np.array_equal(aekit.load(d).transform(X), m.transform(X))
+    True
+    """
+    path = Path(path)
+    config = read_config(path)
+    registry = _registry()
+    cls = registry.get(config.get("model"))
+    if cls is None:
+        raise RunFileError(f"{path / CONFIG} names an unknown model {config.get('model')!r}.")
+    params = dict(config["params"])
+    if params.get("hidden") is not None:
+        params["hidden"] = tuple(params["hidden"])
+    if device is not None:
+        params["device"] = device
+    model = cls(**params)
+    tensors, _ = load_tensors(path / WEIGHTS)
+    try:
+        model._restore(config["fitted"], tensors)
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        if isinstance(exc, RunFileError):
+            raise
+        raise RunFileError(f"{path} does not hold a consistent {cls.__name__} ({exc}).") from None
+    return model

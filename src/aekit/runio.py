@@ -1,0 +1,146 @@
+"""Safe files for runs: atomic writes, self-verifying JSON and safetensors.
+
+Every file is written to a temporary name in the same folder, flushed to disk and
+renamed over the target, so a crash leaves either the old file or the new one.
+Each file carries a SHA-256 of its own content (safetensors: in the header
+metadata, over the tensor bytes; JSON: a ``"sha256"`` field over the canonical
+dump of the rest), which loading checks: a truncated, corrupted or edited file is
+refused with an error naming it. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from aekit.errors import RunFileError
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def write_json(path: str | os.PathLike, obj: dict[str, Any]) -> None:
+    """Write ``obj`` as indented JSON with a ``"sha256"`` field over its content."""
+    body = {k: v for k, v in obj.items() if k != "sha256"}
+    body["sha256"] = hashlib.sha256(_canonical(body)).hexdigest()
+    atomic_write_bytes(path, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a file written by :func:`write_json` and verify its checksum."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise RunFileError(f"{path} does not exist.") from None
+    except (ValueError, UnicodeDecodeError):
+        raise RunFileError(f"{path} is not valid JSON (truncated or corrupted).") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("sha256"), str):
+        raise RunFileError(f"{path} has no checksum; it was not written by aekit.")
+    expected = obj.pop("sha256")
+    try:
+        actual = hashlib.sha256(_canonical(obj)).hexdigest()
+    except ValueError:
+        actual = ""
+    if actual != expected:
+        raise RunFileError(f"{path} fails its checksum: it was edited or corrupted.")
+    return obj
+
+
+def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_tensors(
+    path: str | os.PathLike,
+    tensors: dict[str, torch.Tensor],
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Save tensors as safetensors with a checksum; ``metadata`` is stored as JSON."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    meta = {"sha256": _tensor_digest(tensors), "json": json.dumps(metadata or {})}
+    atomic_write_bytes(path, st_save(tensors, metadata=meta))
+
+
+def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load a file written by :func:`save_tensors`, verifying its checksum."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RunFileError(f"{path} does not exist.") from None
+    if data[:1] == b"\x80" or data[:2] == b"PK":
+        raise RunFileError(f"{path} is a pickle or zip archive, not safetensors; it is refused.")
+    try:
+        tensors = st_load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + header_len])
+    except (SafetensorError, ValueError, UnicodeDecodeError, OverflowError):
+        raise RunFileError(
+            f"{path} is not a valid safetensors file (truncated or corrupted)."
+        ) from None
+    meta = header.get("__metadata__") or {}
+    if "sha256" not in meta or meta["sha256"] != _tensor_digest(tensors):
+        raise RunFileError(f"{path} fails its checksum: it was edited or corrupted.")
+    try:
+        extra = json.loads(meta.get("json", "{}"))
+    except ValueError:
+        raise RunFileError(f"{path} has unreadable metadata.") from None
+    return tensors, extra
+
+
+def flatten_optimizer_state(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer ``state_dict`` into tensors and a JSON-able rest."""
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, slots in state["state"].items():
+        for name, value in slots.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{index}.{name}"] = value
+            else:
+                scalars.setdefault(str(index), {})[name] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def unflatten_optimizer_state(tensors: dict[str, torch.Tensor], rest: dict) -> dict[str, Any]:
+    """Inverse of :func:`flatten_optimizer_state`."""
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    for index, slots in rest.get("scalars", {}).items():
+        state.setdefault(int(index), {}).update(slots)
+    return {"state": state, "param_groups": rest["param_groups"]}

@@ -1,0 +1,105 @@
+"""Input validation shared by every estimator and data source."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from aekit.errors import DataError
+
+
+def check_data(
+    X: object,
+    *,
+    expected_shape: Sequence[int] | None = None,
+    min_samples: int = 1,
+    what: str = "X",
+) -> np.ndarray:
+    """Return ``X`` as a finite float32 array of vectors or images.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, D), (n, H, W) or (n, C, H, W)
+        The data, one example per row.
+    expected_shape : sequence of int, optional
+        The shape of one example the caller requires (``input_shape_`` of a fitted
+        model); a mismatch is an error naming both shapes.
+    min_samples : int, default=1
+        The fewest examples accepted.
+    what : str, default="X"
+        Name of the argument, used in messages.
+
+    Returns
+    -------
+    ndarray of float32
+        A C-contiguous copy or view of ``X``.
+
+    Raises
+    ------
+    DataError
+        If ``X`` is not numeric, is empty, has too few examples, the wrong number
+        of dimensions, the wrong example shape, or holds NaN or infinite values.
+
+    Examples
+    --------
+    >>> check_data([[0.0, 1.0], [2.0, 3.0]]).shape
+    (2, 2)
+    """
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise DataError(f"{what} is a sparse matrix; aekit needs a dense array.")
+    try:
+        array = np.asarray(X)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{what} could not be read as a numeric array ({exc}).") from None
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise DataError(f"{what} must be numeric, but its values have type {array.dtype}.")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise DataError(f"{what} must be real, but it holds complex numbers.")
+    if array.ndim not in (2, 3, 4):
+        raise DataError(
+            f"{what} must have shape (n, features), (n, H, W) or (n, C, H, W), "
+            f"but it has {array.ndim} dimension(s) with shape {array.shape}."
+        )
+    if array.shape[0] < min_samples:
+        raise DataError(
+            f"{what} has {array.shape[0]} sample(s), but at least {min_samples} are needed."
+        )
+    if array.size == 0:
+        raise DataError(f"{what} is empty (shape {array.shape}).")
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.isfinite(array).all():
+        raise DataError(f"{what} contains NaN or infinite values.")
+    if expected_shape is not None:
+        expected = tuple(int(s) for s in expected_shape)
+        got = array.shape[1:]
+        if got != expected and not _same_size_images(got, expected):
+            raise DataError(
+                f"{what} has examples of shape {got}, but the model was fitted on shape {expected}."
+            )
+        array = array.reshape((array.shape[0], *expected))
+    return array
+
+
+def _same_size_images(got: tuple[int, ...], expected: tuple[int, ...]) -> bool:
+    """(n, H, W) and (n, 1, H, W) describe the same grey-level images."""
+    return got == tuple(s for s in expected if s != 1) and len(expected) == 3 and expected[0] == 1
+
+
+def check_positive(value: object, name: str, *, integer: bool = False, allow_zero: bool = False):
+    """Return ``value`` if it is a positive (or non-negative) number, else raise ``ValueError``."""
+    kind = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        word = "an integer" if integer else "a number"
+        raise ValueError(f"{name} must be {word}, got {value!r}.")
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {bound}, got {value!r}.")
+    return value
+
+
+def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise ``ValueError``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+    return value  # type: ignore[return-value]

@@ -1,0 +1,26 @@
+"""Shared fixtures: offline data locations and small datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _mnist_dir() -> Path:
+    env = os.environ.get("AEKIT_TEST_MNIST")
+    candidates = [Path(env)] if env else []
+    candidates += [REPO.parent / "shared" / "data" / "mnist", REPO / ".." / ".." / "shared" / "data" / "mnist"]
+    for path in candidates:
+        if (path / "train-images-idx3-ubyte.gz").exists():
+            return path.resolve()
+    raise FileNotFoundError("MNIST IDX files not found; set AEKIT_TEST_MNIST to their folder.")
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """Folder holding the four MNIST IDX .gz files (never downloaded by tests)."""
+    return _mnist_dir()
