@@ -5,7 +5,8 @@
 
 from aekit.models import Autoencoder, DenoisingAutoencoder
 from aekit.persistence import load
+from aekit.vae import VAE
 
 __version__ = "0.1.0"
-MODELS = ("Autoencoder", "DenoisingAutoencoder")
-__all__ = ["Autoencoder", "DenoisingAutoencoder", "load", "MODELS", "__version__"]
+MODELS = ("Autoencoder", "DenoisingAutoencoder", "VAE")
+__all__ = ["Autoencoder", "DenoisingAutoencoder", "VAE", "load", "MODELS", "__version__"]
