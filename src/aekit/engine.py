@@ -109,6 +109,11 @@ class Trainer:
         self._partial: dict[str, torch.Tensor] = {}
         self._interrupted = False
 
+    @property
+    def _chatty(self) -> bool:
+        """Progress output only when asked for and stderr is a terminal."""
+        return self.config.verbose and sys.stderr.isatty()
+
     # -- checkpoints -----------------------------------------------------------------
     def save_checkpoint(self, rng_state: torch.Tensor | None = None) -> None:
         if self.run_dir is None:
@@ -208,7 +213,7 @@ class Trainer:
             total=n_batches,
             initial=first,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            disable=not (cfg.verbose and sys.stderr.isatty()),
+            disable=not self._chatty,
             leave=False,
             file=sys.stderr,
         )
@@ -281,7 +286,7 @@ class Trainer:
         self.save_checkpoint()
         if self.run_dir is not None:
             write_json(self.run_dir / METRICS, {"history": st.history})
-        if cfg.verbose:
+        if self._chatty:
             shown = {k: v for k, v in record.items() if k.endswith("loss") or k == "seconds"}
             text = "  ".join(f"{k} {v:.5g}" for k, v in shown.items())
             tqdm.write(f"epoch {record['epoch']:d}/{cfg.epochs}  {text}", file=sys.stderr)

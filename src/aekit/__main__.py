@@ -1,0 +1,7 @@
+"""``python -m aekit``."""
+
+import sys
+
+from aekit.cli import main
+
+sys.exit(main())

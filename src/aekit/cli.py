@@ -1,0 +1,334 @@
+"""The ``aekit`` command line: train, evaluate, reconstruct.
+
+Every failure caused by the user (bad options, bad data, bad run folders) ends
+with one sentence on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from aekit.errors import AekitError, TrainingDivergedError
+from aekit.runs import KINDS, DataSpec, binarize, prepare_run_dir, read_run, write_run
+
+MODEL_CLASSES = {
+    "pca": "PCA",
+    "linear": "LinearAutoencoder",
+    "ae": "Autoencoder",
+    "dae": "DenoisingAutoencoder",
+    "vae": "VAE",
+}
+
+# CLI option name -> estimator parameter (PCA calls latent_dim n_components).
+MODEL_OPTIONS = {
+    "latent_dim": "latent_dim",
+    "architecture": "architecture",
+    "hidden": "hidden",
+    "activation": "activation",
+    "norm": "norm",
+    "likelihood": "likelihood",
+    "sigma": "sigma",
+    "shared_variance": "shared_variance",
+    "beta": "beta",
+    "kl_warmup": "kl_warmup_epochs",
+    "free_bits": "free_bits",
+    "objective": "objective",
+    "k": "k",
+    "binarize": "binarize",
+    "noise_std": "noise_std",
+    "code_l1": "code_l1",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "weight_decay": "weight_decay",
+    "lr_schedule": "lr_schedule",
+    "grad_clip": "grad_clip",
+    "early_stopping": "early_stopping",
+    "device": "device",
+    "seed": "random_state",
+    "whiten": "whiten",
+    "solver": "solver",
+}
+
+
+def _model_class(kind: str) -> type:
+    import aekit
+
+    return getattr(aekit, MODEL_CLASSES[kind])
+
+
+def _parse_hidden(ctx, param, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        widths = tuple(int(v) for v in value.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated integers such as 512,256; got {value!r}."
+        ) from None
+    if not widths or min(widths) <= 0:
+        raise click.BadParameter(f"expected positive integers such as 512,256; got {value!r}.")
+    return widths
+
+
+def _data_options(f):
+    f = click.option(
+        "--split-seed",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Seed of the train/validation/test split.",
+    )(f)
+    f = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        help="Folder of the MNIST / Fashion-MNIST IDX files (default: $AEKIT_DATA).",
+    )(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="aekit")
+def cli() -> None:
+    """aekit: autoencoders from PCA to VAEs, with honest evaluation."""
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(KINDS))
+@click.option(
+    "--data",
+    default="digits",
+    show_default=True,
+    help="digits, mnist, fashion-mnist, or a .npy/.npz/.csv file or image folder.",
+)
+@_data_options
+@click.option("--val-fraction", type=click.FloatRange(0, 0.9), default=0.1, show_default=True)
+@click.option("--test-fraction", type=click.FloatRange(0, 0.9), default=0.2, show_default=True)
+@click.option("--out", type=click.Path(), help="Run folder (default: runs/KIND-DATA).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run folder.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or epoch lines.")
+@click.option("--latent-dim", "-d", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--architecture", type=click.Choice(["mlp", "conv"]))
+@click.option("--hidden", callback=_parse_hidden, help="Widths or channels, e.g. 512,256.")
+@click.option("--activation", type=click.Choice(["relu", "gelu", "tanh", "elu", "silu"]))
+@click.option("--norm", type=click.Choice(["none", "batch", "layer"]))
+@click.option("--likelihood", type=click.Choice(["gaussian", "gaussian-learned", "bernoulli"]))
+@click.option("--sigma", type=click.FloatRange(min=0, min_open=True), help="Fixed decoder σ.")
+@click.option("--shared-variance", is_flag=True, default=None, help="One learned σ (VAE).")
+@click.option("--beta", type=click.FloatRange(min=0), help="KL weight (VAE).")
+@click.option("--kl-warmup", type=click.IntRange(min=0), help="KL warm-up epochs (VAE).")
+@click.option("--free-bits", type=click.FloatRange(min=0), help="Free bits per dim (VAE).")
+@click.option("--objective", type=click.Choice(["elbo", "iwae"]), help="VAE training objective.")
+@click.option("--k", type=click.IntRange(min=1), help="IWAE samples for --objective iwae.")
+@click.option(
+    "--binarize",
+    type=click.Choice(["none", "dynamic"]),
+    help="dynamic: fresh Bernoulli draws of grey levels each batch (VAE).",
+)
+@click.option("--noise-std", type=click.FloatRange(min=0), help="Input noise σ (DAE).")
+@click.option("--code-l1", type=click.FloatRange(min=0), help="L1 penalty on codes.")
+@click.option("--epochs", type=click.IntRange(min=0))
+@click.option("--batch-size", type=click.IntRange(min=1))
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True))
+@click.option("--weight-decay", type=click.FloatRange(min=0))
+@click.option("--lr-schedule", type=click.Choice(["none", "cosine", "plateau"]))
+@click.option("--grad-clip", type=click.FloatRange(min=0, min_open=True))
+@click.option("--early-stopping", type=click.IntRange(min=1), help="Patience in epochs.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--whiten", is_flag=True, default=None, help="Whitened codes (PCA).")
+@click.option("--solver", type=click.Choice(["auto", "covariance", "svd", "randomized"]))
+@click.pass_context
+def train(ctx: click.Context, kind: str, **opts: Any) -> None:
+    """Train a model of KIND (pca, linear, ae, dae, vae) and save it as a run."""
+    import aekit
+
+    cls = _model_class(kind)
+    accepted = cls().get_params()
+    params: dict[str, Any] = {}
+    for option, value in opts.items():
+        if option not in MODEL_OPTIONS or value is None:
+            continue
+        name = MODEL_OPTIONS[option]
+        if kind == "pca" and name == "latent_dim":
+            name = "n_components"
+        explicit = ctx.get_parameter_source(option) != click.core.ParameterSource.DEFAULT
+        if name not in accepted:
+            if explicit:
+                flag = "--" + option.replace("_", "-")
+                raise click.UsageError(f"{flag} does not apply to '{kind}' models.")
+            continue
+        params[name] = value
+    if "verbose" in accepted:
+        params["verbose"] = not opts["quiet"]
+    model = cls(**params)
+
+    out = Path(opts["out"] or f"runs/{kind}-{Path(opts['data']).stem}")
+    data = DataSpec(
+        source=opts["data"],
+        data_dir=opts["data_dir"],
+        val_fraction=opts["val_fraction"],
+        test_fraction=opts["test_fraction"],
+        split_seed=opts["split_seed"],
+        binarize=params.get("binarize") == "dynamic",
+    )
+    if opts["resume"]:
+        saved_kind, _, _ = read_run(out)
+        if saved_kind != kind:
+            raise AekitError(f"cannot resume: {out} is a '{saved_kind}' run, not '{kind}'.")
+    bundle = data.load()  # before touching the disk: bad data changes nothing
+    prepare_run_dir(out, overwrite=opts["overwrite"], resume=opts["resume"])
+    write_run(out, kind, data, {k: v for k, v in params.items() if k != "verbose"})
+    X_val = binarize(bundle.val.X, seed=1) if data.binarize else bundle.val.X
+    if kind == "pca":
+        model.fit(bundle.train.X)
+    else:
+        model.fit(bundle.train.X, X_val=X_val, run_dir=out, resume=opts["resume"])
+    model.save(out)
+    metrics = _evaluate(aekit.load(out), kind, data, bundle, "test", nll_samples=0)
+    _echo_err(f"trained {kind} on {data.source}; saved to {out}")
+    click.echo(json.dumps(metrics, indent=2))
+
+
+def _evaluate(model, kind: str, data: DataSpec, bundle, split: str, nll_samples: int) -> dict:
+    part = getattr(bundle, split)
+    X = binarize(part.X, seed=2 if split == "test" else 1) if data.binarize else part.X
+    if len(X) == 0:
+        raise AekitError(f"the {split} split of {data.source} is empty.")
+    mse = float(model.reconstruction_error(X))
+    metrics: dict[str, Any] = {
+        "kind": kind,
+        "data": data.source,
+        "split": split,
+        "n": int(len(X)),
+        "mse": mse,
+        "psnr_db": float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf"),
+        "score": float(model.score(X)),
+    }
+    if kind == "vae":
+        metrics.update({f"{k}_nats": v for k, v in model.elbo_parts(X).items()})
+        if nll_samples:
+            ll = model.log_likelihood(X, n_samples=nll_samples, progress=sys.stderr.isatty())
+            metrics["log_likelihood_nats"] = float(ll.mean())
+            metrics["log_likelihood_stderr"] = float(ll.std(ddof=1) / np.sqrt(len(ll)))
+            metrics["nll_nats"] = -metrics["log_likelihood_nats"]
+            metrics["nll_samples"] = nll_samples
+    return metrics
+
+
+def _load_run(run: str, data_source: str | None, data_dir: str | None):
+    import aekit
+
+    kind, data, _ = read_run(run)
+    if data_source is not None:
+        data.source = data_source
+    if data_dir is not None:
+        data.data_dir = data_dir
+    return kind, data, aekit.load(run)
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--data", help="Evaluate on other data (default: the run's).")
+@_data_options
+@click.option(
+    "--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True
+)
+@click.option(
+    "--nll-samples",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="VAE: importance samples K for log p(x) (0: skip).",
+)
+def evaluate(
+    run: str, data: str | None, data_dir: str | None, split_seed: int, split: str, nll_samples: int
+) -> None:
+    """Print a run's metrics on a data split as JSON."""
+    kind, spec, model = _load_run(run, data, data_dir)
+    if nll_samples and kind != "vae":
+        raise click.UsageError("--nll-samples applies to 'vae' runs only.")
+    metrics = _evaluate(model, kind, spec, spec.load(), split, nll_samples)
+    click.echo(json.dumps(metrics, indent=2))
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="PNG file (default: RUN/reconstructions.png)."
+)
+@click.option("-n", "n", type=click.IntRange(1, 32), default=10, show_default=True)
+@click.option(
+    "--noise",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Add Gaussian noise of this σ first (rows: noisy / denoised / clean).",
+)
+@click.option(
+    "--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True
+)
+@click.option("--data", help="Reconstruct other data (default: the run's).")
+@_data_options
+def reconstruct(
+    run: str,
+    out: str | None,
+    n: int,
+    noise: float,
+    split: str,
+    data: str | None,
+    data_dir: str | None,
+    split_seed: int,
+) -> None:
+    """Draw originals above their reconstructions (or noisy / denoised / clean)."""
+    from aekit.plots import image_rows
+
+    kind, spec, model = _load_run(run, data, data_dir)
+    X = getattr(spec.load(), split).X[:n]
+    path = Path(out or Path(run) / "reconstructions.png")
+    if noise > 0:
+        noisy = X + np.random.default_rng(0).normal(0, noise, X.shape).astype(np.float32)
+        rows, labels = [noisy, model.reconstruct(noisy), X], ["noisy", "denoised", "clean"]
+    else:
+        rows, labels = [X, model.reconstruct(X)], ["original", "reconstruction"]
+    image_rows(rows, labels, path, title=f"{kind} on {spec.source} ({split})")
+    click.echo(str(path))
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn user errors into exit code 2."""
+    try:
+        result = cli.main(args=argv, prog_name="aekit", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        _echo_err(f"aekit: error: {exc.format_message()}")
+        return 2
+    except click.ClickException as exc:
+        _echo_err(f"aekit: error: {exc.format_message()}")
+        return 2
+    except (AekitError, ValueError) as exc:
+        _echo_err(f"aekit: error: {exc}")
+        return 2
+    except TrainingDivergedError as exc:
+        _echo_err(f"aekit: error: {exc}")
+        return 3
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        _echo_err("aekit: interrupted; the last checkpoint is kept (continue with --resume).")
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
