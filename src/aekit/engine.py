@@ -100,6 +100,8 @@ class Trainer:
         self.config = config
         self.device = device
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         self.epoch_hook = epoch_hook
         self.optimizer = torch.optim.Adam(
             module.parameters(), lr=config.lr, weight_decay=config.weight_decay

@@ -16,6 +16,10 @@ class DataError(AekitError):
     """Data that cannot be read or used: bad values, shapes or file contents."""
 
 
+class NonNumericDataError(DataError, TypeError):
+    """Data whose values are not numbers (strings, objects)."""
+
+
 class RunFileError(AekitError):
     """A run directory or a file in it that is missing, truncated or tampered with."""
 

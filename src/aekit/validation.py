@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from aekit.errors import DataError
+from aekit.errors import DataError, NonNumericDataError
 
 
 def check_data(
@@ -52,21 +52,31 @@ def check_data(
         array = np.asarray(X)
     except (ValueError, TypeError) as exc:
         raise DataError(f"{what} could not be read as a numeric array ({exc}).") from None
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise DataError(f"{what} must be numeric, but its values have type {array.dtype}.")
+    if array.dtype == object:
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise NonNumericDataError(f"{what} must be numeric: {exc}.") from None
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise NonNumericDataError(
+            f"{what} must be numeric, but its values have type {array.dtype}."
+        )
     if np.issubdtype(array.dtype, np.complexfloating):
-        raise DataError(f"{what} must be real, but it holds complex numbers.")
+        raise DataError(f"Complex data not supported: {what} must hold real numbers.")
     if array.ndim not in (2, 3, 4):
         raise DataError(
             f"{what} must have shape (n, features), (n, H, W) or (n, C, H, W), "
-            f"but it has {array.ndim} dimension(s) with shape {array.shape}."
+            f"but it has {array.ndim} dimension(s) with shape {array.shape}. Reshape your data "
+            "(a single example x as x[None], a single feature as x[:, None])."
         )
     if array.shape[0] < min_samples:
         raise DataError(
             f"{what} has {array.shape[0]} sample(s), but at least {min_samples} are needed."
         )
     if array.size == 0:
-        raise DataError(f"{what} is empty (shape {array.shape}).")
+        raise DataError(
+            f"{what} is empty: 0 feature(s) (shape={array.shape}) while a minimum of 1 is required."
+        )
     array = np.ascontiguousarray(array, dtype=np.float32)
     if not np.isfinite(array).all():
         raise DataError(f"{what} contains NaN or infinite values.")
@@ -83,7 +93,11 @@ def check_data(
 
 def _same_size_images(got: tuple[int, ...], expected: tuple[int, ...]) -> bool:
     """(n, H, W) and (n, 1, H, W) describe the same grey-level images."""
-    return got == tuple(s for s in expected if s != 1) and len(expected) == 3 and expected[0] == 1
+
+    def grey(shape: tuple[int, ...]) -> tuple[int, ...]:
+        return shape[1:] if len(shape) == 3 and shape[0] == 1 else shape
+
+    return len(got) >= 2 and len(expected) >= 2 and grey(got) == grey(expected)
 
 
 def check_positive(value: object, name: str, *, integer: bool = False, allow_zero: bool = False):
