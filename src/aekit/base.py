@@ -40,12 +40,10 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
         return {}
 
     def _validate_params(self) -> None:
-        check_positive(self.latent_dim, "latent_dim", integer=True)
+        self._validate_common()
         check_choice(self.architecture, "architecture", ("mlp", "conv", "linear"))
-        check_positive(self.epochs, "epochs", integer=True, allow_zero=True)
         check_positive(self.batch_size, "batch_size", integer=True)
         check_positive(self.lr, "lr")
-        check_positive(self.weight_decay, "weight_decay", allow_zero=True)
         check_choice(self.activation, "activation", tuple(ACTIVATIONS))
         check_choice(self.norm, "norm", NORMS)
         check_choice(self.likelihood, "likelihood", LIKELIHOODS)
@@ -59,6 +57,12 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
                 raise ValueError(
                     f"hidden must be a tuple of positive integers; got {self.hidden!r}."
                 )
+
+    def _validate_common(self) -> None:
+        """Checks every neural model needs, the linear one included."""
+        check_positive(self.latent_dim, "latent_dim", integer=True)
+        check_positive(self.epochs, "epochs", integer=True, allow_zero=True)
+        check_positive(self.weight_decay, "weight_decay", allow_zero=True)
         if self.random_state is not None:
             check_positive(self.random_state, "random_state", integer=True, allow_zero=True)
 

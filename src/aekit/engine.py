@@ -35,6 +35,7 @@ from aekit.runio import (
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.json"
 SCHEDULES = ("none", "cosine", "plateau")
+OPTIMIZERS = ("adam", "lbfgs")
 
 
 @dataclass
@@ -52,6 +53,8 @@ class TrainConfig:
     verbose: bool = False
     eval_batch_size: int = 2048
     progress_every: int = 25
+    optimizer: str = "adam"  # "lbfgs": full-batch quasi-Newton, one step of lbfgs_iter per batch
+    lbfgs_iter: int = 20
 
 
 @dataclass
@@ -103,9 +106,20 @@ class Trainer:
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.epoch_hook = epoch_hook
-        self.optimizer = torch.optim.Adam(
-            module.parameters(), lr=config.lr, weight_decay=config.weight_decay
-        )
+        if config.optimizer == "lbfgs":
+            self.optimizer: torch.optim.Optimizer = torch.optim.LBFGS(
+                module.parameters(),
+                lr=config.lr,
+                max_iter=config.lbfgs_iter,
+                history_size=50,
+                tolerance_grad=0.0,
+                tolerance_change=0.0,
+                line_search_fn="strong_wolfe",
+            )
+        else:
+            self.optimizer = torch.optim.Adam(
+                module.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            )
         self.state = _State(lr=config.lr)
         self.best_weights: dict[str, torch.Tensor] | None = None
         self._partial: dict[str, torch.Tensor] = {}
@@ -223,13 +237,8 @@ class Trainer:
             for step in range(first, n_batches):
                 idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 xb = X[idx].to(self.device, non_blocking=True)
-                parts = self.module(xb)
+                parts = self._step(xb)
                 loss = parts["loss"]
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip:
-                    nn.utils.clip_grad_norm_(self.module.parameters(), cfg.grad_clip)
-                self.optimizer.step()
                 bad_step = torch.where(
                     (bad_step < 0) & ~torch.isfinite(loss.detach()), float(step), bad_step
                 )
@@ -252,6 +261,28 @@ class Trainer:
         metrics = {k: float(v / count) for k, v in sums.items()}
         metrics["bad_step"] = float(bad_step)
         return metrics
+
+    def _step(self, xb: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One optimiser step on batch ``xb``; returns the loss parts before the step."""
+        cfg = self.config
+        parts: dict[str, torch.Tensor] = {}
+
+        def closure() -> torch.Tensor:
+            self.optimizer.zero_grad(set_to_none=True)
+            out = self.module(xb)
+            out["loss"].backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(self.module.parameters(), cfg.grad_clip)
+            if not parts:
+                parts.update(out)
+            return out["loss"]
+
+        if cfg.optimizer == "lbfgs":
+            self.optimizer.step(closure)
+        else:
+            closure()
+            self.optimizer.step()
+        return parts
 
     @torch.no_grad()
     def evaluate(self, X: torch.Tensor) -> dict[str, float]:

@@ -125,13 +125,19 @@ def flatten_optimizer_state(state: dict[str, Any]) -> tuple[dict[str, torch.Tens
     """Split an optimizer ``state_dict`` into tensors and a JSON-able rest."""
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
+    lists: dict[str, dict[str, int]] = {}
     for index, slots in state["state"].items():
         for name, value in slots.items():
             if isinstance(value, torch.Tensor):
                 tensors[f"optim.{index}.{name}"] = value
+            elif isinstance(value, list) and all(isinstance(v, torch.Tensor) for v in value):
+                # L-BFGS keeps its curvature history as lists of tensors
+                lists.setdefault(str(index), {})[name] = len(value)
+                tensors.update({f"optlist.{index}.{name}.{j}": v for j, v in enumerate(value)})
             else:
                 scalars.setdefault(str(index), {})[name] = value
-    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+    rest = {"param_groups": state["param_groups"], "scalars": scalars, "lists": lists}
+    return tensors, rest
 
 
 def unflatten_optimizer_state(tensors: dict[str, torch.Tensor], rest: dict) -> dict[str, Any]:
@@ -143,4 +149,8 @@ def unflatten_optimizer_state(tensors: dict[str, torch.Tensor], rest: dict) -> d
             state.setdefault(int(index), {})[name] = value
     for index, slots in rest.get("scalars", {}).items():
         state.setdefault(int(index), {}).update(slots)
+    for index, slots in rest.get("lists", {}).items():
+        for name, length in slots.items():
+            values = [tensors[f"optlist.{index}.{name}.{j}"] for j in range(length)]
+            state.setdefault(int(index), {})[name] = values
     return {"state": state, "param_groups": rest["param_groups"]}
