@@ -166,4 +166,4 @@ def test_early_stopping_stops_and_keeps_the_best_weights(X):
 def test_cosine_schedule_and_clipping_are_applied(X):
     model = _dae(lr_schedule="cosine", grad_clip=0.5).fit(X)
     lrs = [h["lr"] for h in model.history_]
-    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] < lrs[1] < lrs[0]
+    assert lrs[0] == pytest.approx(model.lr) and lrs[-1] < lrs[1] < lrs[0]
