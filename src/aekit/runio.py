@@ -101,13 +101,15 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
         data = path.read_bytes()
     except FileNotFoundError:
         raise RunFileError(f"{path} does not exist.") from None
-    if data[:1] == b"\x80" or data[:2] == b"PK":
-        raise RunFileError(f"{path} is a pickle or zip archive, not safetensors; it is refused.")
     try:
         tensors = st_load(data)
         header_len = int.from_bytes(data[:8], "little")
         header = json.loads(data[8 : 8 + header_len])
     except (SafetensorError, ValueError, UnicodeDecodeError, OverflowError):
+        if data[:1] == b"\x80" or data[:2] == b"PK":
+            raise RunFileError(
+                f"{path} is a pickle or zip archive, not safetensors; it is refused unread."
+            ) from None
         raise RunFileError(
             f"{path} is not a valid safetensors file (truncated or corrupted)."
         ) from None
@@ -125,15 +127,21 @@ def flatten_optimizer_state(state: dict[str, Any]) -> tuple[dict[str, torch.Tens
     """Split an optimizer ``state_dict`` into tensors and a JSON-able rest."""
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
-    lists: dict[str, dict[str, int]] = {}
+    lists: dict[str, dict[str, list]] = {}
     for index, slots in state["state"].items():
         for name, value in slots.items():
             if isinstance(value, torch.Tensor):
                 tensors[f"optim.{index}.{name}"] = value
-            elif isinstance(value, list) and all(isinstance(v, torch.Tensor) for v in value):
-                # L-BFGS keeps its curvature history as lists of tensors
-                lists.setdefault(str(index), {})[name] = len(value)
-                tensors.update({f"optlist.{index}.{name}.{j}": v for j, v in enumerate(value)})
+            elif isinstance(value, list):
+                # L-BFGS keeps its curvature history as lists of tensors (or None)
+                layout = []
+                for j, v in enumerate(value):
+                    if isinstance(v, torch.Tensor):
+                        tensors[f"optlist.{index}.{name}.{j}"] = v
+                        layout.append("<tensor>")
+                    else:
+                        layout.append(v)
+                lists.setdefault(str(index), {})[name] = layout
             else:
                 scalars.setdefault(str(index), {})[name] = value
     rest = {"param_groups": state["param_groups"], "scalars": scalars, "lists": lists}
@@ -150,7 +158,10 @@ def unflatten_optimizer_state(tensors: dict[str, torch.Tensor], rest: dict) -> d
     for index, slots in rest.get("scalars", {}).items():
         state.setdefault(int(index), {}).update(slots)
     for index, slots in rest.get("lists", {}).items():
-        for name, length in slots.items():
-            values = [tensors[f"optlist.{index}.{name}.{j}"] for j in range(length)]
+        for name, layout in slots.items():
+            values = [
+                tensors[f"optlist.{index}.{name}.{j}"] if v == "<tensor>" else v
+                for j, v in enumerate(layout)
+            ]
             state.setdefault(int(index), {})[name] = values
     return {"state": state, "param_groups": rest["param_groups"]}
