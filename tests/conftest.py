@@ -13,7 +13,10 @@ REPO = Path(__file__).resolve().parents[1]
 def _mnist_dir() -> Path:
     env = os.environ.get("AEKIT_TEST_MNIST")
     candidates = [Path(env)] if env else []
-    candidates += [REPO.parent / "shared" / "data" / "mnist", REPO / ".." / ".." / "shared" / "data" / "mnist"]
+    candidates += [
+        REPO.parent / "shared" / "data" / "mnist",
+        REPO / ".." / ".." / "shared" / "data" / "mnist",
+    ]
     for path in candidates:
         if (path / "train-images-idx3-ubyte.gz").exists():
             return path.resolve()

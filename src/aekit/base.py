@@ -23,6 +23,15 @@ from aekit.heads import DeterministicHead, GaussianHead
 from aekit.likelihoods import LIKELIHOODS, make_likelihood
 from aekit.module import AutoencoderModule
 from aekit.networks import ACTIVATIONS, NORMS, build_networks
+from aekit.sampling import (
+    INTERPOLATIONS,
+    densities_from_dict,
+    densities_to_dict,
+    fit_code_densities,
+    interpolate_codes,
+    markov_chain,
+    traversal_codes,
+)
 from aekit.validation import check_choice, check_data, check_positive
 
 DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (32, 64), "linear": ()}
@@ -116,6 +125,7 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
         X_val: Any = None,
         run_dir: str | Path | None = None,
         resume: bool = False,
+        tensorboard_dir: str | Path | None = None,
     ) -> NeuralAutoencoder:
         """Train on ``X``.
 
@@ -132,6 +142,13 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
             Folder for per-epoch metrics and an atomic checkpoint every epoch.
         resume : bool, default=False
             Continue from the checkpoint in ``run_dir``.
+        tensorboard_dir : path, optional
+            Also write every logged metric per epoch as TensorBoard scalars here
+            (needs the optional ``tensorboard`` package: ``pip install 'aekit[tensorboard]'``).
+
+        After training, a full-covariance Gaussian and a Gaussian mixture are fitted
+        to the codes of ``X`` (see :meth:`fit_latent_density`) for
+        ``sample(method="gaussian" | "gmm")``.
 
         Returns
         -------
@@ -155,9 +172,9 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed_)
             self.module_ = self._build_module(model_shape).to(self.device_)
-            trainer = Trainer(
-                self.module_, self._train_config(), self.device_, run_dir, self._epoch_hook
-            )
+            config = self._train_config()
+            config.tensorboard_dir = None if tensorboard_dir is None else str(tensorboard_dir)
+            trainer = Trainer(self.module_, config, self.device_, run_dir, self._epoch_hook)
             to_tensor = self._to_tensor
             self.history_ = trainer.fit(
                 to_tensor(X, model_shape),
@@ -165,6 +182,7 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
                 resume=resume,
             )
         self.module_.eval()
+        self._fit_latent_density(X, getattr(self, "latent_components", "bic"))
         return self
 
     @staticmethod
@@ -238,6 +256,245 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
         """Higher is better: minus the reconstruction MSE per value."""
         return -self.reconstruction_error(X)
 
+    # -- generation ------------------------------------------------------------------
+    def fit_latent_density(self, X: Any, n_components: int | str = "bic") -> NeuralAutoencoder:
+        """Fit the code densities of ``sample(method="gaussian" | "gmm")`` to the codes of ``X``.
+
+        ``fit`` calls this on the training data, so a fitted (or loaded) model
+        samples at once; call it again to choose the number of mixture components
+        yourself or to use other data. Both densities are saved with the model as
+        plain numbers.
+
+        Parameters
+        ----------
+        X : array-like
+            Data whose codes (``transform(X)``) the densities are fitted to.
+        n_components : int or "bic", default="bic"
+            Components of the Gaussian mixture; ``"bic"`` tries 1 to 10 and keeps the
+            one of lowest BIC (see :class:`aekit.sampling.MixtureDensity`).
+
+        Returns
+        -------
+        self
+        """
+        X = check_data(X, min_samples=2)
+        self._fit_latent_density(X, n_components)
+        return self
+
+    def _fit_latent_density(self, X: np.ndarray, n_components: int | str) -> None:
+        """Sets ``latent_density_``: {"gaussian": GaussianDensity, "gmm": MixtureDensity}."""
+        Z = self.transform(X).astype(np.float64)
+        self.latent_density_ = fit_code_densities(Z, n_components, random_state=self.seed_)
+
+    def _default_sample_method(self) -> str:
+        return "prior" if self._stochastic_code else "gmm"
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        method: str | None = None,
+        random_state: int | None = None,
+        mean: bool = True,
+        start: Any = None,
+        n_chains: int | None = None,
+        burn_in: int = 50,
+        thin: int = 5,
+        noise_std: float | None = None,
+        reconstruction: str = "mean",
+    ) -> np.ndarray:
+        """Draw ``n`` new examples, in the input's shape.
+
+        Parameters
+        ----------
+        n : int
+        method : {"prior", "gaussian", "gmm", "chain"}, optional
+            ``"prior"``: decode ``z ~ N(0, I)`` (right for a VAE; garbage for a plain
+            autoencoder, whose codes follow no such law). ``"gaussian"`` / ``"gmm"``:
+            decode draws of the full-covariance Gaussian / the Gaussian mixture fitted
+            to the training codes after training. ``"chain"``: the Markov chain
+            ``x ← reconstruct(corrupt(x))`` of a denoising autoencoder (Bengio et al.
+            2013). Default: ``"prior"`` for a VAE, ``"gmm"`` otherwise.
+        random_state : int, optional
+            Seed of the draws (and of the chain's noise).
+        mean : bool, default=True
+            Return the decoder mean E[x|z] (the usual picture); ``False`` returns
+            draws of p(x|z) (in the chain: the chain's states).
+        start : array-like, optional
+            Chain only: examples to start the chains from (one chain each). Default:
+            decoded draws of the Gaussian code density.
+        n_chains : int, optional
+            Chain only: parallel chains (default ``min(n, 100)``); each gives
+            ``n / n_chains`` of the samples.
+        burn_in : int, default=50
+            Chain only: steps discarded before the first sample.
+        thin : int, default=5
+            Chain only: steps between kept samples of one chain.
+        noise_std : float, optional
+            Chain only: σ of the corruption (default: the model's training ``noise_std``).
+        reconstruction : {"mean", "sample"}, default="mean"
+            Chain only: the next state is the mean of p(x | x̃) or, as in Bengio et
+            al., a draw of it. ``"sample"`` suits a Bernoulli likelihood (a draw of a
+            fixed σ = 1 Gaussian is mostly noise); ``"mean"`` works with every
+            likelihood but lets long chains contract towards a few modes.
+
+        Returns
+        -------
+        ndarray of shape (n, *input_shape), float32
+        """
+        check_is_fitted(self, "module_")
+        check_positive(n, "n", integer=True)
+        method = self._default_sample_method() if method is None else method
+        check_choice(method, "method", ("prior", "gaussian", "gmm", "chain"))
+        seed = random_state if random_state is not None else secrets.randbelow(2**31)
+        self.module_.eval()
+        if method == "chain":
+            x = self._chain(
+                n, seed, mean, start, n_chains, burn_in, thin, noise_std, reconstruction
+            )
+            return x.cpu().numpy().reshape(n, *self.input_shape_)
+        if method == "prior":
+            gen = torch.Generator().manual_seed(seed)
+            z = torch.randn(n, self.latent_dim, generator=gen)
+        else:
+            rng = np.random.default_rng(seed)
+            z = torch.from_numpy(self._density(method).sample(n, rng).astype(np.float32))
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            torch.manual_seed(seed)
+            return self._decode(z.to(self.device_), mean).reshape(n, *self.input_shape_)
+
+    def _density(self, method: str):
+        densities = getattr(self, "latent_density_", None)
+        if densities is None:
+            raise ValueError(
+                f"this {type(self).__name__} has no fitted code density; "
+                "call fit_latent_density(X_train) first."
+            )
+        return densities[method]
+
+    def _decode(self, z: torch.Tensor, mean: bool = True) -> np.ndarray:
+        lik = self.module_.likelihood
+
+        def run(zb: torch.Tensor) -> torch.Tensor:
+            params = self.module_.decode(zb)
+            return lik.mean(params) if mean else lik.sample(params)
+
+        return self._batched(run, z)
+
+    def _chain(
+        self, n, seed, mean, start, n_chains, burn_in, thin, noise_std, reconstruction
+    ) -> torch.Tensor:
+        noise = float(getattr(self, "noise_std", 0.0) if noise_std is None else noise_std)
+        if noise <= 0:
+            raise ValueError(
+                "the chain sampler needs a corruption: sample from a DenoisingAutoencoder "
+                "(noise_std > 0) or pass noise_std=... ."
+            )
+        check_choice(reconstruction, "reconstruction", ("mean", "sample"))
+        check_positive(burn_in, "burn_in", integer=True, allow_zero=True)
+        check_positive(thin, "thin", integer=True)
+        chains = min(n, 100) if n_chains is None else n_chains
+        check_positive(chains, "n_chains", integer=True)
+        if start is None:
+            x0 = self.sample(chains, method="gaussian", random_state=seed)
+        else:
+            x0 = check_data(start, expected_shape=self.input_shape_, what="start")
+            x0 = x0[np.arange(chains) % len(x0)]
+        x0 = self._to_tensor(np.ascontiguousarray(x0), self._model_shape(self.input_shape_))
+        module, lik = self.module_, self.module_.likelihood
+
+        def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            params = module.decode(module.encode(module.corrupt(x, noise)).mean)
+            x_mean = lik.mean(params)
+            x_next = x_mean if reconstruction == "mean" else lik.sample(params)
+            return x_next, (x_mean if mean else x_next)
+
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            torch.manual_seed(seed)
+            return markov_chain(step, x0, n, burn_in=burn_in, thin=thin)
+
+    def _rng_devices(self) -> list:
+        return [self.device_] if self.device_.type == "cuda" else []
+
+    def _codes_of(self, X: Any) -> tuple[np.ndarray, bool]:
+        """Codes of one example (shape ``input_shape_``) or of a batch; and whether it was one."""
+        X = np.asarray(X)
+        single = X.shape == tuple(self.input_shape_)
+        return self.transform(X[None] if single else X), single
+
+    def interpolate(
+        self, X_a: Any, X_b: Any, n_steps: int = 10, *, method: str = "linear"
+    ) -> np.ndarray:
+        """Decode the path between the codes of ``X_a`` and ``X_b`` (ends included).
+
+        Parameters
+        ----------
+        X_a, X_b : array-like
+            One example each (shape ``input_shape_``) or batches of the same length.
+        n_steps : int, default=10
+        method : {"linear", "spherical"}, default="linear"
+            See :func:`aekit.sampling.interpolate_codes`; spherical suits draws of
+            the prior. To interpolate between codes directly, decode
+            ``interpolate_codes(z0, z1, n)`` with :meth:`inverse_transform`.
+
+        Returns
+        -------
+        ndarray of shape (n_steps, *input_shape), or (m, n_steps, *input_shape)
+        """
+        check_choice(method, "method", INTERPOLATIONS)
+        check_positive(n_steps, "n_steps", integer=True)
+        za, single = self._codes_of(X_a)
+        zb, _ = self._codes_of(X_b)
+        if za.shape != zb.shape:
+            raise ValueError(
+                f"X_a and X_b must hold as many examples; got {len(za)} and {len(zb)}."
+            )
+        path = interpolate_codes(za, zb, n_steps, method).astype(np.float32)
+        out = self.inverse_transform(path.reshape(-1, self.latent_dim))
+        out = out.reshape(len(za), n_steps, *self.input_shape_)
+        return out[0] if single else out
+
+    def traverse(
+        self,
+        X: Any = None,
+        *,
+        dims: Any = None,
+        n_steps: int = 7,
+        span: float = 3.0,
+    ) -> np.ndarray:
+        """Latent traversals: decode codes that move one dimension at a time.
+
+        Dimension ``j`` goes from ``c_j − span·s_j`` to ``c_j + span·s_j`` with the
+        others held at ``c``. ``c`` is the code of the example ``X``, or (without
+        ``X``) the centre of the code distribution: 0 for a VAE's prior, the mean of
+        the training codes otherwise; ``s_j`` is the prior's 1 (VAE) or the standard
+        deviation of training code ``j``.
+
+        Returns
+        -------
+        ndarray of shape (len(dims), n_steps, *input_shape)
+        """
+        check_is_fitted(self, "module_")
+        check_positive(n_steps, "n_steps", integer=True)
+        check_positive(span, "span")
+        dims = list(range(min(self.latent_dim, 10))) if dims is None else [int(j) for j in dims]
+        if not dims or min(dims) < 0 or max(dims) >= self.latent_dim:
+            raise ValueError(f"dims must be code dimensions in 0..{self.latent_dim - 1}.")
+        if self._stochastic_code or getattr(self, "latent_density_", None) is None:
+            center, scale = np.zeros(self.latent_dim), np.ones(self.latent_dim)
+        else:
+            gauss = self._density("gaussian")
+            center, scale = gauss.mean, np.sqrt(np.diag(gauss.covariance))
+        if X is not None:
+            z, single = self._codes_of(X)
+            if not single:
+                raise ValueError("traverse takes one example X (shape input_shape_).")
+            center = z[0].astype(np.float64)
+        codes = traversal_codes(center, scale, dims, n_steps, span).astype(np.float32)
+        out = self.inverse_transform(codes.reshape(-1, self.latent_dim))
+        return out.reshape(len(dims), n_steps, *self.input_shape_)
+
     # -- persistence -----------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the fitted model to the folder ``path`` (config JSON + safetensors)."""
@@ -257,6 +514,7 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
             "n_features_in_": self.n_features_in_,
             "seed_": self.seed_,
             "history_": self.history_,
+            "latent_density_": densities_to_dict(getattr(self, "latent_density_", None)),
         }
 
     def _restore(self, fitted: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
@@ -269,6 +527,7 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
             self.module_ = self._build_module(self._model_shape(self.input_shape_))
         self.module_.load_state_dict(weights)
         self.module_.to(self.device_).eval()
+        self.latent_density_ = densities_from_dict(fitted.get("latent_density_"), self.latent_dim)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -144,7 +144,12 @@ def cli() -> None:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--whiten", is_flag=True, default=None, help="Whitened codes (PCA).")
-@click.option("--solver", type=click.Choice(["auto", "covariance", "svd", "randomized"]))
+@click.option("--solver", help="PCA: auto, covariance, svd, randomized; linear: lbfgs, adam.")
+@click.option(
+    "--tensorboard",
+    is_flag=True,
+    help="Also log every metric per epoch as TensorBoard scalars in OUT/tensorboard.",
+)
 @click.pass_context
 def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     """Train a model of KIND (pca, linear, ae, dae, vae) and save it as a run."""
@@ -183,6 +188,12 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
         saved_kind, _, _ = read_run(out)
         if saved_kind != kind:
             raise AekitError(f"cannot resume: {out} is a '{saved_kind}' run, not '{kind}'.")
+    if opts["tensorboard"]:
+        if kind == "pca":
+            raise click.UsageError("--tensorboard does not apply to 'pca' models.")
+        from aekit.engine import require_tensorboard
+
+        require_tensorboard()  # a missing optional package fails before anything is written
     bundle = data.load()  # before touching the disk: bad data changes nothing
     prepare_run_dir(out, overwrite=opts["overwrite"], resume=opts["resume"])
     write_run(out, kind, data, {k: v for k, v in params.items() if k != "verbose"})
@@ -190,7 +201,14 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     if kind == "pca":
         model.fit(bundle.train.X)
     else:
-        model.fit(bundle.train.X, X_val=X_val, run_dir=out, resume=opts["resume"])
+        tensorboard_dir = out / "tensorboard" if opts["tensorboard"] else None
+        model.fit(
+            bundle.train.X,
+            X_val=X_val,
+            run_dir=out,
+            resume=opts["resume"],
+            tensorboard_dir=tensorboard_dir,
+        )
     model.save(out)
     metrics = _evaluate(aekit.load(out), kind, data, bundle, "test", nll_samples=0)
     _echo_err(f"trained {kind} on {data.source}; saved to {out}")
@@ -212,6 +230,7 @@ def _evaluate(model, kind: str, data: DataSpec, bundle, split: str, nll_samples:
         "psnr_db": float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf"),
         "score": float(model.score(X)),
     }
+    metrics.update(_linear_reference(model, kind, bundle.train.X, X))
     if kind == "vae":
         metrics.update({f"{k}_nats": v for k, v in model.elbo_parts(X).items()})
         if nll_samples:
@@ -221,6 +240,29 @@ def _evaluate(model, kind: str, data: DataSpec, bundle, split: str, nll_samples:
             metrics["nll_nats"] = -metrics["log_likelihood_nats"]
             metrics["nll_samples"] = nll_samples
     return metrics
+
+
+def _linear_reference(model, kind: str, X_train: np.ndarray, X: np.ndarray) -> dict[str, float]:
+    """What the best linear codes of the same size achieve on ``X``.
+
+    ``eckart_young_bound_mse``: the least MSE any rank-d linear reconstruction of ``X``
+    can have (PCA fitted to ``X`` itself; the sum of its discarded eigenvalues per
+    value). ``pca_mse``: PCA with d components fitted on the training split.
+    """
+    from aekit import PCA
+
+    d = model.n_components_ if kind == "pca" else model.latent_dim
+    flat_train = X_train.reshape(len(X_train), -1)
+    flat = X.reshape(len(X), -1)
+    if d >= min(flat.shape) or d >= min(flat_train.shape):
+        return {}
+    pca = model if kind == "pca" else PCA(d).fit(flat_train)
+    pca_mse = pca.reconstruction_error(X if kind == "pca" else flat)
+    return {
+        "latent_dim": int(d),
+        "eckart_young_bound_mse": float(PCA(d).fit(flat).reconstruction_error_bound()),
+        "pca_mse": pca_mse,
+    }
 
 
 def _load_run(run: str, data_source: str | None, data_dir: str | None):
@@ -299,6 +341,146 @@ def reconstruct(
     else:
         rows, labels = [X, model.reconstruct(X)], ["original", "reconstruction"]
     image_rows(rows, labels, path, title=f"{kind} on {spec.source} ({split})")
+    click.echo(str(path))
+
+
+def _sampling_model(run: str):
+    kind, spec, model = _load_run(run, None, None)
+    if not hasattr(model, "sample"):
+        raise AekitError(f"{run} is a '{kind}' run; sampling applies to ae, dae and vae runs.")
+    return kind, spec, model
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("-n", "n", type=click.IntRange(1, 100_000), default=64, show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(["prior", "gaussian", "gmm", "chain"]),
+    help="prior: z ~ N(0, I); gaussian/gmm: the density fitted to the training codes; "
+    "chain: the denoising Markov chain. Default: prior for vae, gmm otherwise.",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="PNG file (default: RUN/samples-METHOD.png)."
+)
+@click.option("--npy", type=click.Path(dir_okay=False), help="Also save the samples as .npy.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--chains", type=click.IntRange(min=1), help="chain: parallel chains.")
+@click.option("--burn-in", type=click.IntRange(min=0), default=50, show_default=True)
+@click.option("--thin", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--noise", type=click.FloatRange(min=0, min_open=True), help="chain: corruption σ.")
+@click.option(
+    "--reconstruction",
+    type=click.Choice(["mean", "sample"]),
+    default="mean",
+    show_default=True,
+    help="chain: each step keeps the mean of p(x|x̃) or a draw of it (Bengio et al.).",
+)
+def sample(
+    run: str,
+    n: int,
+    method: str | None,
+    out: str | None,
+    npy: str | None,
+    seed: int,
+    chains: int | None,
+    burn_in: int,
+    thin: int,
+    noise: float | None,
+    reconstruction: str,
+) -> None:
+    """Draw N samples from a trained model into a picture grid."""
+    from aekit.figures import sample_grid
+
+    kind, spec, model = _sampling_model(run)
+    method = method or model._default_sample_method()
+    options: dict[str, Any] = {}
+    if method == "chain":
+        options = dict(
+            n_chains=chains,
+            burn_in=burn_in,
+            thin=thin,
+            noise_std=noise,
+            reconstruction=reconstruction,
+        )
+    samples = model.sample(n, method=method, random_state=seed, **options)
+    path = Path(out or Path(run) / f"samples-{method}.png")
+    data = None if samples.ndim > 2 else spec.load().test.X
+    sample_grid(samples, path, title=f"{kind} samples ({method})", data=data)
+    if npy:
+        np.save(npy, samples)
+    click.echo(str(path))
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--pairs", type=click.IntRange(1, 32), default=5, show_default=True)
+@click.option("--steps", type=click.IntRange(2, 64), default=10, show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(["linear", "spherical"]),
+    help="Path in code space (default: linear between examples, spherical between prior draws).",
+)
+@click.option("--prior", is_flag=True, help="Between draws of N(0, I) instead of examples.")
+@click.option(
+    "--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="PNG file (default: RUN/interpolation.png)."
+)
+def interpolate(
+    run: str,
+    pairs: int,
+    steps: int,
+    method: str | None,
+    prior: bool,
+    split: str,
+    seed: int,
+    out: str | None,
+) -> None:
+    """Decode paths between pairs of codes: one strip per pair."""
+    from aekit.figures import path_grid
+    from aekit.sampling import interpolate_codes
+
+    kind, spec, model = _sampling_model(run)
+    if prior:
+        method = method or "spherical"
+        z = np.random.default_rng(seed).standard_normal((2, pairs, model.latent_dim))
+        codes = interpolate_codes(z[0], z[1], steps, method).astype(np.float32)
+        strips = model.inverse_transform(codes.reshape(-1, model.latent_dim))
+        strips = strips.reshape(pairs, steps, *model.input_shape_)
+        where = "prior draws"
+    else:
+        method = method or "linear"
+        X = getattr(spec.load(), split).X
+        if len(X) < 2 * pairs:
+            raise AekitError(f"the {split} split has fewer than {2 * pairs} examples.")
+        strips = model.interpolate(X[:pairs], X[pairs : 2 * pairs], steps, method=method)
+        where = f"{split} examples"
+    path = Path(out or Path(run) / "interpolation.png")
+    path_grid(strips, path, title=f"{kind}: {method} interpolation between {where}")
+    click.echo(str(path))
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--data", help="Draw and evaluate on other data (default: the run's).")
+@_data_options
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="HTML file (default: RUN/report.html)."
+)
+def report(
+    run: str, data: str | None, data_dir: str | None, split_seed: int, seed: int, out: str | None
+) -> None:
+    """Draw every figure that applies and write one self-contained HTML page."""
+    from aekit.report import build_report
+
+    kind, spec, model = _load_run(run, data, data_dir)
+    bundle = spec.load()
+    metrics = _evaluate(model, kind, spec, bundle, "test", nll_samples=0)
+    path = build_report(run, model, kind, spec, bundle, metrics, out=out, seed=seed)
     click.echo(str(path))
 
 

@@ -10,6 +10,7 @@ batches and noise as an uninterrupted one (bitwise on the CPU).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import sys
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from aekit.errors import RunFileError, TrainingDivergedError
+from aekit.errors import AekitError, RunFileError, TrainingDivergedError
 from aekit.runio import (
     flatten_optimizer_state,
     load_tensors,
@@ -55,6 +56,7 @@ class TrainConfig:
     progress_every: int = 25
     optimizer: str = "adam"  # "lbfgs": full-batch quasi-Newton, one step of lbfgs_iter per batch
     lbfgs_iter: int = 20
+    tensorboard_dir: str | None = None  # also write each epoch's metrics as TensorBoard scalars
 
 
 @dataclass
@@ -124,6 +126,7 @@ class Trainer:
         self.best_weights: dict[str, torch.Tensor] | None = None
         self._partial: dict[str, torch.Tensor] = {}
         self._interrupted = False
+        self._tensorboard = None  # a SummaryWriter while fitting with tensorboard_dir
 
     @property
     def _chatty(self) -> bool:
@@ -180,7 +183,10 @@ class Trainer:
         n = X_train.shape[0]
         # a last batch of one example would break batch norm; drop it
         n_batches = n // cfg.batch_size + (1 if n % cfg.batch_size > 1 else 0)
-        with _sigint_sets_flag(self):
+        self._tensorboard = open_tensorboard(cfg.tensorboard_dir)
+        writer = self._tensorboard
+        closing = contextlib.closing(writer) if writer is not None else contextlib.nullcontext()
+        with _sigint_sets_flag(self), closing:
             while self.state.epoch < cfg.epochs and not self._should_stop():
                 epoch = self.state.epoch
                 if self.epoch_hook is not None:
@@ -319,6 +325,11 @@ class Trainer:
         self.save_checkpoint()
         if self.run_dir is not None:
             write_json(self.run_dir / METRICS, {"history": st.history})
+        if self._tensorboard is not None:
+            for key, value in record.items():
+                if key != "epoch":
+                    self._tensorboard.add_scalar(_scalar_tag(key), value, record["epoch"])
+            self._tensorboard.flush()
         if self._chatty:
             shown = {k: v for k, v in record.items() if k.endswith("loss") or k == "seconds"}
             text = "  ".join(f"{k} {v:.5g}" for k, v in shown.items())
@@ -346,6 +357,35 @@ class Trainer:
             f"Training diverged at {where}: the loss became NaN or infinite; the model keeps "
             f"the weights from before that epoch{kept}. Try a lower learning rate (--lr)."
         )
+
+
+def require_tensorboard() -> type:
+    """TensorBoard's ``SummaryWriter``; it is an optional extra, so fail with one sentence."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise AekitError(
+            "TensorBoard logging needs the optional tensorboard package: "
+            "pip install 'aekit[tensorboard]'."
+        ) from None
+    return SummaryWriter
+
+
+def open_tensorboard(log_dir: str | Path | None):
+    """A TensorBoard ``SummaryWriter`` for ``log_dir`` (None: none), on rank 0 only."""
+    if log_dir is None:
+        return None
+    writer_cls = require_tensorboard()
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+        return None  # rank 0 alone writes
+    return writer_cls(log_dir=str(log_dir))
+
+
+def _scalar_tag(key: str) -> str:
+    """``train_loss`` → ``loss/train``: one TensorBoard chart per metric, train beside val."""
+    split, _, name = key.partition("_")
+    return f"{name}/{split}" if split in ("train", "val") and name else key
 
 
 def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

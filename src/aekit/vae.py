@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-import secrets
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from aekit.base import NeuralAutoencoder
@@ -230,23 +228,16 @@ class VAE(NeuralAutoencoder):
         return out
 
     # -- generation ------------------------------------------------------------------
-    @torch.no_grad()
-    def sample(self, n: int, *, random_state: int | None = None, mean: bool = True) -> np.ndarray:
-        """Decode ``n`` draws of the prior ``z ~ N(0, I)``.
+    def sample(
+        self, n: int, *, method: str = "prior", random_state: int | None = None, **options: Any
+    ) -> np.ndarray:
+        """Decode ``n`` draws of the prior ``z ~ N(0, I)`` (``method="prior"``, the default).
 
-        ``mean=True`` returns the decoder mean E[x|z] (the usual picture);
-        ``mean=False`` draws x from p(x|z).
+        ``method="gaussian"`` or ``"gmm"`` decode draws of a density fitted to the
+        posterior means of the training data instead (the aggregate posterior),
+        ``mean=False`` draws x from p(x|z); see :meth:`NeuralAutoencoder.sample`.
         """
-        check_is_fitted(self, "module_")
-        check_positive(n, "n", integer=True)
-        gen = torch.Generator().manual_seed(
-            random_state if random_state is not None else secrets.randbelow(2**31)
-        )
-        z = torch.randn(n, self.latent_dim, generator=gen).to(self.device_)
-        params = self.module_.decode(z)
-        lik = self.module_.likelihood
-        x = lik.mean(params) if mean else lik.sample(params)
-        return x.cpu().numpy().reshape(n, *self.input_shape_)
+        return super().sample(n, method=method, random_state=random_state, **options)
 
     def _rng_devices(self) -> list:
         return [self.device_] if self.device_.type == "cuda" else []

@@ -1,0 +1,211 @@
+"""The figures of a run beyond reconstructions: samples, paths in code space, code
+maps, training curves and the PCA scree plot. PNG files via matplotlib's Agg
+backend, imported only when drawing (see :mod:`aekit.plots`).
+
+Images are drawn as pictures; vectors as heat-map strips (one example per row)
+or, for samples, as points on the data's first two principal axes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from aekit.plots import _pyplot, as_images, image_rows
+
+DPI = 110
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    _pyplot().close(fig)
+    return path
+
+
+def image_mosaic(
+    rows: Sequence[np.ndarray],
+    labels: Sequence[str],
+    path: str | Path,
+    *,
+    title: str | None = None,
+    cell: float = 0.6,
+) -> Path:
+    """Rows of images drawn as one picture (one ``imshow``: fast for big grids),
+    each row labelled on the left. Vectors fall back to :func:`aekit.plots.image_rows`."""
+    images = [as_images(np.asarray(r)) for r in rows]
+    if any(im is None for im in images):
+        return image_rows(rows, labels, path, title=title)
+    H, W = images[0].shape[1:3]
+    pad = max(1, H // 8)
+    n_cols = max(len(im) for im in images)
+    canvas = np.ones((len(images) * (H + pad) + pad, n_cols * (W + pad) + pad, 3))
+    for r, im in enumerate(images):
+        for c, x in enumerate(np.clip(im, 0, 1)):
+            top, left = pad + r * (H + pad), pad + c * (W + pad)
+            canvas[top : top + H, left : left + W] = x[..., None] if x.ndim == 2 else x
+    plt = _pyplot()
+    width = n_cols * cell * W / max(H, W)
+    height = len(images) * cell * H / max(H, W)
+    fig, ax = plt.subplots(figsize=(width + 1.0, height + (0.4 if title else 0.1)))
+    ax.imshow(canvas, interpolation="nearest")
+    ax.set_axis_off()
+    for r, label in enumerate(labels):
+        if label:
+            y = pad + r * (H + pad) + H / 2
+            ax.text(-pad, y, label, ha="right", va="center", fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def sample_grid(
+    samples: np.ndarray,
+    path: str | Path,
+    *,
+    title: str | None = None,
+    n_cols: int = 8,
+    data: np.ndarray | None = None,
+) -> Path:
+    """A grid of sampled images; for vectors, samples beside ``data`` on its first
+    two principal axes (with heat-map strips when no ``data`` is given)."""
+    samples = np.asarray(samples)
+    if as_images(samples) is None:
+        if data is None:
+            return image_rows([samples[:32]], ["samples"], path, title=title)
+        return _vector_scatter(samples, np.asarray(data), path, title)
+    rows = [samples[i : i + n_cols] for i in range(0, len(samples), n_cols)]
+    return image_mosaic(rows, [""] * len(rows), path, title=title)
+
+
+def _vector_scatter(samples: np.ndarray, data: np.ndarray, path, title) -> Path:
+    from sklearn.decomposition import PCA
+
+    data2 = data.reshape(len(data), -1)
+    k = min(2, data2.shape[1])
+    pca = PCA(k).fit(data2)
+    d = pca.transform(data2)
+    s = pca.transform(samples.reshape(len(samples), -1))
+    if k == 1:
+        d, s = np.c_[d, np.zeros(len(d))], np.c_[s, np.zeros(len(s))]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.scatter(d[:, 0], d[:, 1], s=6, c="0.7", label="data")
+    ax.scatter(s[:, 0], s[:, 1], s=8, c="tab:red", alpha=0.7, label="samples")
+    ax.set_xlabel("PC 1 of the data")
+    ax.set_ylabel("PC 2 of the data")
+    ax.legend(loc="best", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def path_grid(
+    paths: np.ndarray,
+    path: str | Path,
+    *,
+    labels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Rows of decoded paths, shape (rows, steps, *example): interpolation strips
+    and latent traversals (left to right along the path)."""
+    paths = np.asarray(paths)
+    labels = list(labels) if labels is not None else [""] * len(paths)
+    return image_mosaic(list(paths), labels, path, title=title)
+
+
+def code_map(
+    Z: np.ndarray,
+    path: str | Path,
+    *,
+    labels: np.ndarray | None = None,
+    title: str | None = None,
+) -> Path:
+    """Codes on a plane, coloured by label: the codes themselves when d = 2 (d = 1:
+    against the label), else their first two principal components."""
+    Z = np.asarray(Z, dtype=np.float64)
+    if Z.shape[1] == 2:
+        P, axes = Z, ("z₁", "z₂")
+    elif Z.shape[1] == 1:
+        jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(Z))
+        y = labels if labels is not None else np.zeros(len(Z))
+        P, axes = np.c_[Z[:, 0], np.asarray(y, dtype=np.float64) + jitter], ("z₁", "label")
+    else:
+        from sklearn.decomposition import PCA
+
+        pca = PCA(2).fit(Z)
+        P = pca.transform(Z)
+        ratio = pca.explained_variance_ratio_
+        axes = (f"PC 1 of the codes ({ratio[0]:.0%})", f"PC 2 of the codes ({ratio[1]:.0%})")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    if labels is None:
+        ax.scatter(P[:, 0], P[:, 1], s=4, c="tab:blue", alpha=0.6)
+    else:
+        labels = np.asarray(labels)
+        classes = np.unique(labels)
+        cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+        for i, c in enumerate(classes):
+            sel = labels == c
+            ax.scatter(P[sel, 0], P[sel, 1], s=4, color=cmap(i % cmap.N), alpha=0.7, label=str(c))
+        if len(classes) <= 20:
+            ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def training_curves(history: Sequence[dict], path: str | Path, *, title: str | None = None):
+    """One panel per logged loss part (``loss``, ``nll``, ``kl`` …), train and
+    validation together, against the epoch. Returns None without a history."""
+    if not history:
+        return None
+    parts: dict[str, dict[str, list]] = {}
+    for record in history:
+        for key, value in record.items():
+            split, _, name = key.partition("_")
+            if split in ("train", "val") and name:
+                parts.setdefault(name, {}).setdefault(split, []).append((record["epoch"], value))
+    if not parts:
+        return None
+    plt = _pyplot()
+    n = len(parts)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    for ax, (name, splits) in zip(list(axes.flat)[:n], parts.items(), strict=True):
+        for split, points in splits.items():
+            e, v = zip(*points, strict=True)
+            ax.plot(e, v, marker="o" if len(e) < 15 else None, ms=3, label=split)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def scree_plot(explained_variance_ratio: np.ndarray, path: str | Path, *, title: str | None = None):
+    """Explained variance ratio per principal component, with the cumulative sum."""
+    ratio = np.asarray(explained_variance_ratio, dtype=np.float64)
+    k = np.arange(1, len(ratio) + 1)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.bar(k, ratio, color="tab:blue", label="per component")
+    ax.plot(k, np.cumsum(ratio), color="tab:orange", marker="o", ms=3, label="cumulative")
+    ax.set_xlabel("component")
+    ax.set_ylabel("explained variance ratio")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path)

@@ -1,0 +1,253 @@
+"""The one-page report of a run: every figure that applies, and one HTML file.
+
+``aekit report RUN`` draws the figures into ``RUN/figures/`` and writes
+``RUN/report.html``: the run's configuration, its final metrics and the figures,
+embedded as base64 PNGs so that the page is one self-contained file that opens
+anywhere without a network (no scripts, no external styles or fonts).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FIGURES_DIR = "figures"
+REPORT_FILE = "report.html"
+
+SAMPLE_CAPTIONS = {
+    "prior": "Decoded draws of z ~ N(0, I). Right for a VAE, whose prior this is; a plain "
+    "autoencoder defines no density over its codes, so for it these are expected to be poor.",
+    "gaussian": "Decoded draws of a full-covariance Gaussian fitted to the training codes "
+    "after training.",
+    "gmm": "Decoded draws of a Gaussian mixture fitted to the training codes after training "
+    "({k} components{how}).",
+    "chain": "The denoising Markov chain x ← reconstruct(corrupt(x)) (Bengio et al. 2013): "
+    "{chains} chains, burn-in {burn_in} steps, every {thin}th state kept.",
+}
+
+
+@dataclass
+class Figure:
+    """One figure of the report: a PNG file with a title and a caption."""
+
+    title: str
+    path: Path
+    caption: str = ""
+
+
+def _examples(bundle) -> tuple[np.ndarray, np.ndarray | None, str]:
+    for split in ("test", "val", "train"):
+        part = getattr(bundle, split)
+        if len(part.X):
+            return part.X, part.y, split
+    raise ValueError("the run's data has no examples to draw.")
+
+
+def make_figures(model: Any, kind: str, bundle: Any, folder: str | Path, *, seed: int = 0):
+    """Draw every figure that applies to ``model`` into ``folder``; returns the Figures.
+
+    Reconstructions, training curves, the code map, the scree plot (PCA), and for
+    models that sample: sample grids per method, interpolation strips and
+    latent traversals.
+    """
+    from aekit import figures as F
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    X, y, split = _examples(bundle)
+    out: list[Figure] = []
+
+    n_rec = min(10, len(X))
+    X_rec = model.inverse_transform(model.transform(X[:n_rec])).reshape(X[:n_rec].shape)
+    path = F.image_mosaic([X[:n_rec], X_rec], ["original", "reconstruction"], folder / "rec.png")
+    out.append(Figure("Reconstructions", path, f"First {n_rec} {split} examples, decoded codes."))
+
+    history = getattr(model, "history_", None)
+    curves = F.training_curves(history or [], folder / "training_curves.png")
+    if curves is not None:
+        out.append(
+            Figure("Training curves", curves, "Every logged loss part per epoch (nats/example).")
+        )
+
+    ratio = getattr(model, "explained_variance_ratio_", None)
+    if ratio is not None:
+        path = F.scree_plot(ratio, folder / "scree.png")
+        out.append(Figure("Scree plot", path, "Share of the variance each component explains."))
+
+    n_map = min(5000, len(X))
+    codes = model.transform(X[:n_map])
+    path = F.code_map(codes, folder / "code_map.png", labels=None if y is None else y[:n_map])
+    how = "the codes" if codes.shape[1] == 2 else "a 2-D PCA of the codes"
+    out.append(Figure("Code map", path, f"{n_map} {split} codes ({how}), coloured by label."))
+
+    if hasattr(model, "sample") and hasattr(model, "module_"):
+        out += _sample_figures(model, X, folder, seed)
+    return out
+
+
+def _sample_figures(model, X, folder: Path, seed: int) -> list[Figure]:
+    from aekit import figures as F
+
+    out: list[Figure] = []
+    methods = ["prior"]
+    densities = getattr(model, "latent_density_", None)
+    if densities is not None:
+        methods += ["gaussian", "gmm"]
+    if float(getattr(model, "noise_std", 0.0)) > 0 and densities is not None:
+        methods.append("chain")
+    chain = {"chains": 64, "burn_in": 50, "thin": 5}
+    for method in methods:
+        options = (
+            {"n_chains": chain["chains"], "burn_in": chain["burn_in"], "thin": chain["thin"]}
+            if method == "chain"
+            else {}
+        )
+        samples = model.sample(64, method=method, random_state=seed, **options)
+        path = F.sample_grid(samples, folder / f"samples_{method}.png", data=X[:2000])
+        caption = SAMPLE_CAPTIONS[method]
+        if method == "gmm":
+            gmm = densities["gmm"]
+            caption = caption.format(k=gmm.n_components, how=", chosen by BIC" if gmm.bic else "")
+        elif method == "chain":
+            caption = caption.format(**chain)
+        out.append(Figure(f"Samples: {method}", path, caption))
+
+    n_pairs = min(5, len(X) // 2)
+    if n_pairs:
+        strips = model.interpolate(X[:n_pairs], X[n_pairs : 2 * n_pairs], 10)
+        path = F.path_grid(strips, folder / "interpolation.png")
+        out.append(
+            Figure("Interpolation", path, "Linear paths between the codes of pairs of examples.")
+        )
+    if model._stochastic_code:
+        from aekit.sampling import interpolate_codes
+
+        rng = np.random.default_rng(seed)
+        z0, z1 = rng.standard_normal((2, 5, model.latent_dim))
+        codes = interpolate_codes(z0, z1, 10, "spherical").astype(np.float32)
+        decoded = model.inverse_transform(codes.reshape(-1, model.latent_dim))
+        path = F.path_grid(
+            decoded.reshape(5, 10, *model.input_shape_), folder / "interpolation_prior.png"
+        )
+        out.append(
+            Figure("Spherical interpolation", path, "Great-circle paths between prior draws.")
+        )
+
+    dims = list(range(min(model.latent_dim, 8)))
+    paths = model.traverse(dims=dims, n_steps=9)
+    path = F.path_grid(paths, folder / "traversal.png", labels=[f"z{j + 1}" for j in dims])
+    centre = "prior mean, ±3 prior σ" if model._stochastic_code else "mean code, ±3 code σ"
+    out.append(Figure("Latent traversals", path, f"One code dimension at a time ({centre})."))
+    return out
+
+
+# -- the page -------------------------------------------------------------------------------
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}" if math.isfinite(value) else str(value)
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def _table(rows: dict[str, Any]) -> str:
+    body = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>"
+        for k, v in rows.items()
+    )
+    return f"<table>{body}</table>"
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
+max-width:1100px;padding:0 1em;color:#222}
+h1{font-size:1.5em} h2{font-size:1.15em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+table{border-collapse:collapse;margin:.5em 0 1.5em} th,td{padding:.2em .8em;text-align:left;
+border-bottom:1px solid #eee;font-size:.9em} th{font-weight:600;color:#444}
+figure{margin:1em 0 2em} img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.9em;color:#555;margin-top:.3em} .cols{display:flex;gap:3em;flex-wrap:wrap}
+"""
+
+
+def write_report(
+    path: str | Path,
+    *,
+    title: str,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    figures: list[Figure],
+) -> Path:
+    """Write one self-contained HTML page: configuration, metrics, embedded figures."""
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        '<div class="cols"><section><h2>Configuration</h2>',
+        _table(config),
+        "</section><section><h2>Final metrics</h2>",
+        _table(metrics),
+        "</section></div>",
+    ]
+    for fig in figures:
+        data = base64.b64encode(Path(fig.path).read_bytes()).decode("ascii")
+        parts += [
+            f"<h2>{html.escape(fig.title)}</h2><figure>",
+            f'<img alt="{html.escape(fig.title)}" src="data:image/png;base64,{data}">',
+            f"<figcaption>{html.escape(fig.caption)}</figcaption></figure>",
+        ]
+    parts.append("</body></html>")
+    path = Path(path)
+    from aekit.runio import atomic_write_bytes
+
+    atomic_write_bytes(path, "\n".join(parts).encode("utf-8"))
+    return path
+
+
+def build_report(
+    run_dir: str | Path,
+    model: Any,
+    kind: str,
+    data: Any,
+    bundle: Any,
+    metrics: dict[str, Any],
+    *,
+    out: str | Path | None = None,
+    seed: int = 0,
+) -> Path:
+    """Figures into ``run_dir/figures`` and the page into ``run_dir/report.html``.
+
+    ``data`` is the run's :class:`~aekit.runs.DataSpec`; ``metrics`` the final
+    metrics to show (``aekit evaluate``'s).
+    """
+    from dataclasses import asdict
+
+    run_dir = Path(run_dir)
+    figures = make_figures(model, kind, bundle, run_dir / FIGURES_DIR, seed=seed)
+    config: dict[str, Any] = {"model": type(model).__name__, "kind": kind}
+    config.update({f"data.{k}": v for k, v in asdict(data).items()})
+    config.update(model.get_params())
+    final = dict(metrics)
+    history = getattr(model, "history_", None)
+    if history:
+        last = history[-1]
+        final.update({f"last epoch {k}": v for k, v in last.items() if k != "epoch"})
+        final["epochs trained"] = last.get("epoch", len(history))
+    densities = getattr(model, "latent_density_", None)
+    if densities is not None:
+        final["gmm components"] = densities["gmm"].n_components
+    title = f"aekit report: {kind} on {data.source} ({run_dir.name})"
+    return write_report(
+        Path(out) if out else run_dir / REPORT_FILE,
+        title=title,
+        config=config,
+        metrics=final,
+        figures=figures,
+    )
