@@ -70,7 +70,8 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
     def _validate_common(self) -> None:
         """Checks every neural model needs, the linear one included."""
         check_positive(self.latent_dim, "latent_dim", integer=True)
-        check_positive(self.epochs, "epochs", integer=True, allow_zero=True)
+        if self.epochs is not None:
+            check_positive(self.epochs, "epochs", integer=True, allow_zero=True)
         check_positive(self.weight_decay, "weight_decay", allow_zero=True)
         if self.random_state is not None:
             check_positive(self.random_state, "random_state", integer=True, allow_zero=True)
@@ -100,7 +101,8 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
         head = head_cls(encoder.out_features, self.latent_dim)
         return AutoencoderModule(encoder, head, decoder, likelihood, **self._module_options())
 
-    def _train_config(self) -> TrainConfig:
+    def _train_config(self, n_samples: int) -> TrainConfig:
+        """Training settings for ``n_samples`` training examples."""
         return TrainConfig(
             epochs=self.epochs,
             batch_size=self.batch_size,
@@ -172,7 +174,7 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed_)
             self.module_ = self._build_module(model_shape).to(self.device_)
-            config = self._train_config()
+            config = self._train_config(len(X))
             config.tensorboard_dir = None if tensorboard_dir is None else str(tensorboard_dir)
             trainer = Trainer(self.module_, config, self.device_, run_dir, self._epoch_hook)
             to_tensor = self._to_tensor

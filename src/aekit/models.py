@@ -6,7 +6,12 @@ and says which parts it composes; :class:`~aekit.base.NeuralAutoencoder` does th
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
 
 from aekit.base import NeuralAutoencoder
 from aekit.engine import TrainConfig
@@ -168,6 +173,9 @@ class DenoisingAutoencoder(Autoencoder):
         super().__init__(**kwargs)
 
 
+ADAM_STEPS = 20_000  # the linear autoencoder's default training length
+
+
 class LinearAutoencoder(NeuralAutoencoder):
     """The linear autoencoder ``x̂ = W_d (W_e x + b_e) + b_d``, trained by gradient descent.
 
@@ -178,23 +186,31 @@ class LinearAutoencoder(NeuralAutoencoder):
     ``W_d → W_d A⁻¹``, so the codes are PCA's codes up to an invertible linear map.
     Compare with :class:`aekit.PCA`, which solves the same problem in closed form.
 
-    The default optimiser is full-batch L-BFGS: the loss is a smooth,
-    deterministic quartic of the weights with nothing to gain from minibatch
-    noise, and a quasi-Newton method follows its ill-conditioned valleys (the
-    small eigenvalue gaps of real data) to the optimum in a few hundred
-    iterations, where minibatch Adam stalls at a noise floor above it.
-    ``solver="adam"`` trains through the same loop as the deep models.
+    The default optimiser is minibatch Adam at a constant learning rate, through
+    the same loop as the deep models. Measured on MNIST (60000 x 784, d = 16,
+    where the eigenvalue gap λ16/λ17 is only 1.12): 40 epochs of Adam (lr 1e-3,
+    batch 128) end 0.14% above the Eckart–Young bound with the largest principal
+    angle to PCA's subspace at 1.7°. Full-batch L-BFGS, the obvious alternative
+    for a smooth deterministic loss, started from a small random initialisation
+    is drawn to the saddle points this loss has at every non-principal set of
+    eigenvectors: after 200 iterations it was 31% above the bound, with an angle
+    of 90°. ``solver="lbfgs"`` remains for small, well-separated problems.
+    A decaying learning rate is worse here (40° after 20 cosine epochs): the
+    rotation towards the principal subspace is slow where eigenvalues are close,
+    and needs the steps.
 
     Parameters
     ----------
     latent_dim : int, default=16
-    solver : {"lbfgs", "adam"}, default="lbfgs"
-    epochs : int, default=50
-        L-BFGS: outer steps of ``20`` iterations each, on the full batch; Adam: epochs.
+    solver : {"adam", "lbfgs"}, default="adam"
+    epochs : int, optional
+        Adam: epochs, by default enough for 20000 steps (40 on MNIST, where the
+        figures above were measured; more on small data); L-BFGS: outer steps of
+        ``20`` iterations each on the full batch, 50 by default.
     batch_size : int, optional
         Adam's batch size (default 128); L-BFGS always uses the full batch.
     lr : float, optional
-        Default 1.0 for L-BFGS (with a strong-Wolfe line search), 1e-3 for Adam.
+        Default 1e-3 for Adam, 1.0 for L-BFGS (with a strong-Wolfe line search).
     weight_decay : float, default=0
     device, random_state, verbose
         As in :class:`Autoencoder`.
@@ -204,7 +220,7 @@ class LinearAutoencoder(NeuralAutoencoder):
     >>> import numpy as np
     >>> from aekit import LinearAutoencoder, PCA
     >>> X = np.random.default_rng(0).normal(size=(200, 6)) * [5, 3, 1, .1, .1, .1]
-    >>> lin = LinearAutoencoder(latent_dim=2, epochs=10, random_state=0).fit(X)
+    >>> lin = LinearAutoencoder(2, solver="lbfgs", epochs=10, random_state=0).fit(X)
     >>> pca = PCA(2).fit(X)
     >>> bool(abs(lin.reconstruction_error(X) / pca.reconstruction_error_bound() - 1) < 1e-3)
     True
@@ -224,8 +240,8 @@ class LinearAutoencoder(NeuralAutoencoder):
         self,
         latent_dim: int = 16,
         *,
-        solver: str = "lbfgs",
-        epochs: int = 50,
+        solver: str = "adam",
+        epochs: int | None = None,
         batch_size: int | None = None,
         lr: float | None = None,
         weight_decay: float = 0.0,
@@ -245,19 +261,36 @@ class LinearAutoencoder(NeuralAutoencoder):
 
     def _validate_params(self) -> None:
         self._validate_common()
-        check_choice(self.solver, "solver", ("lbfgs", "adam"))
+        check_choice(self.solver, "solver", ("adam", "lbfgs"))
         if self.batch_size is not None:
             check_positive(self.batch_size, "batch_size", integer=True)
         if self.lr is not None:
             check_positive(self.lr, "lr")
 
-    def _train_config(self) -> TrainConfig:
-        config = super()._train_config()
+    def _train_config(self, n_samples: int) -> TrainConfig:
+        config = super()._train_config(n_samples)
         if self.solver == "lbfgs":
             config.optimizer = "lbfgs"
             config.batch_size = 2**62  # the full batch
             config.lr = self.lr or 1.0
+            config.epochs = 50 if self.epochs is None else self.epochs
         else:
             config.batch_size = self.batch_size or 128
             config.lr = self.lr or 1e-3
+            steps_per_epoch = math.ceil(n_samples / config.batch_size)
+            default = math.ceil(ADAM_STEPS / steps_per_epoch)
+            config.epochs = default if self.epochs is None else self.epochs
         return config
+
+    @property
+    def components_(self) -> np.ndarray:
+        """Orthonormal basis (rows) of the subspace the decoder spans, shape (d, D).
+
+        The same subspace as ``PCA(d).components_`` at the optimum, but not the
+        same axes (see the class docstring); compare them with principal angles,
+        e.g. ``scipy.linalg.subspace_angles(lin.components_.T, pca.components_.T)``.
+        """
+        check_is_fitted(self, "module_")
+        weight = self.module_.decoder.out.weight.detach().double().cpu()
+        basis, _ = torch.linalg.qr(weight)
+        return basis.T.numpy()
