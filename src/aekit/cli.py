@@ -506,6 +506,10 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDivergedError as exc:
         _echo_err(f"aekit: error: {exc}")
         return 3
+    except OSError as exc:  # a path that cannot be written or read: the user's to fix
+        where = f" {exc.filename}" if exc.filename else ""
+        _echo_err(f"aekit: error: cannot use{where}: {exc.strerror or exc}.")
+        return 2
     except (KeyboardInterrupt, click.exceptions.Abort):
         _echo_err("aekit: interrupted; the last checkpoint is kept (continue with --resume).")
         return 130

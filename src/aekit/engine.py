@@ -179,6 +179,8 @@ class Trainer:
     ) -> list[dict[str, float]]:
         """Train; returns the per-epoch history (also written to ``run_dir``)."""
         cfg = self.config
+        # a run killed before its first checkpoint has nothing to continue: start it
+        resume = resume and self.run_dir is not None and (self.run_dir / CHECKPOINT).exists()
         rng_state = self.load_checkpoint() if resume else None
         n = X_train.shape[0]
         # a last batch of one example would break batch norm; drop it
