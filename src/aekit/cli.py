@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
+from aekit import distributed
 from aekit.errors import AekitError, TrainingDivergedError
 from aekit.runs import KINDS, DataSpec, binarize, prepare_run_dir, read_run, write_run
 
@@ -195,8 +197,11 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
 
         require_tensorboard()  # a missing optional package fails before anything is written
     bundle = data.load()  # before touching the disk: bad data changes nothing
-    prepare_run_dir(out, overwrite=opts["overwrite"], resume=opts["resume"])
-    write_run(out, kind, data, {k: v for k, v in params.items() if k != "verbose"})
+    if kind != "pca" and distributed.init_from_env():
+        _echo_err(f"aekit: rank {distributed.rank()} of {distributed.world_size()}")
+    _on_rank_0(lambda: prepare_run_dir(out, overwrite=opts["overwrite"], resume=opts["resume"]))
+    options = {k: v for k, v in params.items() if k != "verbose"}
+    _on_rank_0(lambda: write_run(out, kind, data, options))
     X_val = binarize(bundle.val.X, seed=1) if data.binarize else bundle.val.X
     if kind == "pca":
         model.fit(bundle.train.X)
@@ -209,10 +214,32 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
             resume=opts["resume"],
             tensorboard_dir=tensorboard_dir,
         )
+    if not distributed.is_main():  # rank 0 alone saves, evaluates and reports
+        distributed.shutdown()
+        return
     model.save(out)
+    distributed.shutdown()
     metrics = _evaluate(aekit.load(out), kind, data, bundle, "test", nll_samples=0)
     _echo_err(f"trained {kind} on {data.source}; saved to {out}")
     click.echo(json.dumps(metrics, indent=2))
+
+
+def _on_rank_0(write: Callable[[], None]) -> None:
+    """Run ``write`` on rank 0 only; every rank raises if it failed there."""
+    error = None
+    if distributed.is_main():
+        try:
+            write()
+        except AekitError as exc:
+            error = exc
+    if distributed.world_size() > 1:
+        import torch
+
+        failed = distributed.all_reduce(torch.tensor([float(error is not None)]), "max")
+        if failed.item() and error is None:
+            raise AekitError("rank 0 could not prepare the run folder; see its message.")
+    if error is not None:
+        raise error
 
 
 def _evaluate(model, kind: str, data: DataSpec, bundle, split: str, nll_samples: int) -> dict:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from aekit.distributed import is_distributed, local_rank
+
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` picks CUDA, then Apple's MPS, then the CPU; other values pass through.
@@ -17,7 +19,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return device
     if device == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            # under torchrun each process drives the GPU of its local rank
+            return torch.device("cuda", local_rank()) if is_distributed() else torch.device("cuda")
         mps = getattr(torch.backends, "mps", None)
         if mps is not None and mps.is_available():
             return torch.device("mps")

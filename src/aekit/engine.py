@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from aekit import distributed
 from aekit.errors import AekitError, RunFileError, TrainingDivergedError
 from aekit.runio import (
     flatten_optimizer_state,
@@ -108,6 +109,11 @@ class Trainer:
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.epoch_hook = epoch_hook
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        self.train_module: nn.Module = module
+        if self.world > 1:  # torchrun: gradients averaged across ranks by DDP
+            ids = [device.index] if device.type == "cuda" else None
+            self.train_module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
         if config.optimizer == "lbfgs":
             self.optimizer: torch.optim.Optimizer = torch.optim.LBFGS(
                 module.parameters(),
@@ -131,11 +137,11 @@ class Trainer:
     @property
     def _chatty(self) -> bool:
         """Progress output only when asked for and stderr is a terminal."""
-        return self.config.verbose and sys.stderr.isatty()
+        return self.config.verbose and self.rank == 0 and sys.stderr.isatty()
 
     # -- checkpoints -----------------------------------------------------------------
     def save_checkpoint(self, rng_state: torch.Tensor | None = None) -> None:
-        if self.run_dir is None:
+        if self.run_dir is None or self.rank != 0:
             return
         tensors = {f"model.{k}": v for k, v in self.module.state_dict().items()}
         if self.best_weights is not None:
@@ -183,8 +189,8 @@ class Trainer:
         resume = resume and self.run_dir is not None and (self.run_dir / CHECKPOINT).exists()
         rng_state = self.load_checkpoint() if resume else None
         n = X_train.shape[0]
-        # a last batch of one example would break batch norm; drop it
-        n_batches = n // cfg.batch_size + (1 if n % cfg.batch_size > 1 else 0)
+        # a last batch of one example per rank would break batch norm; drop it
+        n_batches = n // cfg.batch_size + (1 if n % cfg.batch_size >= 2 * self.world else 0)
         self._tensorboard = open_tensorboard(cfg.tensorboard_dir)
         writer = self._tensorboard
         closing = contextlib.closing(writer) if writer is not None else contextlib.nullcontext()
@@ -208,6 +214,8 @@ class Trainer:
                     self.module.load_state_dict(good)
                     self._diverged(epoch, int(bad_step))
                 record.update(epoch=epoch + 1, lr=self.state.lr)
+                if self.world > 1:  # ranks must hold identical weights after every epoch
+                    record["rank_weight_spread"] = distributed.weight_spread(self.module)
                 record["seconds"] = time.perf_counter() - start
                 self._after_epoch(record)
                 if self._interrupted:  # Ctrl-C during the last step: checkpoint is written
@@ -222,7 +230,7 @@ class Trainer:
         cfg = self.config
         self.module.train()
         seed = epoch_seed(cfg.random_state, epoch)
-        torch.manual_seed(seed)
+        torch.manual_seed(seed + self.rank)  # noise differs by rank; rank 0 = one process
         perm = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))
         perm = perm.to(X.device)
         first = self.state.step
@@ -244,6 +252,7 @@ class Trainer:
         with bar:
             for step in range(first, n_batches):
                 idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                idx = idx[self.rank :: self.world]  # this rank's share of the global batch
                 xb = X[idx].to(self.device, non_blocking=True)
                 parts = self._step(xb)
                 loss = parts["loss"]
@@ -255,6 +264,8 @@ class Trainer:
                 sums["count"] = sums.get("count", zero) + xb.shape[0]
                 bar.update(1)
                 if (step + 1) % cfg.progress_every == 0:
+                    if self.world > 1:  # every rank must stop at the same step
+                        bad_step = distributed.all_reduce(bad_step.clone(), "max")
                     if bad_step.item() >= 0:  # a sync we pay for only every few steps
                         break
                     if not bar.disable:
@@ -265,6 +276,11 @@ class Trainer:
                     self.save_checkpoint(torch.get_rng_state())
                     return None
         self.state.step = 0
+        if self.world > 1:
+            keys = sorted(sums)
+            totals = distributed.all_reduce(torch.stack([sums[k] for k in keys]))
+            sums = dict(zip(keys, totals, strict=True))
+            bad_step = distributed.all_reduce(bad_step.clone(), "max")
         count = sums.pop("count")
         metrics = {k: float(v / count) for k, v in sums.items()}
         metrics["bad_step"] = float(bad_step)
@@ -277,7 +293,7 @@ class Trainer:
 
         def closure() -> torch.Tensor:
             self.optimizer.zero_grad(set_to_none=True)
-            out = self.module(xb)
+            out = self.train_module(xb)
             out["loss"].backward()
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_(self.module.parameters(), cfg.grad_clip)
@@ -325,7 +341,7 @@ class Trainer:
                 if st.plateau_bad > 2:
                     st.lr, st.plateau_bad = st.lr * 0.5, 0
         self.save_checkpoint()
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.rank == 0:
             write_json(self.run_dir / METRICS, {"history": st.history})
         if self._tensorboard is not None:
             for key, value in record.items():
