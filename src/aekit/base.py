@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +194,11 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
         return (1, *input_shape) if len(input_shape) == 2 else input_shape
 
     def _to_tensor(self, X: np.ndarray, shape: tuple[int, ...]) -> torch.Tensor:
-        return torch.from_numpy(X.reshape(len(X), *shape)).to(self.device_)
+        """A tensor sharing ``X``'s memory on the CPU: a memory-mapped ``.npy`` stays on
+        disk, and training reads only the rows of each batch."""
+        with warnings.catch_warnings():  # read-only memmaps: aekit never writes to X
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.from_numpy(X.reshape(len(X), *shape)).to(self.device_)
 
     def _check_X(self, X: Any) -> torch.Tensor:
         """Validate ``X`` against the fitted shape; return it as a model-shaped tensor."""

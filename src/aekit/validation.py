@@ -77,8 +77,8 @@ def check_data(
         raise DataError(
             f"{what} is empty: 0 feature(s) (shape={array.shape}) while a minimum of 1 is required."
         )
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    if not np.isfinite(array).all():
+    array = np.ascontiguousarray(array, dtype=np.float32)  # a float32 memmap stays a view
+    if not _all_finite(array):
         raise DataError(f"{what} contains NaN or infinite values.")
     if expected_shape is not None:
         expected = tuple(int(s) for s in expected_shape)
@@ -89,6 +89,12 @@ def check_data(
             )
         array = array.reshape((array.shape[0], *expected))
     return array
+
+
+def _all_finite(array: np.ndarray, chunk_values: int = 2**22) -> bool:
+    """``np.isfinite(array).all()`` a slab of rows at a time: bounded memory for memmaps."""
+    rows = max(1, chunk_values // max(1, array[0].size)) if len(array) else 1
+    return all(np.isfinite(array[i : i + rows]).all() for i in range(0, len(array), rows))
 
 
 def _same_size_images(got: tuple[int, ...], expected: tuple[int, ...]) -> bool:
