@@ -155,6 +155,7 @@ def test_report_of_a_pca_run(tmp_path, capsys):
     parser = read_report(Path(out.strip()))
     decode_all(parser)
     assert "Scree plot" in parser.headings and "Code map" in parser.headings
+    assert "Components" in parser.headings  # digits are images: components drawn as such
 
 
 CHECK_SCRIPT = """<script>

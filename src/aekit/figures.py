@@ -209,3 +209,20 @@ def scree_plot(explained_variance_ratio: np.ndarray, path: str | Path, *, title:
     if title:
         ax.set_title(title, fontsize=10)
     return _save(fig, path)
+
+
+def components_grid(
+    components: np.ndarray, input_shape: Sequence[int], path: str | Path, *, per_row: int = 8
+) -> Path | None:
+    """PCA's components drawn as images, mid-grey at 0 (each scaled by its largest |value|).
+
+    Returns None for vector data, where components are not pictures.
+    """
+    shape = tuple(input_shape)
+    if len(shape) < 2 or (len(shape) == 3 and shape[0] not in (1, 3)):
+        return None
+    scaled = components / np.maximum(np.abs(components).max(axis=1, keepdims=True), 1e-12)
+    images = (0.5 + 0.5 * scaled).reshape(len(components), *shape)
+    rows = [images[i : i + per_row] for i in range(0, len(images), per_row)]
+    labels = [f"{k * per_row + 1}-{k * per_row + len(r)}" for k, r in enumerate(rows)]
+    return image_mosaic(rows, labels, path, title="principal components (grey = 0)")

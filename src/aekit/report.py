@@ -80,6 +80,11 @@ def make_figures(model: Any, kind: str, bundle: Any, folder: str | Path, *, seed
     if ratio is not None:
         path = F.scree_plot(ratio, folder / "scree.png")
         out.append(Figure("Scree plot", path, "Share of the variance each component explains."))
+        shown = model.components_[:32]
+        path = F.components_grid(shown, model.input_shape_, folder / "components.png")
+        if path is not None:
+            caption = f"The first {len(shown)} principal components as images."
+            out.append(Figure("Components", path, caption))
 
     n_map = min(5000, len(X))
     codes = model.transform(X[:n_map])
