@@ -14,6 +14,11 @@ own), alternating aekit and hand-written over ``--rounds`` rounds; reported are
 the median samples per second and the ratio aekit / hand-written, and the peak
 RSS of each. Models: the MLP VAE 784-512-256-16 with a Bernoulli likelihood and
 the convolutional autoencoder (channels 32-64, d = 16).
+
+``--ddp`` also times ``aekit train vae`` (the same VAE, MNIST, global batch 128)
+launched by ``torchrun --nproc_per_node=2`` against one process, both through the
+CLI on this machine's CPU cores (gloo), from the per-epoch seconds in each run's
+``metrics.json``.
 """
 
 from __future__ import annotations
@@ -90,6 +95,31 @@ def worker(side: str, model: str, data_dir: str, epochs: int) -> dict:
     return {"samples_per_second": len(X) / statistics.median(steady), "peak_rss_mib": rss_mib}
 
 
+def ddp_comparison(data_dir: str, epochs: int, workdir: Path) -> dict:
+    """Samples per second of ``aekit train vae`` with one process and with two (torchrun)."""
+    train = ["-m", "aekit", "train", "vae", "--data", "mnist", "--data-dir", data_dir]
+    train += ["--likelihood", "bernoulli", "--hidden", "512,256", "-d", "16", "--lr", "1e-3"]
+    train += ["--batch-size", "128", "--epochs", str(epochs), "--quiet", "--overwrite"]
+    speeds = {}
+    for name, launcher in (
+        ("1 process", [sys.executable]),
+        ("2 processes", [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2"]),
+    ):
+        out = workdir / name.replace(" ", "-")
+        subprocess.run([*launcher, *train, "--out", str(out)], check=True, capture_output=True)
+        history = json.loads((out / "metrics.json").read_text())["history"]
+        steady = [row["seconds"] for row in history[1:]] or [history[0]["seconds"]]
+        seconds = statistics.median(steady)
+        speeds[name] = {
+            "seconds_per_epoch": seconds,
+            "samples_per_second": 54000 / seconds,  # MNIST train less the 10% validation split
+            "final_train_loss": history[-1]["train_loss"],
+            "rank_weight_spread": max(row.get("rank_weight_spread", 0.0) for row in history),
+        }
+    one, two = speeds["1 process"], speeds["2 processes"]
+    return {"speedup": one["seconds_per_epoch"] / two["seconds_per_epoch"], **speeds}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get("AEKIT_DATA"))
@@ -97,6 +127,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", default="bench/out/throughput.json")
+    parser.add_argument("--ddp", action="store_true", help="also time torchrun, 2 processes")
     parser.add_argument("--worker", nargs=2, metavar=("SIDE", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -130,6 +161,9 @@ def main() -> None:
                 "rss_ratio": rss["aekit"] / rss["hand"],
             }
         )
+    ddp = None
+    if args.ddp:
+        ddp = ddp_comparison(args.data_dir, args.epochs, Path(args.out).parent / "ddp-runs")
     report = {
         "command": " ".join(sys.argv),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -137,6 +171,7 @@ def main() -> None:
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),
         "results": table,
+        "ddp": ddp,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
@@ -149,6 +184,8 @@ def main() -> None:
             f"{r['aekit_peak_rss_mib']:.0f} MiB | {r['hand_peak_rss_mib']:.0f} MiB | "
             f"{r['rss_ratio']:.2f} |"
         )
+    if ddp is not None:
+        print(json.dumps(ddp, indent=2))
 
 
 if __name__ == "__main__":

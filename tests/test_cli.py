@@ -146,3 +146,28 @@ def test_python_dash_m_and_console_script(tmp_path):
     assert proc.stderr.strip().count("\n") == 0  # one line
     proc = subprocess.run([sys.executable, "-m", "aekit", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "train" in proc.stdout
+
+
+def test_precision_option_reaches_the_training_loop(tmp_path, capsys, monkeypatch):
+    seen = {}
+    original = aekit.Autoencoder.fit
+
+    def spy(self, X, **kwargs):
+        seen.update(kwargs)
+        return original(self, X, **kwargs)
+
+    monkeypatch.setattr(aekit.Autoencoder, "fit", spy)
+    run = tmp_path / "bf16"
+    code, out, err = run_cli(
+        ["train", "ae", "--out", run, "--precision", "bfloat16", *FAST], capsys
+    )
+    assert code == 0, err
+    assert seen["precision"] == "bfloat16" and seen["compile"] is False
+    assert np.isfinite(json.loads(out)["mse"])
+
+
+@pytest.mark.parametrize("flag", [["--compile"], ["--precision", "bfloat16"]])
+def test_speed_options_do_not_apply_to_pca(tmp_path, capsys, flag):
+    code, _, err = run_cli(["train", "pca", "--out", tmp_path / "p", *flag], capsys)
+    assert code == 2 and "does not apply to 'pca'" in err
+    assert not (tmp_path / "p").exists()

@@ -152,6 +152,14 @@ def cli() -> None:
     is_flag=True,
     help="Also log every metric per epoch as TensorBoard scalars in OUT/tensorboard.",
 )
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the training step.")
+@click.option(
+    "--precision",
+    type=click.Choice(["float32", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="bfloat16: bf16 autocast of the networks (GPUs); losses stay float32.",
+)
 @click.pass_context
 def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     """Train a model of KIND (pca, linear, ae, dae, vae) and save it as a run."""
@@ -190,9 +198,14 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
         saved_kind, _, _ = read_run(out)
         if saved_kind != kind:
             raise AekitError(f"cannot resume: {out} is a '{saved_kind}' run, not '{kind}'.")
+    for flag, used in (
+        ("--tensorboard", opts["tensorboard"]),
+        ("--compile", opts["compile_"]),
+        ("--precision", opts["precision"] != "float32"),
+    ):
+        if used and kind == "pca":
+            raise click.UsageError(f"{flag} does not apply to 'pca' models.")
     if opts["tensorboard"]:
-        if kind == "pca":
-            raise click.UsageError("--tensorboard does not apply to 'pca' models.")
         from aekit.engine import require_tensorboard
 
         require_tensorboard()  # a missing optional package fails before anything is written
@@ -213,6 +226,8 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
             run_dir=out,
             resume=opts["resume"],
             tensorboard_dir=tensorboard_dir,
+            compile=opts["compile_"],
+            precision=opts["precision"],
         )
     if not distributed.is_main():  # rank 0 alone saves, evaluates and reports
         distributed.shutdown()

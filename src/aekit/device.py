@@ -34,3 +34,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for, but no CUDA device is available.")
     return resolved
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` on ``device``; a CPU batch bound for a GPU goes through pinned memory so
+    the copy is asynchronous (``non_blocking``) and overlaps with the GPU's work."""
+    if x.device == device:
+        return x
+    if device.type == "cuda" and x.device.type == "cpu":
+        x = x.pin_memory()
+    return x.to(device, non_blocking=True)

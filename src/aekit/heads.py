@@ -63,7 +63,7 @@ class DeterministicHead(nn.Module):
         self.linear = nn.Linear(in_features, latent_dim)
 
     def forward(self, h: torch.Tensor) -> CodeDistribution:
-        return CodeDistribution(self.linear(h))
+        return CodeDistribution(self.linear(h).float())  # float32 under bf16 autocast
 
 
 class GaussianHead(nn.Module):
@@ -79,5 +79,6 @@ class GaussianHead(nn.Module):
         self.log_var = nn.Linear(in_features, latent_dim)
 
     def forward(self, h: torch.Tensor) -> CodeDistribution:
-        log_var = self.log_var(h).clamp(*self.LOG_VAR_RANGE)
-        return CodeDistribution(self.mean(h), log_var)
+        # float32 under bf16 autocast: the KL and log-densities need its precision
+        log_var = self.log_var(h).float().clamp(*self.LOG_VAR_RANGE)
+        return CodeDistribution(self.mean(h).float(), log_var)

@@ -87,8 +87,11 @@ class AutoencoderModule(nn.Module):
         return self.head(self.encoder(x))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Decoder output (likelihood parameters) for codes ``z`` of shape (n, d)."""
-        return self.decoder(z)
+        """Decoder output (likelihood parameters) for codes ``z`` of shape (n, d).
+
+        Always float32, also under bf16 autocast: the log-likelihood is summed over
+        hundreds of values and bf16 would lose it to rounding."""
+        return self.decoder(z).float()
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """E[x | z = mean code of x]."""

@@ -10,6 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from aekit.base import NeuralAutoencoder
+from aekit.device import to_device
 from aekit.validation import check_choice, check_positive
 
 OBJECTIVES = ("elbo", "iwae")
@@ -157,7 +158,7 @@ class VAE(NeuralAutoencoder):
             torch.manual_seed(self.seed_ if random_state is None else random_state)
             sums: dict[str, float] = {}
             for i in range(0, len(Xt), 2048):
-                parts = self.module_(Xt[i : i + 2048])
+                parts = self.module_(to_device(Xt[i : i + 2048], self.device_))
                 for key in ("elbo", "nll", "kl"):
                     sums[key] = sums.get(key, 0.0) + float(parts[key]) * len(Xt[i : i + 2048])
         n = len(Xt)
@@ -215,7 +216,7 @@ class VAE(NeuralAutoencoder):
             torch.manual_seed(self.seed_ if random_state is None else random_state)
             bar = tqdm(total=len(Xt), disable=not progress, desc="log p(x)", unit="ex")
             for i in range(0, len(Xt), batch_size):
-                xb = Xt[i : i + batch_size]
+                xb = to_device(Xt[i : i + batch_size], self.device_)
                 q = self.module_.encode(xb)
                 total = torch.full((len(xb),), -math.inf, dtype=torch.float64, device=xb.device)
                 for start in range(0, n_samples, k_chunk):

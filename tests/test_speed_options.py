@@ -1,0 +1,104 @@
+"""Speed options of the training loop: torch.compile, bf16 autocast, batches moved
+to the device one at a time."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from aekit import VAE, Autoencoder
+from aekit.device import to_device
+from aekit.engine import CHECKPOINT, TrainConfig, Trainer
+from aekit.runio import load_tensors
+
+
+@pytest.fixture(scope="module")
+def X():
+    rng = np.random.default_rng(1)
+    basis = rng.normal(size=(4, 20))
+    return (np.tanh(rng.normal(size=(400, 4)) @ basis) * 0.5 + 0.5).astype(np.float32)
+
+
+def _ae() -> Autoencoder:
+    return Autoencoder(latent_dim=4, hidden=(32,), epochs=4, batch_size=50, random_state=0)
+
+
+def test_bfloat16_autocast_runs_the_networks_in_bf16_and_keeps_losses_float32(X):
+    seen: list[torch.dtype] = []
+    model = _ae()
+    original_build = model._build_module
+
+    def build_and_watch(shape):
+        module = original_build(shape)
+        first = next(m for m in module.encoder.modules() if isinstance(m, nn.Linear))
+        first.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+        return module
+
+    model._build_module = build_and_watch
+    model.fit(X, precision="bfloat16")
+    plain = _ae().fit(X)
+    assert torch.bfloat16 in seen  # the feature is on: matrix products ran in bf16
+    assert model.module_.head.linear.weight.dtype == torch.float32  # master weights
+    assert model.transform(X).dtype == np.float32
+    bf16_mse = [h["train_mse"] for h in model.history_]
+    fp32_mse = [h["train_mse"] for h in plain.history_]
+    assert bf16_mse != fp32_mse
+    # bf16 keeps 8 bits of mantissa: the trajectory follows float32's to a few percent
+    np.testing.assert_allclose(bf16_mse, fp32_mse, rtol=0.05)
+    assert bf16_mse[-1] < bf16_mse[0]
+
+
+def test_bfloat16_vae_elbo_stays_float32(X):
+    vae = VAE(latent_dim=3, hidden=(32,), likelihood="bernoulli", epochs=2, random_state=0)
+    vae.fit(X, precision="bfloat16")
+    assert all(np.isfinite(h["train_elbo"]) for h in vae.history_)
+    assert vae.log_likelihood(X[:20], n_samples=10).dtype == np.float64
+
+
+def test_precision_must_be_known(X):
+    with pytest.raises(ValueError, match="precision"):
+        _ae().fit(X, precision="float8")
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="TorchInductor needs a C compiler")
+def test_compiled_training_matches_eager_and_saves_plain_weights(X, tmp_path):
+    def run(compile: bool, run_dir):
+        torch.manual_seed(0)
+        module = _ae().set_params(epochs=1)
+        module.seed_, module.input_shape_ = 0, (20,)
+        net = module._build_module((20,))
+        cfg = TrainConfig(epochs=2, batch_size=50, random_state=0, compile=compile)
+        trainer = Trainer(net, cfg, torch.device("cpu"), run_dir)
+        history = trainer.fit(torch.from_numpy(X))
+        return trainer, net, history
+
+    eager_trainer, eager_net, eager = run(False, tmp_path / "eager")
+    compiled_trainer, compiled_net, compiled = run(True, tmp_path / "compiled")
+    assert isinstance(compiled_trainer.train_module, torch._dynamo.eval_frame.OptimizedModule)
+    assert not isinstance(eager_trainer.train_module, torch._dynamo.eval_frame.OptimizedModule)
+    for key in ("train_loss", "train_mse"):
+        np.testing.assert_allclose([h[key] for h in compiled], [h[key] for h in eager], rtol=1e-4)
+    tensors, _ = load_tensors(tmp_path / "compiled" / CHECKPOINT)
+    assert not any("_orig_mod" in k for k in tensors)  # the checkpoint fits an eager module
+    fresh = _ae()._build_module((20,))
+    fresh.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+
+
+def test_to_device_leaves_a_tensor_on_its_device_alone():
+    x = torch.ones(3)
+    assert to_device(x, torch.device("cpu")) is x
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cpu_batches_reach_the_gpu_through_pinned_memory(X, tmp_path):
+    x = to_device(torch.from_numpy(X), torch.device("cuda"))
+    assert x.is_cuda and torch.equal(x.cpu(), torch.from_numpy(X))
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    on_disk = np.load(path, mmap_mode="r")
+    model = _ae().set_params(device="cuda").fit(on_disk, precision="bfloat16")
+    np.testing.assert_allclose(model.transform(on_disk), model.transform(X), atol=1e-6)
