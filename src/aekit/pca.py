@@ -594,25 +594,33 @@ def _covariance_numpy(
     Same arithmetic (shifted chunks, products in ``dtype``, sums in float64), but
     ``chunk.T @ chunk`` goes to NumPy, which hands it to BLAS's symmetric rank-k
     update: on the CPU this is faster than PyTorch's general product (measured in
-    ``bench/pca.py``).
+    ``bench/pca.py``). Each chunk is cast and shifted in one pass into a reused
+    buffer. When most columns vary, all of them go into the product and the
+    varying block is cut out of the Gram matrix afterwards: a slightly larger
+    product is cheaper than gathering the columns of every chunk.
     """
-    n = len(X)
-    rows = min(_ROWS, n)
+    n, D = X.shape
+    rows, m = min(_ROWS, n), len(columns)
     work = np.float64 if dtype == torch.float64 else np.float32
-    whole = len(columns) == X.shape[1]
+    gather = m < 0.8 * D
+    width = m if gather else D
 
     def chunk_of(start: int) -> np.ndarray:
         part = X[start : start + rows]
-        return np.asarray(part if whole else part[:, columns], dtype=work)
+        return part[:, columns] if gather else part
 
     shift = chunk_of(0).mean(axis=0, dtype=np.float64).astype(work)
-    gram = np.zeros((len(columns), len(columns)))
-    total = np.zeros(len(columns))
+    buf = np.empty((rows, width), dtype=work)
+    gram = np.zeros((width, width))
+    total = np.zeros(width)
     for start in range(0, n, rows):
-        chunk = chunk_of(start)
-        chunk = chunk - shift
+        part = chunk_of(start)
+        chunk = buf[: len(part)]
+        np.subtract(part, shift, out=chunk, dtype=work)
         total += chunk.sum(axis=0, dtype=np.float64)
         gram += chunk.T @ chunk
+    if not gather:
+        shift, total, gram = shift[columns], total[columns], gram[np.ix_(columns, columns)]
     delta = total / n
     cov = (gram - n * np.outer(delta, delta)) / (n - 1)
     return torch.from_numpy(shift.astype(np.float64) + delta), torch.from_numpy(cov)
