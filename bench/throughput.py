@@ -18,7 +18,8 @@ the convolutional autoencoder (channels 32-64, d = 16).
 ``--ddp`` also times ``aekit train vae`` (the same VAE, MNIST, global batch 128)
 launched by ``torchrun --nproc_per_node=2`` against one process, both through the
 CLI on this machine's CPU cores (gloo), from the per-epoch seconds in each run's
-``metrics.json``.
+``metrics.json``. ``--compile`` adds ``fit(X, compile=True)`` as a third side
+(its first epoch, which compiles, is discarded like every first epoch).
 """
 
 from __future__ import annotations
@@ -78,9 +79,9 @@ def worker(side: str, model: str, data_dir: str, epochs: int) -> dict:
     torch.manual_seed(0)
     X = load(data_dir, model)
     est = estimator(model, epochs).set_params(random_state=0, device="cpu")
-    if side == "aekit":
+    if side in ("aekit", "aekit-compiled"):
         est._fit_latent_density = lambda *args: None  # time the training loop only
-        est.fit(X)
+        est.fit(X, compile=side == "aekit-compiled")  # compiling happens in epoch 1
         seconds = [row["seconds"] for row in est.history_]
     else:
         # the same module aekit builds, trained by the loop above
@@ -128,6 +129,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", default="bench/out/throughput.json")
     parser.add_argument("--ddp", action="store_true", help="also time torchrun, 2 processes")
+    parser.add_argument("--compile", action="store_true", help="also time fit(compile=True)")
     parser.add_argument("--worker", nargs=2, metavar=("SIDE", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -136,7 +138,7 @@ def main() -> None:
     results: dict[str, dict[str, list]] = {}
     for model in args.models:
         for _ in range(args.rounds):
-            for side in ("aekit", "hand"):
+            for side in ("aekit", "hand", "aekit-compiled")[: 3 if args.compile else 2]:
                 command = [sys.executable, __file__, "--worker", side, model]
                 command += ["--data-dir", args.data_dir, "--epochs", str(args.epochs)]
                 out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -160,6 +162,14 @@ def main() -> None:
                 "hand_peak_rss_mib": rss["hand"],
                 "rss_ratio": rss["aekit"] / rss["hand"],
             }
+            | (
+                {
+                    "compiled_samples_per_second": speed["aekit-compiled"],
+                    "compiled_over_eager": speed["aekit-compiled"] / speed["aekit"],
+                }
+                if "aekit-compiled" in speed
+                else {}
+            )
         )
     ddp = None
     if args.ddp:
@@ -184,6 +194,12 @@ def main() -> None:
             f"{r['aekit_peak_rss_mib']:.0f} MiB | {r['hand_peak_rss_mib']:.0f} MiB | "
             f"{r['rss_ratio']:.2f} |"
         )
+    for r in table:
+        if "compiled_over_eager" in r:
+            print(
+                f"{r['model']}: compiled {r['compiled_samples_per_second']:.0f} samples/s, "
+                f"{r['compiled_over_eager']:.2f}x eager aekit"
+            )
     if ddp is not None:
         print(json.dumps(ddp, indent=2))
 
