@@ -348,7 +348,10 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
             decode draws of the full-covariance Gaussian / the Gaussian mixture fitted
             to the training codes after training. ``"chain"``: the Markov chain
             ``x ← reconstruct(corrupt(x))`` of a denoising autoencoder (Bengio et al.
-            2013). Default: ``"prior"`` for a VAE, ``"gmm"`` otherwise.
+            2013); its chains keep to the data when the DAE has a wide code and strong
+            corruption (on MNIST: ``latent_dim=128, noise_std=0.5``), while a narrow
+            bottleneck's iterated denoiser contracts to a few faint attractors (see
+            BENCHMARKS.md). Default: ``"prior"`` for a VAE, ``"gmm"`` otherwise.
         random_state : int, optional
             Seed of the draws (and of the chain's noise).
         mean : bool, default=True
