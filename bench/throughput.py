@@ -135,10 +135,11 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(*args.worker, args.data_dir, args.epochs)))
         return
+    sides = ["aekit", "hand"] + (["aekit-compiled"] if args.compile else [])
     results: dict[str, dict[str, list]] = {}
     for model in args.models:
         for _ in range(args.rounds):
-            for side in ("aekit", "hand", "aekit-compiled")[: 3 if args.compile else 2]:
+            for side in sides:
                 command = [sys.executable, __file__, "--worker", side, model]
                 command += ["--data-dir", args.data_dir, "--epochs", str(args.epochs)]
                 out = subprocess.run(command, capture_output=True, text=True, check=True).stdout

@@ -16,6 +16,7 @@ import click
 import numpy as np
 
 from aekit import distributed
+from aekit.engine import PRECISIONS
 from aekit.errors import AekitError, TrainingDivergedError
 from aekit.runs import KINDS, DataSpec, binarize, prepare_run_dir, read_run, write_run
 
@@ -155,7 +156,7 @@ def cli() -> None:
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the training step.")
 @click.option(
     "--precision",
-    type=click.Choice(["float32", "bfloat16"]),
+    type=click.Choice(PRECISIONS),
     default="float32",
     show_default=True,
     help="bfloat16: bf16 autocast of the networks (GPUs); losses stay float32.",
