@@ -15,8 +15,10 @@ def check_data(
     expected_shape: Sequence[int] | None = None,
     min_samples: int = 1,
     what: str = "X",
+    dtype: type = np.float32,
+    finite: bool = True,
 ) -> np.ndarray:
-    """Return ``X`` as a finite float32 array of vectors or images.
+    """Return ``X`` as a finite float32 (or ``dtype``) array of vectors or images.
 
     Parameters
     ----------
@@ -29,10 +31,15 @@ def check_data(
         The fewest examples accepted.
     what : str, default="X"
         Name of the argument, used in messages.
+    dtype : {numpy.float32, numpy.float64}, default=numpy.float32
+        The floating type returned.
+    finite : bool, default=True
+        Check that every value is finite. A caller that reads all the data anyway
+        can pass ``False`` and check its own pass (see :func:`check_sums`).
 
     Returns
     -------
-    ndarray of float32
+    ndarray of ``dtype``
         A C-contiguous copy or view of ``X``.
 
     Raises
@@ -77,8 +84,8 @@ def check_data(
         raise DataError(
             f"{what} is empty: 0 feature(s) (shape={array.shape}) while a minimum of 1 is required."
         )
-    array = np.ascontiguousarray(array, dtype=np.float32)  # a float32 memmap stays a view
-    if not _all_finite(array):
+    array = np.ascontiguousarray(array, dtype=dtype)  # a memmap of that dtype stays a view
+    if finite and not _all_finite(array):
         raise DataError(f"{what} contains NaN or infinite values.")
     if expected_shape is not None:
         expected = tuple(int(s) for s in expected_shape)
@@ -89,6 +96,21 @@ def check_data(
             )
         array = array.reshape((array.shape[0], *expected))
     return array
+
+
+def check_sums(sums: np.ndarray, array: np.ndarray, what: str = "X") -> np.ndarray:
+    """Return the float64 column ``sums`` of ``array`` if they are finite, else raise.
+
+    A NaN or an infinity anywhere makes its column sum NaN or infinite, so a finite
+    sum proves the column finite: callers that sum the data anyway skip
+    :func:`check_data`'s separate pass. A non-finite sum of finite values (float64
+    data near the largest double) gets its own message.
+    """
+    if np.isfinite(sums).all():
+        return sums
+    if not _all_finite(array):
+        raise DataError(f"{what} contains NaN or infinite values.")
+    raise DataError(f"{what} holds values so large that their sum overflows float64.")
 
 
 def _all_finite(array: np.ndarray, chunk_values: int = 2**22) -> bool:
