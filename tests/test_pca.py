@@ -376,6 +376,10 @@ def test_bad_data_raises_data_error():
     X = np.random.default_rng(5).normal(size=(30, 5))
     with pytest.raises(DataError, match="NaN or infinite"):
         PCA(2).fit(np.where(X > 2, np.nan, X))
+    with pytest.raises(DataError, match="NaN or infinite"):
+        PCA(2, solver="svd").fit(np.where(X > 2, -np.inf, X).astype(np.float32))
+    with pytest.raises(DataError, match="so large that their sum overflows"):
+        PCA(2).fit(1e307 * (1 + np.abs(X)))
     with pytest.raises(DataError, match="at least 2 are needed"):
         PCA(1).fit(X[:1])
     pca = PCA(2).fit(X)

@@ -3,7 +3,8 @@
 The optimal rank-``k`` linear code of centred data is its projection on the
 top-``k`` eigenvectors of the covariance (Eckart–Young–Mirsky); its training
 error is the sum of the discarded eigenvalues. :class:`PCA` computes them with
-torch (in float64 by default), on the CPU or a GPU, and reads them as the
+torch or NumPy's BLAS (float64 sums and eigensolver whatever the input's
+precision), on the CPU or a GPU, and reads them as the
 probabilistic PCA model of Tipping & Bishop (1999) to give log-likelihoods in
 nats.
 """
@@ -40,7 +41,8 @@ _MAX_CANCELLATION = {np.float32: 2.0**4, np.float64: 2.0**12}
 
 
 class PCA(TransformerMixin, BaseEstimator):
-    """Principal component analysis, exact in float64, on the CPU or CUDA.
+    """Principal component analysis in the input's precision, solved in float64, on
+    the CPU or CUDA.
 
     The rank-``n_components`` linear autoencoder with biases: codes
     ``Z = (X - mean_) @ components_.T`` and reconstructions
@@ -107,10 +109,12 @@ class PCA(TransformerMixin, BaseEstimator):
     Notes
     -----
     Fitted attributes are float64 whatever the input; outputs are float64 for
-    float64 input and float32 otherwise. The covariance solver reads ``X`` in row
-    chunks and never copies it whole; ``"svd"`` and ``"randomized"`` work on a
-    centred copy. Constant features are left out of the covariance products
-    (they only add zero eigenvalues), which is exact.
+    float64 input and float32 otherwise. The covariance solver never copies ``X``
+    whole: on the CPU it reads ``X`` in place when the products run in ``X``'s own
+    precision and its columns do not sit far from zero, and in shifted row chunks
+    otherwise; ``"svd"`` and ``"randomized"`` work on a centred copy. Constant
+    features are left out of the eigenproblem (they only add zero eigenvalues),
+    which is exact.
 
     ``score`` is the probabilistic-PCA log-likelihood whether or not ``whiten``
     is set: whitening rescales the codes, not the model of the data.
