@@ -14,7 +14,8 @@ schedule and a KL warm-up, the size of the code, the likelihood (a Gaussian whos
 one shared σ is learned, as in σ-VAE, Rybkin et al. 2021, instead of σ = 1 fixed),
 and β. Two diagnostic samplers tell the prior's mismatch from the decoder's blur:
 the VAE's decoder fed its own codes' GMM (as the AE's), and reconstructions of test
-images ("reconstruction", no sampling: the decoder at its best). Writes
+images ("reconstruction", no sampling: the decoder at its best); and the prior at
+reduced temperature ("prior@0.8": z ~ N(0, 0.8² I)). Writes
 bench/out/vae_prior_samples.{md,json} and a sample grid per row to ``--grids``.
 """
 
@@ -44,10 +45,16 @@ BERNOULLI = dict(likelihood="bernoulli")
 TUNED = dict(likelihood="bernoulli", lr=2e-3, lr_schedule="cosine", kl_warmup_epochs=5)
 VARIANTS: dict[str, tuple[type, dict, tuple[str, ...]]] = {
     "AE": (aekit.Autoencoder, {}, ("gmm", "reconstruction")),
-    "VAE Bernoulli": (aekit.VAE, BERNOULLI, ("prior", "gmm", "reconstruction")),
+    "VAE Bernoulli": (
+        aekit.VAE,
+        BERNOULLI,
+        ("prior", "prior@0.9", "prior@0.8", "prior@0.7", "gmm", "reconstruction"),
+    ),
     "VAE Bernoulli, cosine lr 2e-3, KL warm-up 5": (aekit.VAE, TUNED, ("prior",)),
     "VAE Bernoulli, tuned, d = 8": (aekit.VAE, {**TUNED, "latent_dim": 8}, ("prior",)),
     "VAE Bernoulli, tuned, β = 0.5": (aekit.VAE, {**TUNED, "beta": 0.5}, ("prior",)),
+    "VAE Bernoulli, β = 2": (aekit.VAE, {**BERNOULLI, "beta": 2.0}, ("prior", "gmm")),
+    "VAE Bernoulli, β = 4": (aekit.VAE, {**BERNOULLI, "beta": 4.0}, ("prior", "gmm")),
     "VAE Gaussian, learned shared σ, tuned": (
         aekit.VAE,
         {**TUNED, "likelihood": "gaussian-learned", "shared_variance": True},
@@ -99,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         for method in methods:
             if method == "reconstruction":  # the decoder's own quality, no sampling
                 samples = model.reconstruct(data.test.X[: args.n_samples])
-            else:
-                samples = model.sample(args.n_samples, method=method, random_state=1)
+            else:  # "prior@0.8": the prior at temperature 0.8
+                how, _, temperature = method.partition("@")
+                samples = model.sample(
+                    args.n_samples, method=how, random_state=1, temperature=float(temperature or 1)
+                )
             feats, classes = features_and_classes(net, samples)
             row = {
                 "variant": name,
@@ -118,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
 
     reference = next((r["fd"] for r in rows if (r["variant"], r["method"]) == ("AE", "gmm")), None)
     lines = [
-        "| model | sampler | FD ↓ | / AE + gmm | class entropy | test ELBO (nats/image, 2000) "
-        "| fit s |",
+        "| model | sampler (@: temperature) | FD ↓ | / AE + gmm | class entropy "
+        "| test ELBO (nats/image, 2000) | fit s |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:

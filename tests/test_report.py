@@ -227,6 +227,11 @@ def test_sample_command_writes_pictures_and_arrays(runs, tmp_path, capsys):
     assert Path(out.strip()) == runs["dae"] / "samples-chain.png"
     code, out, err = run_cli(["sample", runs["vae"], "-n", "8"], capsys)  # prior by default
     assert code == 0 and Path(out.strip()).name == "samples-prior.png"
+    cold = ["sample", runs["vae"], "-n", "8", "--temperature", "0", "--npy", npy]
+    code, out, err = run_cli(cold, capsys)
+    assert code == 0, err
+    frozen = np.load(npy)  # every draw is the prior's centre, decoded
+    np.testing.assert_array_equal(frozen, np.broadcast_to(frozen[:1], frozen.shape))
 
 
 def test_sample_errors_are_one_sentence(runs, capsys):
@@ -234,6 +239,12 @@ def test_sample_errors_are_one_sentence(runs, capsys):
     assert code == 2 and "needs a corruption" in err and "Traceback" not in err
     code, _, err = run_cli(["sample", runs["ae"], "--method", "magic"], capsys)
     assert code == 2 and "Invalid value for '--method'" in err
+    code, _, err = run_cli(
+        ["sample", runs["dae"], "--method", "chain", "--temperature", "2"], capsys
+    )
+    assert code == 2 and "--temperature applies to code draws" in err
+    code, _, err = run_cli(["sample", runs["vae"], "--temperature", "-1"], capsys)
+    assert code == 2 and "Invalid value for '--temperature'" in err
 
 
 def test_interpolate_command(runs, tmp_path, capsys):

@@ -90,6 +90,17 @@ def test_mixture_draws_follow_the_weights_and_components():
     assert draws[draws > 0].std() == pytest.approx(2.0, abs=0.03)
 
 
+def test_temperature_scales_the_spread_of_every_code_density():
+    g = GaussianDensity([1.0, -2.0], [[4.0, 1.0], [1.0, 2.0]])
+    draws = g.sample(200_000, np.random.default_rng(0), temperature=0.5)
+    np.testing.assert_allclose(draws.mean(0), g.mean, atol=0.01)
+    np.testing.assert_allclose(np.cov(draws, rowvar=False), 0.25 * g.covariance, rtol=0.02)
+    m = MixtureDensity([0.5, 0.5], [[-10.0], [10.0]], [[[4.0]], [[1.0]]])
+    draws = m.sample(100_000, np.random.default_rng(0), temperature=0.5)[:, 0]
+    assert draws[draws < 0].std() == pytest.approx(1.0, abs=0.03)  # 0.5 * 2
+    assert draws[draws > 0].mean() == pytest.approx(10.0, abs=0.01)  # means stay
+
+
 def test_n_components_can_be_given_and_is_checked():
     Z = _three_clusters()
     assert MixtureDensity.fit(Z, 5).n_components == 5
@@ -204,6 +215,22 @@ def test_default_methods_and_clear_errors(small_images):
         ae.sample(4, method="magic")
     with pytest.raises(ValueError, match="n must be"):
         ae.sample(0)
+    # temperature: 0 decodes the density's centre only; 1 is the default
+    frozen = vae.sample(4, method="prior", random_state=1, temperature=0.0)
+    np.testing.assert_array_equal(frozen, np.broadcast_to(frozen[:1], frozen.shape))
+    centre = vae._decode(torch.zeros(1, 2))
+    np.testing.assert_allclose(frozen[0], np.reshape(centre, frozen[0].shape), rtol=1e-5)
+    np.testing.assert_array_equal(
+        vae.sample(4, random_state=1, temperature=1.0), vae.sample(4, random_state=1)
+    )
+    assert not np.array_equal(
+        vae.sample(4, random_state=1, temperature=0.5), vae.sample(4, random_state=1)
+    )
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        vae.sample(4, temperature=-1.0)
+    dae = DenoisingAutoencoder(**{**SMALL, "noise_std": 0.2}).fit(small_images)
+    with pytest.raises(ValueError, match="temperature applies to code draws"):
+        dae.sample(4, method="chain", temperature=0.5)
 
 
 def test_the_chain_starts_where_asked(small_images):

@@ -419,6 +419,13 @@ def _sampling_model(run: str):
     show_default=True,
     help="chain: each step keeps the mean of p(x|x̃) or a draw of it (Bengio et al.).",
 )
+@click.option(
+    "--temperature",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="prior/gaussian/gmm: scale the code draws' spread (< 1: more typical codes).",
+)
 def sample(
     run: str,
     n: int,
@@ -431,14 +438,17 @@ def sample(
     thin: int,
     noise: float | None,
     reconstruction: str,
+    temperature: float,
 ) -> None:
     """Draw N samples from a trained model into a picture grid."""
     from aekit.figures import sample_grid
 
     kind, spec, model = _sampling_model(run)
     method = method or model._default_sample_method()
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"temperature": temperature}
     if method == "chain":
+        if temperature != 1.0:
+            raise click.UsageError("--temperature applies to code draws, not to --method chain.")
         options = dict(
             n_chains=chains,
             burn_in=burn_in,

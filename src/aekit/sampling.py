@@ -80,9 +80,9 @@ class GaussianDensity:
         cov = np.atleast_2d(np.cov(Z, rowvar=False, bias=True))
         return cls(Z.mean(0), cov + _regulariser(Z) * np.eye(Z.shape[1]))
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` draws, shape (n, d)."""
-        eps = rng.standard_normal((n, self.dim))
+    def sample(self, n: int, rng: np.random.Generator, temperature: float = 1.0) -> np.ndarray:
+        """``n`` draws, shape (n, d), with the covariance scaled by ``temperature²``."""
+        eps = temperature * rng.standard_normal((n, self.dim))
         return self.mean + eps @ self.cholesky.T
 
     def log_prob(self, Z: np.ndarray) -> np.ndarray:
@@ -189,10 +189,11 @@ class MixtureDensity:
         gm = best[1]
         return cls(gm.weights_, gm.means_, gm.covariances_, scores if len(scores) > 1 else None)
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` draws, shape (n, d): a component by its weight, then its Gaussian."""
+    def sample(self, n: int, rng: np.random.Generator, temperature: float = 1.0) -> np.ndarray:
+        """``n`` draws, shape (n, d): a component by its weight, then its Gaussian with
+        the covariance scaled by ``temperature²``."""
         comp = rng.choice(self.n_components, size=n, p=self.weights / self.weights.sum())
-        eps = rng.standard_normal((n, self.dim))
+        eps = temperature * rng.standard_normal((n, self.dim))
         return self.means[comp] + np.einsum("nij,nj->ni", self.choleskys[comp], eps)
 
     def log_prob(self, Z: np.ndarray) -> np.ndarray:
