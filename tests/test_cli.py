@@ -171,3 +171,16 @@ def test_speed_options_do_not_apply_to_pca(tmp_path, capsys, flag):
     code, _, err = run_cli(["train", "pca", "--out", tmp_path / "p", *flag], capsys)
     assert code == 2 and "does not apply to 'pca'" in err
     assert not (tmp_path / "p").exists()
+
+
+def test_vae_with_a_mixture_prior_trains_samples_and_reloads(tmp_path, capsys):
+    run = tmp_path / "vae-mix"
+    args = ["train", "vae", "--out", run, "--likelihood", "bernoulli", *FAST]
+    code, out, err = run_cli([*args, "--prior", "mixture", "--prior-components", "3"], capsys)
+    assert code == 0, err
+    model = aekit.load(run)
+    assert model.prior == "mixture" and model.module_.prior.means.shape == (3, 4)
+    code, out, err = run_cli(["sample", run, "-n", "8"], capsys)
+    assert code == 0 and Path(out.strip()).name == "samples-prior.png"
+    code, _, err = run_cli(["train", "ae", "--out", tmp_path / "a", "--prior", "mixture"], capsys)
+    assert code == 2 and "--prior does not apply to 'ae' models" in err

@@ -38,6 +38,8 @@ MODEL_OPTIONS = {
     "likelihood": "likelihood",
     "sigma": "sigma",
     "shared_variance": "shared_variance",
+    "prior": "prior",
+    "prior_components": "prior_components",
     "beta": "beta",
     "kl_warmup": "kl_warmup_epochs",
     "free_bits": "free_bits",
@@ -125,6 +127,14 @@ def cli() -> None:
 @click.option("--likelihood", type=click.Choice(["gaussian", "gaussian-learned", "bernoulli"]))
 @click.option("--sigma", type=click.FloatRange(min=0, min_open=True), help="Fixed decoder σ.")
 @click.option("--shared-variance", is_flag=True, default=None, help="One learned σ (VAE).")
+@click.option(
+    "--prior",
+    type=click.Choice(["standard", "mixture"]),
+    help="VAE prior: N(0, I), or a learned Gaussian mixture.",
+)
+@click.option(
+    "--prior-components", type=click.IntRange(min=1), help="Components of --prior mixture."
+)
 @click.option("--beta", type=click.FloatRange(min=0), help="KL weight (VAE).")
 @click.option("--kl-warmup", type=click.IntRange(min=0), help="KL warm-up epochs (VAE).")
 @click.option("--free-bits", type=click.FloatRange(min=0), help="Free bits per dim (VAE).")

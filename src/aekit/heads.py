@@ -60,6 +60,7 @@ class DeterministicHead(nn.Module):
 
     def __init__(self, in_features: int, latent_dim: int) -> None:
         super().__init__()
+        self.latent_dim = latent_dim
         self.linear = nn.Linear(in_features, latent_dim)
 
     def forward(self, h: torch.Tensor) -> CodeDistribution:
@@ -75,6 +76,7 @@ class GaussianHead(nn.Module):
 
     def __init__(self, in_features: int, latent_dim: int) -> None:
         super().__init__()
+        self.latent_dim = latent_dim
         self.mean = nn.Linear(in_features, latent_dim)
         self.log_var = nn.Linear(in_features, latent_dim)
 

@@ -21,8 +21,9 @@ import math
 import torch
 from torch import nn
 
-from aekit.heads import CodeDistribution, standard_normal_log_prob
+from aekit.heads import CodeDistribution
 from aekit.likelihoods import Likelihood
+from aekit.priors import StandardNormalPrior
 
 
 class AutoencoderModule(nn.Module):
@@ -50,6 +51,9 @@ class AutoencoderModule(nn.Module):
         Minimum KL per code dimension (nats, batch-averaged) in the objective.
     objective : {"elbo", "iwae"}
         Training objective; ``"iwae"`` uses ``iwae_k`` samples.
+    prior : nn.Module, optional
+        p(z), from :mod:`aekit.priors` (default: the standard normal, whose KL is
+        closed-form; other priors get a one-sample Monte-Carlo KL).
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class AutoencoderModule(nn.Module):
         free_bits: float = 0.0,
         objective: str = "elbo",
         iwae_k: int = 1,
+        prior: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.encoder, self.head, self.decoder, self.likelihood = encoder, head, decoder, likelihood
@@ -76,6 +81,7 @@ class AutoencoderModule(nn.Module):
         self.free_bits = free_bits
         self.objective = objective
         self.iwae_k = iwae_k
+        self.prior = StandardNormalPrior(head.latent_dim) if prior is None else prior
 
     # -- the parts -------------------------------------------------------------------
     def corrupt(self, x: torch.Tensor, noise_std: float | None = None) -> torch.Tensor:
@@ -116,13 +122,18 @@ class AutoencoderModule(nn.Module):
         }
         loss = parts["nll"]
         if q.stochastic:
-            kl_dims = q.kl_to_standard_normal()
-            parts["kl"] = kl_dims.sum(-1).mean()
+            if self.prior.closed_form_kl:
+                kl_dims = q.kl_to_standard_normal()
+                parts["kl"] = kl_dims.sum(-1).mean()
+                kl_term = kl_dims.mean(0)
+                if self.free_bits > 0:
+                    kl_term = kl_term.clamp(min=self.free_bits)
+                kl_term = kl_term.sum()
+            else:  # one-sample Monte-Carlo KL, at the z the reconstruction used
+                parts["kl"] = (q.log_prob(z) - self.prior.log_prob(z)).mean()
+                kl_term = parts["kl"]
             parts["elbo"] = -(parts["nll"] + parts["kl"])
-            kl_term = kl_dims.mean(0)
-            if self.free_bits > 0:
-                kl_term = kl_term.clamp(min=self.free_bits)
-            loss = loss + self.kl_weight * kl_term.sum()
+            loss = loss + self.kl_weight * kl_term
         if self.code_l1 > 0:
             parts["code_l1"] = z.abs().sum(-1).mean()
             loss = loss + self.code_l1 * parts["code_l1"]
@@ -141,4 +152,4 @@ class AutoencoderModule(nn.Module):
         params = self.decode(z.flatten(0, 1))
         x_rep = x.expand(k, *x.shape).flatten(0, 1)
         log_px = self.likelihood.log_prob(params, x_rep).view(k, -1)
-        return log_px + standard_normal_log_prob(z) - q.log_prob(z)
+        return log_px + self.prior.log_prob(z) - q.log_prob(z)

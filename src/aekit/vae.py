@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from aekit.base import NeuralAutoencoder
 from aekit.device import to_device
+from aekit.priors import PRIORS, make_prior
 from aekit.validation import check_choice, check_positive
 
 OBJECTIVES = ("elbo", "iwae")
@@ -21,7 +22,8 @@ class VAE(NeuralAutoencoder):
     """Variational autoencoder: ``p(z) = N(0, I)``, ``q(z|x) = N(μ(x), diag v²(x))``.
 
     Trained by maximising the ELBO ``E_q log p(x|z) − KL(q(z|x) ‖ p(z))`` with the
-    reparametrisation ``z = μ + v ⊙ ε`` and the closed-form KL, or the IWAE bound.
+    reparametrisation ``z = μ + v ⊙ ε`` and the closed-form KL, or the IWAE bound;
+    ``prior="mixture"`` learns a Gaussian-mixture p(z) instead.
     Every number it reports is in nats per example with all constants included.
 
     Parameters
@@ -37,6 +39,16 @@ class VAE(NeuralAutoencoder):
         The fixed decoder standard deviation of ``"gaussian"``.
     shared_variance : bool, default=False
         With ``"gaussian-learned"``, learn one σ for all values.
+    prior : {"standard", "mixture"}, default="standard"
+        ``"standard"``: ``p(z) = N(0, I)``, the notes' prior, with the closed-form
+        KL. ``"mixture"``: a Gaussian mixture of ``prior_components`` diagonal
+        components whose weights, means and variances are learned with the rest
+        (:class:`aekit.priors.MixturePrior`); the KL is then a one-sample
+        Monte-Carlo estimate, and the log-likelihood and prior sampling use it.
+        On MNIST it brings prior samples close to the autoencoder's GMM samples
+        (BENCHMARKS.md).
+    prior_components : int, default=10
+        Components of the mixture prior.
     beta : float, default=1.0
         Weight of the KL term in the training objective (β-VAE); the reported ELBO
         always uses β = 1.
@@ -75,6 +87,8 @@ class VAE(NeuralAutoencoder):
         likelihood: str = "gaussian",
         sigma: float = 1.0,
         shared_variance: bool = False,
+        prior: str = "standard",
+        prior_components: int = 10,
         beta: float = 1.0,
         kl_warmup_epochs: int = 0,
         free_bits: float = 0.0,
@@ -100,6 +114,8 @@ class VAE(NeuralAutoencoder):
         self.likelihood = likelihood
         self.sigma = sigma
         self.shared_variance = shared_variance
+        self.prior = prior
+        self.prior_components = prior_components
         self.beta = beta
         self.kl_warmup_epochs = kl_warmup_epochs
         self.free_bits = free_bits
@@ -127,6 +143,13 @@ class VAE(NeuralAutoencoder):
         check_positive(self.beta, "beta", allow_zero=True)
         check_positive(self.kl_warmup_epochs, "kl_warmup_epochs", integer=True, allow_zero=True)
         check_positive(self.free_bits, "free_bits", allow_zero=True)
+        check_choice(self.prior, "prior", PRIORS)
+        check_positive(self.prior_components, "prior_components", integer=True)
+        if self.prior == "mixture" and self.free_bits > 0:
+            raise ValueError(
+                "free_bits needs the per-dimension KL of the standard prior; "
+                "use prior='standard' or free_bits=0."
+            )
         check_choice(self.objective, "objective", OBJECTIVES)
         check_positive(self.k, "k", integer=True)
         check_choice(self.binarize, "binarize", BINARIZE)
@@ -138,6 +161,7 @@ class VAE(NeuralAutoencoder):
             "objective": self.objective,
             "iwae_k": int(self.k),
             "binarize": self.binarize == "dynamic",
+            "prior": make_prior(self.prior, self.latent_dim, int(self.prior_components)),
         }
 
     def _epoch_hook(self, epoch: int) -> None:
@@ -232,7 +256,7 @@ class VAE(NeuralAutoencoder):
     def sample(
         self, n: int, *, method: str = "prior", random_state: int | None = None, **options: Any
     ) -> np.ndarray:
-        """Decode ``n`` draws of the prior ``z ~ N(0, I)`` (``method="prior"``, the default).
+        """Decode ``n`` draws of the prior p(z) (``method="prior"``, the default).
 
         ``method="gaussian"`` or ``"gmm"`` decode draws of a density fitted to the
         posterior means of the training data instead (the aggregate posterior),
