@@ -8,8 +8,7 @@ The score is bench/sample_quality.py's: the Fréchet distance (FD) between 10000
 samples and the MNIST test images in the features of the same seeded CNN, and the
 entropy of the predicted classes. Every model is an MLP 512-256 trained for
 ``--epochs`` on the same 54000 images with one seed (``--seed``, default 0); the
-autoencoder sampled through
-the BIC-chosen GMM of its codes is the reference row. The VAE variants change one
+autoencoder sampled through the BIC-chosen GMM of its codes is the reference row. The VAE variants change one
 thing at a time from the lecture notes' Bernoulli VAE with d = 16: the learning-rate
 schedule and a KL warm-up, the size of the code, the likelihood (a Gaussian whose
 one shared σ is learned, as in σ-VAE, Rybkin et al. 2021, instead of σ = 1 fixed),
