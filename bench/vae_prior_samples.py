@@ -8,15 +8,16 @@ The score is bench/sample_quality.py's: the Fréchet distance (FD) between 10000
 samples and the MNIST test images in the features of the same seeded CNN, and the
 entropy of the predicted classes. Every model is an MLP 512-256 trained for
 ``--epochs`` on the same 54000 images with one seed (``--seed``, default 0); the
-autoencoder sampled through the BIC-chosen GMM of its codes is the reference row. The VAE variants change one
-thing at a time from the lecture notes' Bernoulli VAE with d = 16: the learning-rate
-schedule and a KL warm-up, the size of the code, the likelihood (a Gaussian whose
-one shared σ is learned, as in σ-VAE, Rybkin et al. 2021, instead of σ = 1 fixed),
-and β; and the prior itself, a learned 10-component Gaussian mixture instead of
-N(0, I). Two diagnostic samplers tell the prior's mismatch from the decoder's blur:
-the VAE's decoder fed its own codes' GMM (as the AE's), and reconstructions of test
-images ("reconstruction", no sampling: the decoder at its best); and the prior at
-reduced temperature ("prior@0.8": z ~ N(0, 0.8² I)). Writes
+autoencoder sampled through the BIC-chosen GMM of its codes is the reference row.
+The VAE variants change one thing at a time from the lecture notes' Bernoulli VAE
+with d = 16: the learning-rate schedule and a KL warm-up, the size of the code, the
+likelihood (a Gaussian whose one shared σ is learned, as in σ-VAE, Rybkin et al.
+2021, instead of σ = 1 fixed), and β; and the prior itself, a learned 10-component
+Gaussian mixture instead of N(0, I). Two diagnostic samplers tell the prior's
+mismatch from the decoder's blur: the VAE's decoder fed its own codes' GMM (as the
+AE's), and reconstructions of test images ("reconstruction", no sampling: the
+decoder at its best); and the prior at reduced temperature ("prior@0.8":
+z ~ N(0, 0.8² I)). Writes
 bench/out/vae_prior_samples.{md,json} and a sample grid per row to ``--grids``.
 """
 

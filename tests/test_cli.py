@@ -182,5 +182,9 @@ def test_vae_with_a_mixture_prior_trains_samples_and_reloads(tmp_path, capsys):
     assert model.prior == "mixture" and model.module_.prior.means.shape == (3, 4)
     code, out, err = run_cli(["sample", run, "-n", "8"], capsys)
     assert code == 0 and Path(out.strip()).name == "samples-prior.png"
+    code, out, err = run_cli(["interpolate", run, "--prior", "--pairs", "2"], capsys)
+    assert code == 0, err  # between draws of the learned mixture
+    traversal = model.traverse(n_steps=3)  # centred on the codes, not on 0
+    assert traversal.shape == (4, 3, 1, 8, 8)
     code, _, err = run_cli(["train", "ae", "--out", tmp_path / "a", "--prior", "mixture"], capsys)
     assert code == 2 and "--prior does not apply to 'ae' models" in err

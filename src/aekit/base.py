@@ -26,6 +26,7 @@ from aekit.heads import DeterministicHead, GaussianHead
 from aekit.likelihoods import LIKELIHOODS, make_likelihood
 from aekit.module import AutoencoderModule
 from aekit.networks import ACTIVATIONS, NORMS, build_networks
+from aekit.priors import StandardNormalPrior
 from aekit.sampling import (
     INTERPOLATIONS,
     densities_from_dict,
@@ -528,9 +529,9 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
 
         Dimension ``j`` goes from ``c_j − span·s_j`` to ``c_j + span·s_j`` with the
         others held at ``c``. ``c`` is the code of the example ``X``, or (without
-        ``X``) the centre of the code distribution: 0 for a VAE's prior, the mean of
-        the training codes otherwise; ``s_j`` is the prior's 1 (VAE) or the standard
-        deviation of training code ``j``.
+        ``X``) the centre of the code distribution: 0 for a VAE's N(0, I) prior, the
+        mean of the training codes otherwise (a learned prior included); ``s_j`` is
+        the prior's 1 or the standard deviation of training code ``j``.
 
         Returns
         -------
@@ -542,7 +543,10 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
         dims = list(range(min(self.latent_dim, 10))) if dims is None else [int(j) for j in dims]
         if not dims or min(dims) < 0 or max(dims) >= self.latent_dim:
             raise ValueError(f"dims must be code dimensions in 0..{self.latent_dim - 1}.")
-        if self._stochastic_code or getattr(self, "latent_density_", None) is None:
+        standard_prior = isinstance(self.module_.prior, StandardNormalPrior)
+        if (self._stochastic_code and standard_prior) or getattr(
+            self, "latent_density_", None
+        ) is None:
             center, scale = np.zeros(self.latent_dim), np.ones(self.latent_dim)
         else:
             gauss = self._density("gaussian")

@@ -410,7 +410,8 @@ def _sampling_model(run: str):
 @click.option(
     "--method",
     type=click.Choice(["prior", "gaussian", "gmm", "chain"]),
-    help="prior: z ~ N(0, I); gaussian/gmm: the density fitted to the training codes; "
+    help="prior: z ~ p(z), N(0, I) or a learned mixture; gaussian/gmm: the density "
+    "fitted to the training codes; "
     "chain: the denoising Markov chain. Default: prior for vae, gmm otherwise.",
 )
 @click.option(
@@ -482,9 +483,9 @@ def sample(
 @click.option(
     "--method",
     type=click.Choice(["linear", "spherical"]),
-    help="Path in code space (default: linear between examples, spherical between prior draws).",
+    help="Path in code space (default: spherical between draws of N(0, I), else linear).",
 )
-@click.option("--prior", is_flag=True, help="Between draws of N(0, I) instead of examples.")
+@click.option("--prior", is_flag=True, help="Between draws of the prior instead of examples.")
 @click.option(
     "--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True
 )
@@ -508,8 +509,14 @@ def interpolate(
 
     kind, spec, model = _sampling_model(run)
     if prior:
-        method = method or "spherical"
-        z = np.random.default_rng(seed).standard_normal((2, pairs, model.latent_dim))
+        import torch
+
+        from aekit.priors import StandardNormalPrior
+
+        standard = isinstance(model.module_.prior, StandardNormalPrior)
+        method = method or ("spherical" if standard else "linear")
+        draws = model.module_.prior.sample(2 * pairs, torch.Generator().manual_seed(seed))
+        z = draws.numpy().reshape(2, pairs, model.latent_dim)
         codes = interpolate_codes(z[0], z[1], steps, method).astype(np.float32)
         strips = model.inverse_transform(codes.reshape(-1, model.latent_dim))
         strips = strips.reshape(pairs, steps, *model.input_shape_)
