@@ -26,7 +26,6 @@ from aekit.heads import DeterministicHead, GaussianHead
 from aekit.likelihoods import LIKELIHOODS, make_likelihood
 from aekit.module import AutoencoderModule
 from aekit.networks import ACTIVATIONS, NORMS, build_networks
-from aekit.priors import StandardNormalPrior
 from aekit.sampling import (
     INTERPOLATIONS,
     densities_from_dict,
@@ -543,10 +542,8 @@ class NeuralAutoencoder(TransformerMixin, BaseEstimator):
         dims = list(range(min(self.latent_dim, 10))) if dims is None else [int(j) for j in dims]
         if not dims or min(dims) < 0 or max(dims) >= self.latent_dim:
             raise ValueError(f"dims must be code dimensions in 0..{self.latent_dim - 1}.")
-        standard_prior = isinstance(self.module_.prior, StandardNormalPrior)
-        if (self._stochastic_code and standard_prior) or getattr(
-            self, "latent_density_", None
-        ) is None:
+        standard_prior = self._stochastic_code and self.module_.prior.standard_normal
+        if standard_prior or getattr(self, "latent_density_", None) is None:
             center, scale = np.zeros(self.latent_dim), np.ones(self.latent_dim)
         else:
             gauss = self._density("gaussian")

@@ -511,10 +511,7 @@ def interpolate(
     if prior:
         import torch
 
-        from aekit.priors import StandardNormalPrior
-
-        standard = isinstance(model.module_.prior, StandardNormalPrior)
-        method = method or ("spherical" if standard else "linear")
+        method = method or ("spherical" if model.module_.prior.standard_normal else "linear")
         draws = model.module_.prior.sample(2 * pairs, torch.Generator().manual_seed(seed))
         z = draws.numpy().reshape(2, pairs, model.latent_dim)
         codes = interpolate_codes(z[0], z[1], steps, method).astype(np.float32)

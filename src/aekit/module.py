@@ -122,7 +122,7 @@ class AutoencoderModule(nn.Module):
         }
         loss = parts["nll"]
         if q.stochastic:
-            if self.prior.closed_form_kl:
+            if self.prior.standard_normal:
                 kl_dims = q.kl_to_standard_normal()
                 parts["kl"] = kl_dims.sum(-1).mean()
                 kl_term = kl_dims.mean(0)

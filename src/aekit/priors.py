@@ -27,7 +27,9 @@ class StandardNormalPrior(nn.Module):
     torch.Size([3, 2])
     """
 
-    closed_form_kl = True
+    # N(0, I): a closed-form KL to diagonal Gaussians, spherical paths between draws,
+    # traversals centred on 0 with unit steps
+    standard_normal = True
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()
@@ -60,7 +62,7 @@ class MixturePrior(nn.Module):
     torch.Size([5])
     """
 
-    closed_form_kl = False
+    standard_normal = False
 
     def __init__(self, latent_dim: int, n_components: int) -> None:
         super().__init__()
