@@ -103,6 +103,21 @@ def features_and_classes(net: SmallCNN, X: np.ndarray) -> tuple[np.ndarray, np.n
     return np.concatenate(feats), np.concatenate(classes)
 
 
+def sample_score(net: SmallCNN, samples: np.ndarray, test_feats: np.ndarray) -> tuple[float, float]:
+    """The score of ``samples``: Fréchet distance to the test features, class entropy."""
+    feats, classes = features_and_classes(net, samples)
+    return frechet_distance(feats, test_feats), class_entropy(classes, 10)
+
+
+def timed_log(start: float):
+    """A logger to stderr that prefixes each message with the seconds since ``start``."""
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - start:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    return log
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=None, help="folder of the MNIST IDX .gz files")
@@ -119,9 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     args.docs.mkdir(parents=True, exist_ok=True)
     start_all = time.perf_counter()
-
-    def log(msg: str) -> None:
-        print(f"[{time.perf_counter() - start_all:7.1f}s] {msg}", file=sys.stderr, flush=True)
+    log = timed_log(start_all)
 
     data = load_data("mnist", data_dir=args.data_dir, val_fraction=0.1, random_state=0)
     X, y = data.train.X, data.train.y
@@ -140,11 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
 
     def score(name: str, samples: np.ndarray, seconds: float, note: str = "") -> None:
-        feats, classes = features_and_classes(net, samples)
+        fd, entropy = sample_score(net, samples, test_feats)
         row = {
             "sampler": name,
-            "fd": frechet_distance(feats, test_feats),
-            "entropy": class_entropy(classes, 10),
+            "fd": fd,
+            "entropy": entropy,
             "seconds": seconds,
             "note": note,
         }

@@ -36,10 +36,14 @@ import torch
 import aekit
 from aekit.data import load_data
 from aekit.figures import sample_grid
-from aekit.sampling import class_entropy, frechet_distance
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sample_quality import features_and_classes, train_classifier  # noqa: E402
+from sample_quality import (  # noqa: E402
+    features_and_classes,
+    sample_score,
+    timed_log,
+    train_classifier,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     args.grids.mkdir(parents=True, exist_ok=True)
     start_all = time.perf_counter()
-
-    def log(msg: str) -> None:
-        print(f"[{time.perf_counter() - start_all:7.1f}s] {msg}", file=sys.stderr, flush=True)
+    log = timed_log(start_all)
 
     data = load_data("mnist", data_dir=args.data_dir, val_fraction=0.1, random_state=0)
     X = data.train.X[: args.train_subset]
@@ -118,12 +120,12 @@ def main(argv: list[str] | None = None) -> int:
                 samples = model.sample(
                     args.n_samples, method=how, random_state=1, temperature=float(temperature or 1)
                 )
-            feats, classes = features_and_classes(net, samples)
+            fd, entropy = sample_score(net, samples, test_feats)
             row = {
                 "variant": name,
                 "method": method,
-                "fd": frechet_distance(feats, test_feats),
-                "entropy": class_entropy(classes, 10),
+                "fd": fd,
+                "entropy": entropy,
                 "fit_seconds": seconds,
                 "options": dict(options),
                 "test_elbo": elbo,
