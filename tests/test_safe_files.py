@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import aekit
 from aekit.errors import RunFileError
-from aekit.runio import read_json, write_json
+from aekit.runio import load_tensors, read_json, save_tensors, write_json
 
 SMALL = dict(latent_dim=2, hidden=(8,), epochs=1, random_state=0, device="cpu")
 
@@ -102,3 +102,20 @@ def test_damaged_weights_never_load_silently(saved, tmp_path, cut, flip):
     weights.write_bytes(bytes(data))
     with pytest.raises(RunFileError, match="model.safetensors"):
         aekit.load(folder)
+
+
+def test_every_single_byte_damage_to_a_tensor_file_is_refused(tmp_path):
+    # Exhaustive, where the property test above samples: each byte flipped three ways,
+    # including a space of the header's padding turned into a tab (still valid JSON)
+    # and a letter of a metadata key changed (a key safetensors may write first).
+    path = tmp_path / "t.safetensors"
+    save_tensors(path, {"w": torch.arange(6.0).reshape(2, 3)}, {"epoch": 3})
+    assert load_tensors(path)[1] == {"epoch": 3}
+    good = path.read_bytes()
+    for position in range(len(good)):
+        for flip in (0x01, 0x29, 0x80):
+            data = bytearray(good)
+            data[position] ^= flip
+            path.write_bytes(bytes(data))
+            with pytest.raises(RunFileError, match="t.safetensors"):
+                load_tensors(path)

@@ -3,9 +3,9 @@
 Every file is written to a temporary name in the same folder, flushed to disk and
 renamed over the target, so a crash leaves either the old file or the new one.
 Each file carries a SHA-256 of its own content (safetensors: in the header
-metadata, over the tensor bytes; JSON: a ``"sha256"`` field over the canonical
-dump of the rest), which loading checks: a truncated, corrupted or edited file is
-refused with an error naming it. Nothing is ever unpickled.
+metadata, over every byte of the file but the digest itself; JSON: a ``"sha256"``
+field over the canonical dump of the rest), which loading checks: a truncated,
+corrupted or edited file is refused with an error naming it. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -72,15 +72,16 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
     return obj
 
 
-def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(name.encode())
-        h.update(str(t.dtype).encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
+# The digest is over the whole file as written, with its own 64 hex digits read as
+# zeros: every header byte is covered too (safetensors writes the metadata keys in no
+# fixed order, so a damaged key could otherwise read as merely "absent").
+_DIGEST_FIELD = b'"sha256":"'
+_DIGEST_PLACEHOLDER = "0" * 64
+
+
+def _file_digest(data: bytes, start: int) -> str:
+    end = start + len(_DIGEST_PLACEHOLDER)
+    return hashlib.sha256(data[:start] + _DIGEST_PLACEHOLDER.encode() + data[end:]).hexdigest()
 
 
 def save_tensors(
@@ -90,8 +91,11 @@ def save_tensors(
 ) -> None:
     """Save tensors as safetensors with a checksum; ``metadata`` is stored as JSON."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    meta = {"sha256": _tensor_digest(tensors), "json": json.dumps(metadata or {})}
-    atomic_write_bytes(path, st_save(tensors, metadata=meta))
+    meta = {"sha256": _DIGEST_PLACEHOLDER, "json": json.dumps(metadata or {})}
+    data = st_save(tensors, metadata=meta)
+    start = data.index(_DIGEST_FIELD + _DIGEST_PLACEHOLDER.encode()) + len(_DIGEST_FIELD)
+    digest = _file_digest(data, start).encode()
+    atomic_write_bytes(path, data[:start] + digest + data[start + len(digest) :])
 
 
 def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -114,10 +118,18 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
             f"{path} is not a valid safetensors file (truncated or corrupted)."
         ) from None
     meta = header.get("__metadata__") or {}
-    if "sha256" not in meta or meta["sha256"] != _tensor_digest(tensors):
+    claimed = meta.get("sha256")
+    field = _DIGEST_FIELD + str(claimed).encode() + b'"'
+    start = data.find(field, 8, 8 + header_len) + len(_DIGEST_FIELD)
+    if (
+        set(meta) != {"sha256", "json"}
+        or len(claimed) != len(_DIGEST_PLACEHOLDER)
+        or start < len(_DIGEST_FIELD)
+        or _file_digest(data, start) != claimed
+    ):
         raise RunFileError(f"{path} fails its checksum: it was edited or corrupted.")
     try:
-        extra = json.loads(meta.get("json", "{}"))
+        extra = json.loads(meta["json"])
     except ValueError:
         raise RunFileError(f"{path} has unreadable metadata.") from None
     return tensors, extra
