@@ -75,6 +75,10 @@ class SmallCNN(nn.Module):
         return self.head(self.body(x))
 
 
+# The chain sampler's settings in every benchmark (see the note written beside its row).
+CHAIN = dict(n_chains=1000, burn_in=100, thin=10, reconstruction="mean")
+
+
 def train_classifier(X: np.ndarray, y: np.ndarray, epochs: int, seed: int = 0) -> SmallCNN:
     torch.manual_seed(seed)
     net = SmallCNN()
@@ -184,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     samplers = {
         "AE": [("prior", {}), ("gaussian", {}), ("gmm", {})],
         "DAE": [
-            ("chain", dict(n_chains=1000, burn_in=100, thin=10, reconstruction="mean")),
+            ("chain", CHAIN),
             ("gmm", {}),
         ],
         "VAE Gaussian σ=1": [("prior", {})],

@@ -94,3 +94,33 @@ def test_code_l1_makes_overcomplete_codes_sparse():
     sparse = Autoencoder(code_l1=0.01, **options).fit(X)
     assert hoyer_sparsity(sparse.transform(X)) > hoyer_sparsity(dense.transform(X)) + 0.05
     assert sparse.reconstruction_error(X) < 1.5 * dense.reconstruction_error(X)
+
+
+# -- walkback (Bengio et al. 2013, §3.4) ---------------------------------------------------
+WALK = dict(latent_dim=16, hidden=(64,), noise_std=0.5, likelihood="bernoulli", device="cpu")
+
+
+def test_walk_back_returns_the_chains_states_with_clean_targets():
+    X = load_data("digits").train.X[:200]
+    dae = DenoisingAutoencoder(**WALK, walkback=2, epochs=1, random_state=0).fit(X)
+    module = dae.module_.train()
+    x = torch.as_tensor(X)
+    torch.manual_seed(0)
+    x_tilde = module.corrupt(x)
+    states, targets = module.walk_back(x_tilde, x)
+    n = len(x)
+    assert states.shape == (3 * n, *x.shape[1:]) and torch.equal(targets, torch.cat([x] * 3))
+    assert torch.equal(states[:n], x_tilde)
+    for k in (1, 2):  # each state is the previous one's mean reconstruction plus fresh noise
+        with torch.no_grad():
+            step = states[k * n : (k + 1) * n] - module.reconstruct(states[(k - 1) * n : k * n])
+        assert abs(float(step.mean())) < 0.01
+        assert float(step.std()) == pytest.approx(0.5, rel=0.02)
+
+
+def test_walkback_needs_a_corruption_and_a_count():
+    X = np.random.default_rng(0).random((20, 5), dtype=np.float32)
+    with pytest.raises(ValueError, match="walkback needs a corruption"):
+        Autoencoder(walkback=1, epochs=1).fit(X)
+    with pytest.raises(ValueError, match="walkback must be an integer"):
+        DenoisingAutoencoder(walkback=1.5, epochs=1).fit(X)

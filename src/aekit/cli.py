@@ -47,6 +47,7 @@ MODEL_OPTIONS = {
     "k": "k",
     "binarize": "binarize",
     "noise_std": "noise_std",
+    "walkback": "walkback",
     "code_l1": "code_l1",
     "epochs": "epochs",
     "batch_size": "batch_size",
@@ -146,6 +147,7 @@ def cli() -> None:
     help="dynamic: fresh Bernoulli draws of grey levels each batch (VAE).",
 )
 @click.option("--noise-std", type=click.FloatRange(min=0), help="Input noise σ (DAE).")
+@click.option("--walkback", type=click.IntRange(min=0), help="Walkback training steps (DAE chain).")
 @click.option("--code-l1", type=click.FloatRange(min=0), help="L1 penalty on codes.")
 @click.option("--epochs", type=click.IntRange(min=0))
 @click.option("--batch-size", type=click.IntRange(min=1))

@@ -42,6 +42,8 @@ class Autoencoder(NeuralAutoencoder):
         Weight of an L1 penalty on the code: sparsity for over-complete codes.
     noise_std : float, default=0
         Gaussian corruption of the input during training (see DenoisingAutoencoder).
+    walkback : int, default=0
+        Walkback steps of denoising training (see DenoisingAutoencoder).
     epochs, batch_size, weight_decay : training settings (Adam)
     lr : float, default=2e-3
     lr_schedule : {"none", "cosine", "plateau"}, default="cosine"
@@ -88,6 +90,7 @@ class Autoencoder(NeuralAutoencoder):
         likelihood: str = "gaussian",
         code_l1: float = 0.0,
         noise_std: float = 0.0,
+        walkback: int = 0,
         epochs: int = 20,
         batch_size: int = 128,
         lr: float = 2e-3,
@@ -107,6 +110,7 @@ class Autoencoder(NeuralAutoencoder):
         self.likelihood = likelihood
         self.code_l1 = code_l1
         self.noise_std = noise_std
+        self.walkback = walkback
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -122,9 +126,16 @@ class Autoencoder(NeuralAutoencoder):
         super()._validate_params()
         check_positive(self.code_l1, "code_l1", allow_zero=True)
         check_positive(self.noise_std, "noise_std", allow_zero=True)
+        check_positive(self.walkback, "walkback", integer=True, allow_zero=True)
+        if self.walkback > 0 and self.noise_std == 0:
+            raise ValueError("walkback needs a corruption: set noise_std > 0 as well.")
 
     def _module_options(self) -> dict[str, Any]:
-        return {"noise_std": float(self.noise_std), "code_l1": float(self.code_l1)}
+        return {
+            "noise_std": float(self.noise_std),
+            "walkback": int(self.walkback),
+            "code_l1": float(self.code_l1),
+        }
 
 
 class DenoisingAutoencoder(Autoencoder):
@@ -134,6 +145,12 @@ class DenoisingAutoencoder(Autoencoder):
     clean ``x``. ``transform`` and ``reconstruct`` work on clean input unless asked
     (``reconstruct(X, noise_std=...)``). All other parameters are those of
     :class:`Autoencoder`.
+
+    ``sample(n, method="chain")`` runs the chain ``x ← reconstruct(corrupt(x))`` of
+    Bengio et al. (2013). ``walkback=k`` trains, besides each corrupted input, on the
+    ``k`` further states that chain reaches from it, all with the clean input as the
+    target (their walkback procedure, with the mean reconstruction as the chain's
+    step); each step costs about one more forward and backward pass per batch.
 
     Examples
     --------
@@ -150,6 +167,7 @@ class DenoisingAutoencoder(Autoencoder):
         latent_dim: int = 16,
         *,
         noise_std: float = 0.5,
+        walkback: int = 0,
         architecture: str = "mlp",
         hidden: tuple[int, ...] | None = None,
         activation: str = "relu",

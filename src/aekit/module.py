@@ -40,6 +40,10 @@ class AutoencoderModule(nn.Module):
     noise_std : float, default=0
         Standard deviation of the Gaussian corruption applied to inputs in training
         (fresh noise every batch); the target stays the clean input.
+    walkback : int, default=0
+        Walkback training steps (needs ``noise_std > 0``): also train on the states
+        that ``walkback`` steps of the sampling chain reach from each corrupted
+        input, with the clean input as their target (see :meth:`walk_back`).
     binarize : bool, default=False
         Dynamic binarisation: in training, replace each grey level by a Bernoulli
         draw with that probability (a fresh draw every time the batch is seen).
@@ -64,6 +68,7 @@ class AutoencoderModule(nn.Module):
         likelihood: Likelihood,
         *,
         noise_std: float = 0.0,
+        walkback: int = 0,
         binarize: bool = False,
         code_l1: float = 0.0,
         kl_weight: float = 1.0,
@@ -75,6 +80,7 @@ class AutoencoderModule(nn.Module):
         super().__init__()
         self.encoder, self.head, self.decoder, self.likelihood = encoder, head, decoder, likelihood
         self.noise_std = noise_std
+        self.walkback = walkback
         self.binarize = binarize
         self.code_l1 = code_l1
         self.kl_weight = kl_weight
@@ -88,6 +94,23 @@ class AutoencoderModule(nn.Module):
         """``x + ε``, ``ε ~ N(0, σ² I)``."""
         std = self.noise_std if noise_std is None else noise_std
         return x + std * torch.randn_like(x) if std > 0 else x
+
+    def walk_back(
+        self, x_tilde: torch.Tensor, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Walkback (Bengio et al. 2013, §3.4): inputs the chain visits, and their targets.
+
+        From ``x̃₀ = corrupt(x)`` the chain ``x̃ₖ₊₁ = corrupt(reconstruct(x̃ₖ))`` (the
+        sampler's step, with the mean reconstruction) runs ``walkback`` steps without
+        gradients; every ``x̃ₖ`` is returned with the clean ``x`` as its target. A
+        denoiser trained only on ``x̃₀`` never sees where its own chain wanders, so
+        spurious attractors there go unpunished; these states teach it to lead back.
+        """
+        states = [x_tilde]
+        with torch.no_grad():
+            for _ in range(self.walkback):
+                states.append(self.corrupt(self.reconstruct(states[-1])))
+        return torch.cat(states), x.repeat(len(states), *([1] * (x.dim() - 1)))
 
     def encode(self, x: torch.Tensor) -> CodeDistribution:
         return self.head(self.encoder(x))
@@ -109,6 +132,8 @@ class AutoencoderModule(nn.Module):
         if self.training and self.binarize:
             x = torch.bernoulli(x)
         x_in = self.corrupt(x) if self.training else x
+        if self.training and self.walkback > 0:
+            x_in, x = self.walk_back(x_in, x)
         q = self.encode(x_in)
         if self.objective == "iwae" and q.stochastic:
             return self._iwae_forward(x, q)

@@ -1,8 +1,8 @@
-"""Which VAE settings make prior samples comparable to an autoencoder's GMM samples.
+"""Which settings make a model's samples good: the VAE's prior, the DAE's chain.
 
 Usage::
 
-    .venv/bin/python bench/vae_prior_samples.py --data-dir /work/shared/data/mnist
+    .venv/bin/python bench/sampler_variants.py --data-dir /work/shared/data/mnist
 
 The score is bench/sample_quality.py's: the Fréchet distance (FD) between 10000
 samples and the MNIST test images in the features of the same seeded CNN, and the
@@ -17,8 +17,10 @@ Gaussian mixture instead of N(0, I). Two diagnostic samplers tell the prior's
 mismatch from the decoder's blur: the VAE's decoder fed its own codes' GMM (as the
 AE's), and reconstructions of test images ("reconstruction", no sampling: the
 decoder at its best); and the prior at reduced temperature ("prior@0.8":
-z ~ N(0, 0.8² I)). Writes
-bench/out/vae_prior_samples.{md,json} and a sample grid per row to ``--grids``.
+z ~ N(0, 0.8² I)). The denoising autoencoder rows (d = 128, σ = 0.5, Bernoulli: the
+benchmark's) sample by its Markov chain with bench/sample_quality.py's settings, with
+and without walkback training (Bengio et al. 2013). Writes
+bench/out/sampler_variants.{md,json} and a sample grid per row to ``--grids``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from aekit.figures import sample_grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sample_quality import (  # noqa: E402
+    CHAIN,
     features_and_classes,
     sample_score,
     timed_log,
@@ -49,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 BERNOULLI = dict(likelihood="bernoulli")
 TUNED = dict(likelihood="bernoulli", lr=2e-3, lr_schedule="cosine", kl_warmup_epochs=5)
+DAE = dict(likelihood="bernoulli", noise_std=0.5, latent_dim=128)
 VARIANTS: dict[str, tuple[type, dict, tuple[str, ...]]] = {
     "AE": (aekit.Autoencoder, {}, ("gmm", "reconstruction")),
     "VAE Bernoulli": (
@@ -70,6 +74,17 @@ VARIANTS: dict[str, tuple[type, dict, tuple[str, ...]]] = {
         {**TUNED, "likelihood": "gaussian-learned", "shared_variance": True},
         ("prior",),
     ),
+    "DAE d = 128, σ = 0.5": (aekit.DenoisingAutoencoder, DAE, ("chain",)),
+    "DAE d = 128, σ = 0.5, walkback 1": (
+        aekit.DenoisingAutoencoder,
+        {**DAE, "walkback": 1},
+        ("chain",),
+    ),
+    "DAE d = 128, σ = 0.5, walkback 3": (
+        aekit.DenoisingAutoencoder,
+        {**DAE, "walkback": 3},
+        ("chain",),
+    ),
 }
 
 
@@ -82,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-subset", type=int, default=None, help="for quick checks")
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
-    parser.add_argument("--grids", type=Path, default=ROOT / "bench" / "out" / "vae-prior-grids")
+    parser.add_argument("--grids", type=Path, default=ROOT / "bench" / "out" / "variant-grids")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     args.grids.mkdir(parents=True, exist_ok=True)
@@ -115,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         for method in methods:
             if method == "reconstruction":  # the decoder's own quality, no sampling
                 samples = model.reconstruct(data.test.X[: args.n_samples])
+            elif method == "chain":
+                samples = model.sample(args.n_samples, method="chain", random_state=1, **CHAIN)
             else:  # "prior@0.8": the prior at temperature 0.8
                 how, _, temperature = method.partition("@")
                 samples = model.sample(
@@ -157,13 +174,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}; "
         f"total {(time.perf_counter() - start_all) / 60:.1f} min.",
         "",
-        "Command: `.venv/bin/python bench/vae_prior_samples.py "
+        "Command: `.venv/bin/python bench/sampler_variants.py "
         + shlex.join(sys.argv[1:] if argv is None else argv)
         + "`",
     ]
     text = "\n".join(lines) + "\n"
-    (args.out / "vae_prior_samples.md").write_text(text)
-    (args.out / "vae_prior_samples.json").write_text(
+    (args.out / "sampler_variants.md").write_text(text)
+    (args.out / "sampler_variants.json").write_text(
         json.dumps(
             {"classifier_test_accuracy": accuracy, "epochs": args.epochs, "rows": rows}, indent=2
         )
