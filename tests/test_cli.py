@@ -102,6 +102,8 @@ def test_resume_continues_a_run_to_more_epochs(ae_run, capsys):
         (["train", "ae", "--latent-dim", "0"], "0 is not in the range x>=1"),
         (["train", "ae", "--hidden", "3,x"], "comma-separated integers"),
         (["train", "ae", "--beta", "2"], "--beta does not apply to 'ae' models"),
+        (["train", "vae", "--walkback", "1"], "--walkback does not apply to 'vae' models"),
+        (["train", "dae", "--walkback", "1", "--noise-std", "0"], "walkback needs a corruption"),
         (["train", "ae", "--data", "nowhere.npy"], "unknown data source 'nowhere.npy'"),
         (["train", "ae", "--frobnicate"], "No such option '--frobnicate'"),
         (["evaluate", "does/not/exist"], "is not a run folder"),
@@ -188,3 +190,13 @@ def test_vae_with_a_mixture_prior_trains_samples_and_reloads(tmp_path, capsys):
     assert traversal.shape == (4, 3, 1, 8, 8)
     code, _, err = run_cli(["train", "ae", "--out", tmp_path / "a", "--prior", "mixture"], capsys)
     assert code == 2 and "--prior does not apply to 'ae' models" in err
+
+
+def test_dae_with_walkback_trains_and_samples_its_chain(tmp_path, capsys):
+    run = tmp_path / "dae-walk"
+    code, out, err = run_cli(["train", "dae", "--out", run, "--walkback", "2", *FAST], capsys)
+    assert code == 0, err
+    model = aekit.load(run)
+    assert model.walkback == 2 and model.module_.walkback == 2
+    code, out, err = run_cli(["sample", run, "-n", "8", "--method", "chain"], capsys)
+    assert code == 0 and Path(out.strip()).name == "samples-chain.png"

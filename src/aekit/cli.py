@@ -197,6 +197,7 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     if "verbose" in accepted:
         params["verbose"] = not opts["quiet"]
     model = cls(**params)
+    model._validate_params()  # settings that conflict fail before anything is written
 
     out = Path(opts["out"] or f"runs/{kind}-{Path(opts['data']).stem}")
     data = DataSpec(
