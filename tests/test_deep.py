@@ -118,6 +118,32 @@ def test_walk_back_returns_the_chains_states_with_clean_targets():
         assert float(step.std()) == pytest.approx(0.5, rel=0.02)
 
 
+def test_walkback_keeps_the_chain_near_where_it_started():
+    """A denoiser trained only on x + ε never sees the states its own chain reaches;
+    walkback trains on them with the chain's start as target, so after 30 steps of
+    ``x ← reconstruct(x + ε)`` from test digits the chain has drifted less (measured,
+    seeds 1–3: 6.4 → 5.4, squared distance summed over the 64 pixels). It pays at one
+    step (2.4 → 2.9): the same capacity now denoises a wider spread of inputs."""
+    data = load_data("digits", random_state=0)
+    W = dict(latent_dim=32, hidden=(128,), noise_std=0.5, likelihood="bernoulli", device="cpu")
+
+    def drift(walkback: int) -> float:
+        dae = DenoisingAutoencoder(**W, walkback=walkback, epochs=40, random_state=1)
+        module = dae.fit(data.train.X).module_.eval()
+        x = state = torch.as_tensor(data.test.X)
+        torch.manual_seed(1)
+        with torch.no_grad():
+            for _ in range(30):
+                state = module.reconstruct(module.corrupt(state, 0.5))
+        return float(((state - x) ** 2).flatten(1).sum(1).mean())
+
+    plain, walked = drift(0), drift(2)
+    print(
+        f"squared distance from the start after 30 steps: plain {plain:.2f}, walkback {walked:.2f}"
+    )
+    assert walked < 0.92 * plain
+
+
 def test_walkback_needs_a_corruption_and_a_count():
     X = np.random.default_rng(0).random((20, 5), dtype=np.float32)
     with pytest.raises(ValueError, match="walkback needs a corruption"):
