@@ -19,7 +19,8 @@ AE's), and reconstructions of test images ("reconstruction", no sampling: the
 decoder at its best); and the prior at reduced temperature ("prior@0.8":
 z ~ N(0, 0.8² I)). The denoising autoencoder rows (d = 128, σ = 0.5, Bernoulli: the
 benchmark's) sample by its Markov chain with bench/sample_quality.py's settings, with
-and without walkback training (Bengio et al. 2013). Writes
+and without walkback training (Bengio et al. 2013), and at other corruption levels
+than the training σ ("chain@0.7": the chain corrupts with σ = 0.7). Writes
 bench/out/sampler_variants.{md,json} and a sample grid per row to ``--grids``.
 """
 
@@ -83,7 +84,7 @@ VARIANTS: dict[str, tuple[type, dict, tuple[str, ...]]] = {
     "DAE d = 128, σ = 0.5, walkback 3": (
         aekit.DenoisingAutoencoder,
         {**DAE, "walkback": 3},
-        ("chain",),
+        ("chain", "chain@0.6", "chain@0.7", "chain@0.4"),
     ),
 }
 
@@ -130,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         for method in methods:
             if method == "reconstruction":  # the decoder's own quality, no sampling
                 samples = model.reconstruct(data.test.X[: args.n_samples])
-            elif method == "chain":
-                samples = model.sample(args.n_samples, method="chain", random_state=1, **CHAIN)
+            elif method.startswith("chain"):  # "chain@0.7": the chain's corruption σ = 0.7
+                noise = float(method.partition("@")[2] or model.noise_std)
+                samples = model.sample(
+                    args.n_samples, method="chain", random_state=1, noise_std=noise, **CHAIN
+                )
             else:  # "prior@0.8": the prior at temperature 0.8
                 how, _, temperature = method.partition("@")
                 samples = model.sample(

@@ -150,7 +150,11 @@ class DenoisingAutoencoder(Autoencoder):
     Bengio et al. (2013). ``walkback=k`` trains, besides each corrupted input, on the
     ``k`` further states that chain reaches from it, all with the clean input as the
     target (their walkback procedure, with the mean reconstruction as the chain's
-    step); each step costs about one more forward and backward pass per batch.
+    step); each step costs about one more forward and backward pass per batch, and
+    the logged training loss averages over all the states (validation is unchanged).
+    On MNIST (d = 128, σ = 0.5, 30 epochs) ``walkback=3`` brought the chain's
+    samples from FD 138 to 96 and their class entropy from 1.96 to 2.21, at 3× the
+    training time (BENCHMARKS.md).
 
     Examples
     --------
