@@ -75,7 +75,11 @@ VARIANTS: dict[str, tuple[type, dict, tuple[str, ...]]] = {
         {**TUNED, "likelihood": "gaussian-learned", "shared_variance": True},
         ("prior",),
     ),
-    "DAE d = 128, σ = 0.5": (aekit.DenoisingAutoencoder, DAE, ("chain",)),
+    "DAE d = 128, σ = 0.5": (
+        aekit.DenoisingAutoencoder,
+        DAE,
+        ("chain", "chain@0.4", "chain@0.3"),
+    ),
     "DAE d = 128, σ = 0.5, walkback 1": (
         aekit.DenoisingAutoencoder,
         {**DAE, "walkback": 1},
@@ -84,7 +88,7 @@ VARIANTS: dict[str, tuple[type, dict, tuple[str, ...]]] = {
     "DAE d = 128, σ = 0.5, walkback 3": (
         aekit.DenoisingAutoencoder,
         {**DAE, "walkback": 3},
-        ("chain", "chain@0.6", "chain@0.7", "chain@0.4"),
+        ("chain", "chain@0.7", "chain@0.6", "chain@0.4", "chain@0.3", "chain@0.2"),
     ),
 }
 

@@ -154,7 +154,8 @@ class DenoisingAutoencoder(Autoencoder):
     the logged training loss averages over all the states (validation is unchanged).
     On MNIST (d = 128, σ = 0.5, 30 epochs) ``walkback=3`` brought the chain's
     samples from FD 138 to 96 and their class entropy from 1.96 to 2.21, at 3× the
-    training time (BENCHMARKS.md).
+    training time, and to FD 68 with the chain's corruption at σ = 0.4
+    (``sample(method="chain", noise_std=0.4)``; BENCHMARKS.md).
 
     Examples
     --------
