@@ -110,7 +110,7 @@ class AutoencoderModule(nn.Module):
         with torch.no_grad():
             for _ in range(self.walkback):
                 states.append(self.corrupt(self.reconstruct(states[-1])))
-        return torch.cat(states), x.repeat(len(states), *([1] * (x.dim() - 1)))
+        return torch.cat(states), torch.cat([x] * len(states))
 
     def encode(self, x: torch.Tensor) -> CodeDistribution:
         return self.head(self.encoder(x))

@@ -25,7 +25,7 @@ from safetensors.torch import save as st_save
 from aekit.errors import RunFileError
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray) -> None:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -79,9 +79,12 @@ _DIGEST_FIELD = b'"sha256":"'
 _DIGEST_PLACEHOLDER = "0" * 64
 
 
-def _file_digest(data: bytes, start: int) -> str:
-    end = start + len(_DIGEST_PLACEHOLDER)
-    return hashlib.sha256(data[:start] + _DIGEST_PLACEHOLDER.encode() + data[end:]).hexdigest()
+def _file_digest(data: bytes | bytearray, start: int) -> str:
+    view = memoryview(data)  # slices without copying a file of possibly many MB
+    h = hashlib.sha256(view[:start])
+    h.update(_DIGEST_PLACEHOLDER.encode())
+    h.update(view[start + len(_DIGEST_PLACEHOLDER) :])
+    return h.hexdigest()
 
 
 def save_tensors(
@@ -92,10 +95,10 @@ def save_tensors(
     """Save tensors as safetensors with a checksum; ``metadata`` is stored as JSON."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {"sha256": _DIGEST_PLACEHOLDER, "json": json.dumps(metadata or {})}
-    data = st_save(tensors, metadata=meta)
+    data = bytearray(st_save(tensors, metadata=meta))
     start = data.index(_DIGEST_FIELD + _DIGEST_PLACEHOLDER.encode()) + len(_DIGEST_FIELD)
-    digest = _file_digest(data, start).encode()
-    atomic_write_bytes(path, data[:start] + digest + data[start + len(digest) :])
+    data[start : start + len(_DIGEST_PLACEHOLDER)] = _file_digest(data, start).encode()
+    atomic_write_bytes(path, data)
 
 
 def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -118,14 +121,13 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
             f"{path} is not a valid safetensors file (truncated or corrupted)."
         ) from None
     meta = header.get("__metadata__") or {}
-    claimed = meta.get("sha256")
-    field = _DIGEST_FIELD + str(claimed).encode() + b'"'
-    start = data.find(field, 8, 8 + header_len) + len(_DIGEST_FIELD)
+    # the first '"sha256":"' of the header is the digest's: inside the JSON metadata
+    # string its quotes are escaped, and tensor names are followed by '":{'
+    start = data.find(_DIGEST_FIELD, 8, 8 + header_len) + len(_DIGEST_FIELD)
     if (
         set(meta) != {"sha256", "json"}
-        or len(claimed) != len(_DIGEST_PLACEHOLDER)
         or start < len(_DIGEST_FIELD)
-        or _file_digest(data, start) != claimed
+        or _file_digest(data, start) != meta["sha256"]
     ):
         raise RunFileError(f"{path} fails its checksum: it was edited or corrupted.")
     try:
