@@ -459,9 +459,11 @@ def sample(
 
     kind, spec, model = _sampling_model(run)
     method = method or model._default_sample_method()
-    options: dict[str, Any] = {"temperature": temperature}  # the model refuses it for a chain
+    options: dict[str, Any] = {"temperature": temperature}
     if method == "chain":
-        options |= dict(
+        if temperature != 1.0:
+            raise click.UsageError("--temperature applies to code draws, not to --method chain.")
+        options = dict(
             n_chains=chains,
             burn_in=burn_in,
             thin=thin,
