@@ -85,10 +85,7 @@ def worker(side: str, model: str, data_dir: str, epochs: int) -> dict:
         seconds = [row["seconds"] for row in est.history_]
     else:
         # the same module aekit builds, trained by the loop above
-        est._validate_params()
-        est.seed_ = 0
-        shape = est._model_shape(tuple(X.shape[1:]))
-        module = est._build_module(shape)
+        module = est.build_module(tuple(X.shape[1:]))
         seconds = hand_written(module, torch.from_numpy(X), epochs, 128)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # the first epoch warms caches up; the rest are steady state

@@ -8,9 +8,10 @@ import torch
 from torch import nn
 
 from aekit import Autoencoder, DenoisingAutoencoder
-from aekit.engine import CHECKPOINT, METRICS, TrainConfig, Trainer
+from aekit.engine import TrainConfig, Trainer
 from aekit.errors import RunFileError, TrainingDivergedError
-from aekit.runio import load_tensors, read_json
+from aekit.run_folder import CHECKPOINT, METRICS
+from aekit.safe_files import load_tensors, read_json
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +48,17 @@ def test_resume_after_a_crash_ends_with_the_same_weights(X, tmp_path, monkeypatc
     full = _dae().fit(X, X_val=X[:50], run_dir=tmp_path / "full")
 
     crashing = _dae()
+    set_lr = Trainer._set_lr
 
-    def crash_at_epoch_4(epoch: int) -> None:
+    def crash_at_epoch_4(trainer: Trainer, epoch: int) -> None:
         if epoch == 3:
             raise RuntimeError("simulated crash")
+        set_lr(trainer, epoch)
 
-    monkeypatch.setattr(crashing, "_epoch_hook", crash_at_epoch_4)
+    monkeypatch.setattr(Trainer, "_set_lr", crash_at_epoch_4)
     with pytest.raises(RuntimeError, match="simulated crash"):
         crashing.fit(X, X_val=X[:50], run_dir=tmp_path / "cut")
+    monkeypatch.undo()
     _, meta = load_tensors(tmp_path / "cut" / CHECKPOINT)
     assert meta["state"]["epoch"] == 3
 

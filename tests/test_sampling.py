@@ -18,16 +18,11 @@ from sklearn.neural_network import MLPClassifier
 
 import aekit
 from aekit import VAE, Autoencoder, DenoisingAutoencoder
+from aekit.code_densities import GaussianDensity, MixtureDensity
+from aekit.code_paths import interpolate_codes, traversal_codes
 from aekit.data import load_data
-from aekit.sampling import (
-    GaussianDensity,
-    MixtureDensity,
-    class_entropy,
-    frechet_distance,
-    interpolate_codes,
-    markov_chain,
-    traversal_codes,
-)
+from aekit.generation import markov_chain
+from aekit.sample_scores import class_entropy, frechet_distance
 
 SMALL = dict(latent_dim=2, hidden=(8,), epochs=2, batch_size=16, random_state=0, device="cpu")
 
@@ -191,11 +186,16 @@ def test_every_method_samples_reproducibly_in_the_input_shape(cls, small_images)
     model.fit(small_images)
     methods = ["prior", "gaussian", "gmm"] + (["chain"] if cls is DenoisingAutoencoder else [])
     for method in methods:
-        options = dict(method=method, burn_in=2, thin=1)
-        a = model.sample(5, random_state=3, **options)
+
+        def draw(seed: int, method: str = method) -> np.ndarray:
+            if method == "chain":
+                return model.sample_chain(5, random_state=seed, burn_in=2, thin=1)
+            return model.sample(5, method=method, random_state=seed)
+
+        a = draw(3)
         assert a.shape == (5, 1, 6, 6) and a.dtype == np.float32, method
-        np.testing.assert_array_equal(a, model.sample(5, random_state=3, **options))
-        assert not np.array_equal(a, model.sample(5, random_state=4, **options))
+        np.testing.assert_array_equal(a, draw(3))
+        assert not np.array_equal(a, draw(4))
     assert model.sample(3, random_state=0, mean=False).shape == (3, 1, 6, 6)
 
 
@@ -209,8 +209,8 @@ def test_default_methods_and_clear_errors(small_images):
         vae.sample(4, random_state=1), vae.sample(4, method="prior", random_state=1)
     )
     with pytest.raises(ValueError, match="chain sampler needs a corruption"):
-        ae.sample(4, method="chain")
-    assert ae.sample(4, method="chain", noise_std=0.2, burn_in=1).shape == (4, 1, 6, 6)
+        ae.sample_chain(4)
+    assert ae.sample_chain(4, noise_std=0.2, burn_in=1).shape == (4, 1, 6, 6)
     with pytest.raises(ValueError, match="method must be one of"):
         ae.sample(4, method="magic")
     with pytest.raises(ValueError, match="n must be"):
@@ -236,10 +236,10 @@ def test_default_methods_and_clear_errors(small_images):
 def test_the_chain_starts_where_asked(small_images):
     dae = DenoisingAutoencoder(**{**SMALL, "noise_std": 0.1}).fit(small_images)
     start = small_images[:2]
-    out = dae.sample(4, method="chain", start=start, burn_in=0, thin=1, random_state=0)
+    out = dae.sample_chain(4, start=start, burn_in=0, thin=1, random_state=0)
     assert out.shape == (4, 1, 6, 6)
     with pytest.raises(ValueError):
-        dae.sample(4, method="chain", start=np.zeros((2, 5)))
+        dae.sample_chain(4, start=np.zeros((2, 5)))
 
 
 def test_the_code_density_is_saved_as_numbers_and_reloaded(small_images, tmp_path):
@@ -258,10 +258,8 @@ def test_the_code_density_is_saved_as_numbers_and_reloaded(small_images, tmp_pat
         )
     config = json.loads((tmp_path / "config.json").read_text())
     del config["fitted"]["latent_density_"]  # a model saved before densities existed
-    from aekit.persistence import _registry
-
-    old = _registry()["Autoencoder"](**{**SMALL})
-    from aekit.runio import load_tensors
+    old = Autoencoder(**{**SMALL})
+    from aekit.safe_files import load_tensors
 
     old._restore(config["fitted"], load_tensors(tmp_path / "model.safetensors")[0])
     with pytest.raises(ValueError, match="call fit_latent_density"):
@@ -358,10 +356,10 @@ def test_ae_gmm_samples_beat_prior_samples_and_vae_prior_is_comparable(digits_mo
 def test_the_dae_chain_stays_on_the_digit_manifold(digits_models):
     score, ae, _, dae = digits_models
     noise = np.random.default_rng(0).random(score.test.X.shape, dtype=np.float32)
-    options = dict(method="chain", reconstruction="sample", n_chains=500, thin=1, random_state=1)
-    early = dae.sample(500, burn_in=20, **options)
-    late = dae.sample(500, burn_in=500, **options)
-    from_noise = dae.sample(500, burn_in=200, start=noise, **options)
+    options = dict(reconstruction="sample", n_chains=500, thin=1, random_state=1)
+    early = dae.sample_chain(500, burn_in=20, **options)
+    late = dae.sample_chain(500, burn_in=500, **options)
+    from_noise = dae.sample_chain(500, burn_in=200, start=noise, **options)
     fd = {
         "noise": score.fd(noise),
         "ae prior": score.fd(ae.sample(1000, method="prior", random_state=1)),

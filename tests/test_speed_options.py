@@ -12,8 +12,9 @@ from torch import nn
 
 from aekit import VAE, Autoencoder
 from aekit.device import to_device
-from aekit.engine import CHECKPOINT, TrainConfig, Trainer
-from aekit.runio import load_tensors
+from aekit.engine import TrainConfig, Trainer
+from aekit.run_folder import CHECKPOINT
+from aekit.safe_files import load_tensors
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def _ae() -> Autoencoder:
 def test_bfloat16_autocast_runs_the_networks_in_bf16_and_keeps_losses_float32(X):
     seen: list[torch.dtype] = []
     model = _ae()
-    original_build = model._build_module
+    original_build = model.build_module
 
     def build_and_watch(shape):
         module = original_build(shape)
@@ -38,7 +39,7 @@ def test_bfloat16_autocast_runs_the_networks_in_bf16_and_keeps_losses_float32(X)
         first.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
         return module
 
-    model._build_module = build_and_watch
+    model.build_module = build_and_watch
     model.fit(X, precision="bfloat16")
     plain = _ae().fit(X)
     assert torch.bfloat16 in seen  # the feature is on: matrix products ran in bf16
@@ -70,7 +71,7 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(X, tmp_path):
         torch.manual_seed(0)
         module = _ae().set_params(epochs=1)
         module.seed_, module.input_shape_ = 0, (20,)
-        net = module._build_module((20,))
+        net = module.build_module((20,))
         cfg = TrainConfig(epochs=2, batch_size=50, random_state=0, compile=compile)
         trainer = Trainer(net, cfg, torch.device("cpu"), run_dir)
         history = trainer.fit(torch.from_numpy(X))
@@ -84,7 +85,7 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(X, tmp_path):
         np.testing.assert_allclose([h[key] for h in compiled], [h[key] for h in eager], rtol=1e-4)
     tensors, _ = load_tensors(tmp_path / "compiled" / CHECKPOINT)
     assert not any("_orig_mod" in k for k in tensors)  # the checkpoint fits an eager module
-    fresh = _ae()._build_module((20,))
+    fresh = _ae().build_module((20,))
     fresh.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
 
 

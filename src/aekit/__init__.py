@@ -3,13 +3,12 @@
 >>> from aekit import PCA, LinearAutoencoder, Autoencoder, DenoisingAutoencoder, VAE, load
 """
 
-from aekit.models import Autoencoder, DenoisingAutoencoder, LinearAutoencoder
+from aekit.autoencoders import Autoencoder, DenoisingAutoencoder, LinearAutoencoder
 from aekit.pca import PCA
-from aekit.persistence import load
+from aekit.registry import KINDS, load
 from aekit.vae import VAE
 
 __version__ = "0.1.0"
-MODELS = ("PCA", "LinearAutoencoder", "Autoencoder", "DenoisingAutoencoder", "VAE")
 __all__ = [
     "PCA",
     "LinearAutoencoder",
@@ -17,6 +16,6 @@ __all__ = [
     "DenoisingAutoencoder",
     "VAE",
     "load",
-    "MODELS",
+    "KINDS",
     "__version__",
 ]

@@ -1,4 +1,4 @@
-"""The ``aekit`` command line: train, evaluate, reconstruct.
+"""The ``aekit`` command line: it parses options, calls the library and prints.
 
 Every failure caused by the user (bad options, bad data, bad run folders) ends
 with one sentence on stderr and exit code 2, never a traceback.
@@ -14,59 +14,27 @@ from typing import Any
 
 import click
 import numpy as np
+import torch
 
 from aekit import distributed
-from aekit.engine import PRECISIONS
+from aekit.code_paths import INTERPOLATIONS
+from aekit.engine import PRECISIONS, SCHEDULES, require_tensorboard
 from aekit.errors import AekitError, TrainingDivergedError
-from aekit.runs import KINDS, DataSpec, binarize, prepare_run_dir, read_run, write_run
+from aekit.evaluation import SPLITS, evaluate, evaluation_data
+from aekit.generation import CHAIN_STEPS, SAMPLE_METHODS, GenerativeMixin
+from aekit.likelihoods import LIKELIHOODS
+from aekit.module import OBJECTIVES
+from aekit.networks import ACTIVATIONS, ARCHITECTURES, NORMS
+from aekit.priors import PRIORS
+from aekit.registry import ESTIMATORS, KINDS, estimator_class, load
+from aekit.run_folder import TENSORBOARD_DIR, DataSpec, prepare_run_dir, read_run, write_run
+from aekit.vae import BINARIZE
 
-MODEL_CLASSES = {
-    "pca": "PCA",
-    "linear": "LinearAutoencoder",
-    "ae": "Autoencoder",
-    "dae": "DenoisingAutoencoder",
-    "vae": "VAE",
-}
-
-# CLI option name -> estimator parameter (PCA calls latent_dim n_components).
-MODEL_OPTIONS = {
-    "latent_dim": "latent_dim",
-    "architecture": "architecture",
-    "hidden": "hidden",
-    "activation": "activation",
-    "norm": "norm",
-    "likelihood": "likelihood",
-    "sigma": "sigma",
-    "shared_variance": "shared_variance",
-    "prior": "prior",
-    "prior_components": "prior_components",
-    "beta": "beta",
-    "kl_warmup": "kl_warmup_epochs",
-    "free_bits": "free_bits",
-    "objective": "objective",
-    "k": "k",
-    "binarize": "binarize",
-    "noise_std": "noise_std",
-    "walkback": "walkback",
-    "code_l1": "code_l1",
-    "epochs": "epochs",
-    "batch_size": "batch_size",
-    "lr": "lr",
-    "weight_decay": "weight_decay",
-    "lr_schedule": "lr_schedule",
-    "grad_clip": "grad_clip",
-    "early_stopping": "early_stopping",
-    "device": "device",
-    "seed": "random_state",
-    "whiten": "whiten",
-    "solver": "solver",
-}
-
-
-def _model_class(kind: str) -> type:
-    import aekit
-
-    return getattr(aekit, MODEL_CLASSES[kind])
+# options whose estimator parameter has another name; every other model option is
+# the parameter of the same name (PCA calls the code size n_components)
+RENAMED = {"seed": "random_state", "kl_warmup": "kl_warmup_epochs"}
+PCA_RENAMED = {**RENAMED, "latent_dim": "n_components"}
+MODEL_PARAMETERS = frozenset(p for cls in ESTIMATORS.values() for p in cls().get_params())
 
 
 def _parse_hidden(ctx, param, value: str | None) -> tuple[int, ...] | None:
@@ -83,20 +51,91 @@ def _parse_hidden(ctx, param, value: str | None) -> tuple[int, ...] | None:
     return widths
 
 
-def _data_options(f):
-    f = click.option(
-        "--split-seed",
-        type=int,
-        default=0,
-        show_default=True,
-        help="Seed of the train/validation/test split.",
-    )(f)
-    f = click.option(
+def _options(*decorators: Callable) -> Callable:
+    """Apply click option decorators in the order listed (click's help keeps it)."""
+
+    def apply(f: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return apply
+
+
+POSITIVE = click.FloatRange(min=0, min_open=True)
+NON_NEGATIVE = click.FloatRange(min=0)
+MODEL_OPTIONS = _options(
+    click.option("--latent-dim", "-d", type=click.IntRange(min=1), default=16, show_default=True),
+    click.option("--architecture", type=click.Choice(ARCHITECTURES)),
+    click.option("--hidden", callback=_parse_hidden, help="Widths or channels, e.g. 512,256."),
+    click.option("--activation", type=click.Choice(tuple(ACTIVATIONS))),
+    click.option("--norm", type=click.Choice(NORMS)),
+    click.option("--likelihood", type=click.Choice(LIKELIHOODS)),
+    click.option("--sigma", type=POSITIVE, help="Fixed decoder σ."),
+    click.option("--shared-variance", is_flag=True, default=None, help="One learned σ (VAE)."),
+    click.option("--prior", type=click.Choice(PRIORS), help="VAE prior: N(0, I) or a mixture."),
+    click.option("--prior-components", type=click.IntRange(min=1), help="Mixture components."),
+    click.option("--beta", type=NON_NEGATIVE, help="KL weight (VAE)."),
+    click.option("--kl-warmup", type=click.IntRange(min=0), help="KL warm-up epochs (VAE)."),
+    click.option("--free-bits", type=NON_NEGATIVE, help="Free bits per dim (VAE)."),
+    click.option("--objective", type=click.Choice(OBJECTIVES), help="VAE training objective."),
+    click.option("--k", type=click.IntRange(min=1), help="IWAE samples for --objective iwae."),
+    click.option(
+        "--binarize",
+        type=click.Choice(BINARIZE),
+        help="dynamic: fresh Bernoulli draws of grey levels each batch (VAE).",
+    ),
+    click.option("--noise-std", type=NON_NEGATIVE, help="Input noise σ (DAE)."),
+    click.option("--walkback", type=click.IntRange(min=0), help="Walkback steps (DAE chain)."),
+    click.option("--code-l1", type=NON_NEGATIVE, help="L1 penalty on codes."),
+    click.option("--epochs", type=click.IntRange(min=0)),
+    click.option("--batch-size", type=click.IntRange(min=1)),
+    click.option("--lr", type=POSITIVE),
+    click.option("--weight-decay", type=NON_NEGATIVE),
+    click.option("--lr-schedule", type=click.Choice(SCHEDULES)),
+    click.option("--grad-clip", type=POSITIVE),
+    click.option("--early-stopping", type=click.IntRange(min=1), help="Patience in epochs."),
+    click.option("--device", default="auto", show_default=True),
+    click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
+    click.option("--whiten", is_flag=True, default=None, help="Whitened codes (PCA)."),
+    click.option("--solver", help="PCA: auto, covariance, svd, randomized; linear: lbfgs, adam."),
+)
+DATA_OPTIONS = _options(
+    click.option(
         "--data-dir",
         type=click.Path(file_okay=False),
         help="Folder of the MNIST / Fashion-MNIST IDX files (default: $AEKIT_DATA).",
-    )(f)
-    return f
+    ),
+    click.option(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="Seed of the train/validation/test split (default: the run's; 0 for train).",
+    ),
+)
+SPLIT_OPTION = click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
+
+
+def _model_params(ctx: click.Context, kind: str, opts: dict[str, Any]) -> dict[str, Any]:
+    """The estimator parameters among ``opts``; an option set explicitly for a kind
+    it does not apply to is an error."""
+    accepted = estimator_class(kind)().get_params()
+    renamed = PCA_RENAMED if kind == "pca" else RENAMED
+    params: dict[str, Any] = {}
+    for option, value in opts.items():
+        name = renamed.get(option, option)
+        if value is None or (name not in MODEL_PARAMETERS and option not in renamed):
+            continue
+        if name not in accepted:
+            if ctx.get_parameter_source(option) != click.core.ParameterSource.DEFAULT:
+                raise click.UsageError(
+                    f"--{option.replace('_', '-')} does not apply to '{kind}' models."
+                )
+            continue
+        params[name] = value
+    if "verbose" in accepted:
+        params["verbose"] = not opts["quiet"]
+    return params
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -113,53 +152,14 @@ def cli() -> None:
     show_default=True,
     help="digits, mnist, fashion-mnist, or a .npy/.npz/.csv file or image folder.",
 )
-@_data_options
+@DATA_OPTIONS
 @click.option("--val-fraction", type=click.FloatRange(0, 0.9), default=0.1, show_default=True)
 @click.option("--test-fraction", type=click.FloatRange(0, 0.9), default=0.2, show_default=True)
 @click.option("--out", type=click.Path(), help="Run folder (default: runs/KIND-DATA).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run folder.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or epoch lines.")
-@click.option("--latent-dim", "-d", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--architecture", type=click.Choice(["mlp", "conv"]))
-@click.option("--hidden", callback=_parse_hidden, help="Widths or channels, e.g. 512,256.")
-@click.option("--activation", type=click.Choice(["relu", "gelu", "tanh", "elu", "silu"]))
-@click.option("--norm", type=click.Choice(["none", "batch", "layer"]))
-@click.option("--likelihood", type=click.Choice(["gaussian", "gaussian-learned", "bernoulli"]))
-@click.option("--sigma", type=click.FloatRange(min=0, min_open=True), help="Fixed decoder σ.")
-@click.option("--shared-variance", is_flag=True, default=None, help="One learned σ (VAE).")
-@click.option(
-    "--prior",
-    type=click.Choice(["standard", "mixture"]),
-    help="VAE prior: N(0, I), or a learned Gaussian mixture.",
-)
-@click.option(
-    "--prior-components", type=click.IntRange(min=1), help="Components of --prior mixture."
-)
-@click.option("--beta", type=click.FloatRange(min=0), help="KL weight (VAE).")
-@click.option("--kl-warmup", type=click.IntRange(min=0), help="KL warm-up epochs (VAE).")
-@click.option("--free-bits", type=click.FloatRange(min=0), help="Free bits per dim (VAE).")
-@click.option("--objective", type=click.Choice(["elbo", "iwae"]), help="VAE training objective.")
-@click.option("--k", type=click.IntRange(min=1), help="IWAE samples for --objective iwae.")
-@click.option(
-    "--binarize",
-    type=click.Choice(["none", "dynamic"]),
-    help="dynamic: fresh Bernoulli draws of grey levels each batch (VAE).",
-)
-@click.option("--noise-std", type=click.FloatRange(min=0), help="Input noise σ (DAE).")
-@click.option("--walkback", type=click.IntRange(min=0), help="Walkback training steps (DAE chain).")
-@click.option("--code-l1", type=click.FloatRange(min=0), help="L1 penalty on codes.")
-@click.option("--epochs", type=click.IntRange(min=0))
-@click.option("--batch-size", type=click.IntRange(min=1))
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True))
-@click.option("--weight-decay", type=click.FloatRange(min=0))
-@click.option("--lr-schedule", type=click.Choice(["none", "cosine", "plateau"]))
-@click.option("--grad-clip", type=click.FloatRange(min=0, min_open=True))
-@click.option("--early-stopping", type=click.IntRange(min=1), help="Patience in epochs.")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--whiten", is_flag=True, default=None, help="Whitened codes (PCA).")
-@click.option("--solver", help="PCA: auto, covariance, svd, randomized; linear: lbfgs, adam.")
+@MODEL_OPTIONS
 @click.option(
     "--tensorboard",
     is_flag=True,
@@ -176,27 +176,8 @@ def cli() -> None:
 @click.pass_context
 def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     """Train a model of KIND (pca, linear, ae, dae, vae) and save it as a run."""
-    import aekit
-
-    cls = _model_class(kind)
-    accepted = cls().get_params()
-    params: dict[str, Any] = {}
-    for option, value in opts.items():
-        if option not in MODEL_OPTIONS or value is None:
-            continue
-        name = MODEL_OPTIONS[option]
-        if kind == "pca" and name == "latent_dim":
-            name = "n_components"
-        explicit = ctx.get_parameter_source(option) != click.core.ParameterSource.DEFAULT
-        if name not in accepted:
-            if explicit:
-                flag = "--" + option.replace("_", "-")
-                raise click.UsageError(f"{flag} does not apply to '{kind}' models.")
-            continue
-        params[name] = value
-    if "verbose" in accepted:
-        params["verbose"] = not opts["quiet"]
-    model = cls(**params)
+    params = _model_params(ctx, kind, opts)
+    model = estimator_class(kind)(**params)
     model._validate_params()  # settings that conflict fail before anything is written
 
     out = Path(opts["out"] or f"runs/{kind}-{Path(opts['data']).stem}")
@@ -205,7 +186,7 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
         data_dir=opts["data_dir"],
         val_fraction=opts["val_fraction"],
         test_fraction=opts["test_fraction"],
-        split_seed=opts["split_seed"],
+        split_seed=opts["split_seed"] or 0,
         binarize=params.get("binarize") == "dynamic",
     )
     if opts["resume"]:
@@ -220,8 +201,6 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
         if used and kind == "pca":
             raise click.UsageError(f"{flag} does not apply to 'pca' models.")
     if opts["tensorboard"]:
-        from aekit.engine import require_tensorboard
-
         require_tensorboard()  # a missing optional package fails before anything is written
     bundle = data.load()  # before touching the disk: bad data changes nothing
     if kind != "pca" and distributed.init_from_env():
@@ -229,17 +208,15 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     _on_rank_0(lambda: prepare_run_dir(out, overwrite=opts["overwrite"], resume=opts["resume"]))
     options = {k: v for k, v in params.items() if k != "verbose"}
     _on_rank_0(lambda: write_run(out, kind, data, options))
-    X_val = binarize(bundle.val.X, seed=1) if data.binarize else bundle.val.X
     if kind == "pca":
         model.fit(bundle.train.X)
     else:
-        tensorboard_dir = out / "tensorboard" if opts["tensorboard"] else None
         model.fit(
             bundle.train.X,
-            X_val=X_val,
+            X_val=evaluation_data(bundle, "val", binarized=data.binarize),
             run_dir=out,
             resume=opts["resume"],
-            tensorboard_dir=tensorboard_dir,
+            tensorboard_dir=out / TENSORBOARD_DIR if opts["tensorboard"] else None,
             compile=opts["compile_"],
             precision=opts["precision"],
         )
@@ -248,7 +225,7 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
         return
     model.save(out)
     distributed.shutdown()
-    metrics = _evaluate(aekit.load(out), kind, data, bundle, "test", nll_samples=0)
+    metrics = evaluate(load(out), bundle, "test", binarized=data.binarize)
     _echo_err(f"trained {kind} on {data.source}; saved to {out}")
     click.echo(json.dumps(metrics, indent=2))
 
@@ -262,8 +239,6 @@ def _on_rank_0(write: Callable[[], None]) -> None:
         except AekitError as exc:
             error = exc
     if distributed.world_size() > 1:
-        import torch
-
         failed = distributed.all_reduce(torch.tensor([float(error is not None)]), "max")
         if failed.item() and error is None:
             raise AekitError("rank 0 could not prepare the run folder; see its message.")
@@ -271,74 +246,23 @@ def _on_rank_0(write: Callable[[], None]) -> None:
         raise error
 
 
-def _evaluate(model, kind: str, data: DataSpec, bundle, split: str, nll_samples: int) -> dict:
-    part = getattr(bundle, split)
-    X = binarize(part.X, seed=2 if split == "test" else 1) if data.binarize else part.X
-    if len(X) == 0:
-        raise AekitError(f"the {split} split of {data.source} is empty.")
-    mse = float(model.reconstruction_error(X))
-    metrics: dict[str, Any] = {
-        "kind": kind,
-        "data": data.source,
-        "split": split,
-        "n": int(len(X)),
-        "mse": mse,
-        "psnr_db": float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf"),
-        "score": float(model.score(X)),
-    }
-    metrics.update(_linear_reference(model, kind, bundle.train.X, X))
-    if kind == "vae":
-        metrics.update({f"{k}_nats": v for k, v in model.elbo_parts(X).items()})
-        if nll_samples:
-            ll = model.log_likelihood(X, n_samples=nll_samples, progress=sys.stderr.isatty())
-            metrics["log_likelihood_nats"] = float(ll.mean())
-            metrics["log_likelihood_stderr"] = float(ll.std(ddof=1) / np.sqrt(len(ll)))
-            metrics["nll_nats"] = -metrics["log_likelihood_nats"]
-            metrics["nll_samples"] = nll_samples
-    return metrics
-
-
-def _linear_reference(model, kind: str, X_train: np.ndarray, X: np.ndarray) -> dict[str, float]:
-    """What the best linear codes of the same size achieve on ``X``.
-
-    ``eckart_young_bound_mse``: the least MSE any rank-d linear reconstruction of ``X``
-    can have (PCA fitted to ``X`` itself; the sum of its discarded eigenvalues per
-    value). ``pca_mse``: PCA with d components fitted on the training split.
-    """
-    from aekit import PCA
-
-    d = model.n_components_ if kind == "pca" else model.latent_dim
-    flat_train = X_train.reshape(len(X_train), -1)
-    flat = X.reshape(len(X), -1)
-    if d >= min(flat.shape) or d >= min(flat_train.shape):
-        return {}
-    pca = model if kind == "pca" else PCA(d).fit(flat_train)
-    pca_mse = pca.reconstruction_error(X if kind == "pca" else flat)
-    return {
-        "latent_dim": int(d),
-        "eckart_young_bound_mse": float(PCA(d).fit(flat).reconstruction_error_bound()),
-        "pca_mse": pca_mse,
-    }
-
-
-def _load_run(run: str, data_source: str | None, data_dir: str | None):
-    import aekit
-
+def _load_run(run: str, data_source: str | None, data_dir: str | None, split_seed: int | None):
+    """The run's kind, its data (with any of them overridden) and its model."""
     kind, data, _ = read_run(run)
     if data_source is not None:
         data.source = data_source
     if data_dir is not None:
         data.data_dir = data_dir
-    return kind, data, aekit.load(run)
+    if split_seed is not None:
+        data.split_seed = split_seed
+    return kind, data, load(run)
 
 
-@cli.command()
+@cli.command("evaluate")
 @click.argument("run", type=click.Path())
 @click.option("--data", help="Evaluate on other data (default: the run's).")
-@_data_options
-@click.option(
-    "--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True
-)
+@DATA_OPTIONS
+@SPLIT_OPTION
 @click.option(
     "--nll-samples",
     type=click.IntRange(min=0),
@@ -346,14 +270,19 @@ def _load_run(run: str, data_source: str | None, data_dir: str | None):
     show_default=True,
     help="VAE: importance samples K for log p(x) (0: skip).",
 )
-def evaluate(
-    run: str, data: str | None, data_dir: str | None, split_seed: int, split: str, nll_samples: int
+def evaluate_command(
+    run: str,
+    data: str | None,
+    data_dir: str | None,
+    split_seed: int | None,
+    split: str,
+    nll_samples: int,
 ) -> None:
     """Print a run's metrics on a data split as JSON."""
-    kind, spec, model = _load_run(run, data, data_dir)
+    kind, spec, model = _load_run(run, data, data_dir, split_seed)
     if nll_samples and kind != "vae":
         raise click.UsageError("--nll-samples applies to 'vae' runs only.")
-    metrics = _evaluate(model, kind, spec, spec.load(), split, nll_samples)
+    metrics = evaluate(model, spec.load(), split, binarized=spec.binarize, nll_samples=nll_samples)
     click.echo(json.dumps(metrics, indent=2))
 
 
@@ -365,16 +294,14 @@ def evaluate(
 @click.option("-n", "n", type=click.IntRange(1, 32), default=10, show_default=True)
 @click.option(
     "--noise",
-    type=click.FloatRange(min=0),
+    type=NON_NEGATIVE,
     default=0.0,
     show_default=True,
     help="Add Gaussian noise of this σ first (rows: noisy / denoised / clean).",
 )
-@click.option(
-    "--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True
-)
+@SPLIT_OPTION
 @click.option("--data", help="Reconstruct other data (default: the run's).")
-@_data_options
+@DATA_OPTIONS
 def reconstruct(
     run: str,
     out: str | None,
@@ -383,12 +310,12 @@ def reconstruct(
     split: str,
     data: str | None,
     data_dir: str | None,
-    split_seed: int,
+    split_seed: int | None,
 ) -> None:
     """Draw originals above their reconstructions (or noisy / denoised / clean)."""
-    from aekit.plots import image_rows
+    from aekit.figures import image_rows
 
-    kind, spec, model = _load_run(run, data, data_dir)
+    kind, spec, model = _load_run(run, data, data_dir, split_seed)
     X = getattr(spec.load(), split).X[:n]
     path = Path(out or Path(run) / "reconstructions.png")
     if noise > 0:
@@ -401,9 +328,9 @@ def reconstruct(
 
 
 def _sampling_model(run: str):
-    kind, spec, model = _load_run(run, None, None)
-    if not hasattr(model, "sample"):
-        raise AekitError(f"{run} is a '{kind}' run; sampling applies to ae, dae and vae runs.")
+    kind, spec, model = _load_run(run, None, None, None)
+    if not isinstance(model, GenerativeMixin):
+        raise AekitError(f"{run} is a '{kind}' run; sampling applies to neural model runs.")
     return kind, spec, model
 
 
@@ -412,7 +339,7 @@ def _sampling_model(run: str):
 @click.option("-n", "n", type=click.IntRange(1, 100_000), default=64, show_default=True)
 @click.option(
     "--method",
-    type=click.Choice(["prior", "gaussian", "gmm", "chain"]),
+    type=click.Choice(SAMPLE_METHODS),
     help="prior: z ~ p(z), N(0, I) or a learned mixture; gaussian/gmm: the density "
     "fitted to the training codes; "
     "chain: the denoising Markov chain. Default: prior for vae, gmm otherwise.",
@@ -425,17 +352,17 @@ def _sampling_model(run: str):
 @click.option("--chains", type=click.IntRange(min=1), help="chain: parallel chains.")
 @click.option("--burn-in", type=click.IntRange(min=0), default=50, show_default=True)
 @click.option("--thin", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--noise", type=click.FloatRange(min=0, min_open=True), help="chain: corruption σ.")
+@click.option("--noise", type=POSITIVE, help="chain: corruption σ.")
 @click.option(
     "--reconstruction",
-    type=click.Choice(["mean", "sample"]),
+    type=click.Choice(CHAIN_STEPS),
     default="mean",
     show_default=True,
     help="chain: each step keeps the mean of p(x|x̃) or a draw of it (Bengio et al.).",
 )
 @click.option(
     "--temperature",
-    type=click.FloatRange(min=0),
+    type=NON_NEGATIVE,
     default=1.0,
     show_default=True,
     help="prior/gaussian/gmm: scale the code draws' spread (< 1: more typical codes).",
@@ -458,19 +385,21 @@ def sample(
     from aekit.figures import sample_grid
 
     kind, spec, model = _sampling_model(run)
-    method = method or model._default_sample_method()
-    options: dict[str, Any] = {"temperature": temperature}
+    method = method or model.default_sample_method
     if method == "chain":
         if temperature != 1.0:
             raise click.UsageError("--temperature applies to code draws, not to --method chain.")
-        options = dict(
+        samples = model.sample_chain(
+            n,
+            random_state=seed,
             n_chains=chains,
             burn_in=burn_in,
             thin=thin,
             noise_std=noise,
             reconstruction=reconstruction,
         )
-    samples = model.sample(n, method=method, random_state=seed, **options)
+    else:
+        samples = model.sample(n, method=method, random_state=seed, temperature=temperature)
     path = Path(out or Path(run) / f"samples-{method}.png")
     data = None if samples.ndim > 2 else spec.load().test.X
     sample_grid(samples, path, title=f"{kind} samples ({method})", data=data)
@@ -485,13 +414,11 @@ def sample(
 @click.option("--steps", type=click.IntRange(2, 64), default=10, show_default=True)
 @click.option(
     "--method",
-    type=click.Choice(["linear", "spherical"]),
+    type=click.Choice(INTERPOLATIONS),
     help="Path in code space (default: spherical between draws of N(0, I), else linear).",
 )
 @click.option("--prior", is_flag=True, help="Between draws of the prior instead of examples.")
-@click.option(
-    "--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True
-)
+@SPLIT_OPTION
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--out", type=click.Path(dir_okay=False), help="PNG file (default: RUN/interpolation.png)."
@@ -508,18 +435,11 @@ def interpolate(
 ) -> None:
     """Decode paths between pairs of codes: one strip per pair."""
     from aekit.figures import path_grid
-    from aekit.sampling import interpolate_codes
 
     kind, spec, model = _sampling_model(run)
     if prior:
-        import torch
-
-        method = method or ("spherical" if model.module_.prior.standard_normal else "linear")
-        draws = model.module_.prior.sample(2 * pairs, torch.Generator().manual_seed(seed))
-        z = draws.numpy().reshape(2, pairs, model.latent_dim)
-        codes = interpolate_codes(z[0], z[1], steps, method).astype(np.float32)
-        strips = model.inverse_transform(codes.reshape(-1, model.latent_dim))
-        strips = strips.reshape(pairs, steps, *model.input_shape_)
+        method = method or model.default_prior_path
+        strips = model.interpolate_prior(pairs, steps, method=method, random_state=seed)
         where = "prior draws"
     else:
         method = method or "linear"
@@ -536,20 +456,25 @@ def interpolate(
 @cli.command()
 @click.argument("run", type=click.Path())
 @click.option("--data", help="Draw and evaluate on other data (default: the run's).")
-@_data_options
+@DATA_OPTIONS
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--out", type=click.Path(dir_okay=False), help="HTML file (default: RUN/report.html)."
 )
 def report(
-    run: str, data: str | None, data_dir: str | None, split_seed: int, seed: int, out: str | None
+    run: str,
+    data: str | None,
+    data_dir: str | None,
+    split_seed: int | None,
+    seed: int,
+    out: str | None,
 ) -> None:
     """Draw every figure that applies and write one self-contained HTML page."""
     from aekit.report import build_report
 
-    kind, spec, model = _load_run(run, data, data_dir)
+    kind, spec, model = _load_run(run, data, data_dir, split_seed)
     bundle = spec.load()
-    metrics = _evaluate(model, kind, spec, bundle, "test", nll_samples=0)
+    metrics = evaluate(model, bundle, "test", binarized=spec.binarize)
     path = build_report(run, model, kind, spec, bundle, metrics, out=out, seed=seed)
     click.echo(str(path))
 

@@ -22,6 +22,7 @@ __all__ = [
     "DATASETS",
     "DataBundle",
     "Split",
+    "binarize",
     "load_data",
     "load_idx_dataset",
     "resolve_data_dir",
@@ -71,6 +72,22 @@ class DataBundle:
     test: Split
     sample_shape: tuple[int, ...]
     is_image: bool
+
+
+def binarize(X: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A fixed Bernoulli draw of the grey levels in [0, 1], seeded: each value
+    becomes 1 with its grey level as the probability.
+
+    The evaluation set of a model trained with dynamic binarisation; the seeds of
+    the evaluation protocol are in :mod:`aekit.evaluation`.
+
+    Examples
+    --------
+    >>> binarize(np.array([[0.0, 1.0, 0.5]], dtype=np.float32), seed=0).shape
+    (1, 3)
+    """
+    rng = np.random.default_rng(seed)
+    return (rng.random(X.shape, dtype=np.float32) < X).astype(np.float32)
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:

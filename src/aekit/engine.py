@@ -16,35 +16,33 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from aekit import distributed
+from aekit.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from aekit.device import to_device
 from aekit.errors import AekitError, RunFileError, TrainingDivergedError
-from aekit.runio import (
-    flatten_optimizer_state,
-    load_tensors,
-    save_tensors,
-    unflatten_optimizer_state,
-    write_json,
-)
+from aekit.run_folder import CHECKPOINT, METRICS
+from aekit.safe_files import write_json
 
-CHECKPOINT = "checkpoint.safetensors"
-METRICS = "metrics.json"
 SCHEDULES = ("none", "cosine", "plateau")
-OPTIMIZERS = ("adam", "lbfgs")
 PRECISIONS = ("float32", "bfloat16")
 
 
 @dataclass
 class TrainConfig:
-    """Settings of the training loop (the estimator builds it from its parameters)."""
+    """Settings of the training loop.
+
+    Estimators build it with :meth:`from_params` from their own parameters of the
+    same names, so a training setting is named once here and once in the
+    estimator's signature.
+    """
 
     epochs: int = 20
     batch_size: int = 128
@@ -55,6 +53,8 @@ class TrainConfig:
     early_stopping: int | None = None
     random_state: int = 0
     verbose: bool = False
+    beta: float = 1.0  # the KL weight of a Gaussian head's objective
+    kl_warmup_epochs: int = 0  # the KL weight ramps up to beta over these epochs
     eval_batch_size: int = 2048
     progress_every: int = 25
     optimizer: str = "adam"  # "lbfgs": full-batch quasi-Newton, one step of lbfgs_iter per batch
@@ -62,6 +62,23 @@ class TrainConfig:
     tensorboard_dir: str | None = None  # also write each epoch's metrics as TensorBoard scalars
     compile: bool = False  # torch.compile the training forward and backward
     precision: str = "float32"  # "bfloat16": autocast matrix products (pays on recent GPUs)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], **settings: Any) -> TrainConfig:
+        """The config whose fields take the values of the same-named ``params``
+        (an estimator's ``get_params()``), then of ``settings``; ``None`` in
+        ``params`` keeps a field's default."""
+        names = {f.name for f in fields(cls)}
+        given = {k: v for k, v in params.items() if k in names and v is not None}
+        return cls(**{**given, **settings})
+
+    def kl_weight(self, epoch: int) -> float:
+        """The KL weight of epoch ``epoch`` (0-based): ``beta · min(1, (epoch + 1) / W)``
+        with ``W = kl_warmup_epochs``, so the first epoch of a warm-up already
+        weighs the KL by ``beta / W`` and epoch ``W`` and later by ``beta``."""
+        if not self.kl_warmup_epochs:
+            return float(self.beta)
+        return float(self.beta) * min(1.0, (epoch + 1) / self.kl_warmup_epochs)
 
 
 @dataclass
@@ -84,7 +101,8 @@ def epoch_seed(random_state: int, epoch: int) -> int:
 
 
 class Trainer:
-    """Fit ``module`` (whose ``forward(x)`` returns a dict with ``"loss"``).
+    """Fit ``module``, whose ``forward(x)`` returns a dict with ``"loss"`` (and is
+    called as ``forward(x, kl_weight=w)`` in epochs whose KL weight ``w`` is not 1).
 
     Parameters
     ----------
@@ -94,8 +112,6 @@ class Trainer:
     device : torch.device
     run_dir : path, optional
         Where checkpoints and metrics go; nothing is written when omitted.
-    epoch_hook : callable, optional
-        Called as ``epoch_hook(epoch)`` before each epoch (e.g. KL warm-up).
     """
 
     def __init__(
@@ -104,7 +120,6 @@ class Trainer:
         config: TrainConfig,
         device: torch.device,
         run_dir: str | Path | None = None,
-        epoch_hook: Callable[[int], None] | None = None,
     ) -> None:
         self.module = module
         self.config = config
@@ -112,7 +127,6 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.epoch_hook = epoch_hook
         self.rank, self.world = distributed.rank(), distributed.world_size()
         self.train_module: nn.Module = module
         if self.world > 1:  # torchrun: gradients averaged across ranks by DDP
@@ -147,43 +161,41 @@ class Trainer:
 
     # -- checkpoints -----------------------------------------------------------------
     def save_checkpoint(self, rng_state: torch.Tensor | None = None) -> None:
+        """Checkpoint into ``run_dir`` (rank 0); ``rng_state`` marks an interrupted epoch."""
         if self.run_dir is None or self.rank != 0:
             return
-        tensors = {f"model.{k}": v for k, v in self.module.state_dict().items()}
-        if self.best_weights is not None:
-            tensors.update({f"best.{k}": v for k, v in self.best_weights.items()})
-        optim_tensors, optim_rest = flatten_optimizer_state(self.optimizer.state_dict())
-        tensors.update(optim_tensors)
-        if rng_state is not None:
-            tensors["rng.cpu"] = rng_state
-            tensors.update({f"partial.{k}": v for k, v in self._partial.items()})
-        meta = {"state": asdict(self.state), "optimizer": optim_rest, "config": asdict(self.config)}
-        save_tensors(self.run_dir / CHECKPOINT, tensors, meta)
+        checkpoint = Checkpoint(
+            model=self.module.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            state=asdict(self.state),
+            config=asdict(self.config),
+            best=self.best_weights,
+            rng_state=rng_state,
+            partial=self._partial,
+        )
+        write_checkpoint(self.run_dir / CHECKPOINT, checkpoint)
 
     def load_checkpoint(self) -> torch.Tensor | None:
         """Restore from ``run_dir``; returns the saved RNG state of an interrupted epoch."""
         assert self.run_dir is not None
         path = self.run_dir / CHECKPOINT
-        if not path.exists():
-            raise RunFileError(f"cannot resume: {path} does not exist.")
-        tensors, meta = load_tensors(path)
-        saved = meta.get("config", {})
+        checkpoint = read_checkpoint(path)
         for key in ("batch_size", "random_state"):
-            if saved.get(key) != getattr(self.config, key):
+            saved = checkpoint.config.get(key)
+            if saved != getattr(self.config, key):
                 raise RunFileError(
-                    f"cannot resume: {path} was made with {key}={saved.get(key)!r}, "
+                    f"cannot resume: {path} was made with {key}={saved!r}, "
                     f"not {getattr(self.config, key)!r}."
                 )
         try:
-            self.module.load_state_dict(_strip(tensors, "model."))
-            best = _strip(tensors, "best.")
-            self.best_weights = best or None
-            self.optimizer.load_state_dict(unflatten_optimizer_state(tensors, meta["optimizer"]))
-            self.state = _State(**meta["state"])
+            self.module.load_state_dict(checkpoint.model)
+            self.best_weights = checkpoint.best
+            self.optimizer.load_state_dict(checkpoint.optimizer)
+            self.state = _State(**checkpoint.state)
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
             raise RunFileError(f"cannot resume: {path} does not fit this model ({exc}).") from None
-        self._partial = {k: v.to(self.device) for k, v in _strip(tensors, "partial.").items()}
-        return tensors.get("rng.cpu")
+        self._partial = {k: v.to(self.device) for k, v in checkpoint.partial.items()}
+        return checkpoint.rng_state
 
     # -- the loop --------------------------------------------------------------------
     def fit(
@@ -203,8 +215,6 @@ class Trainer:
         with _sigint_sets_flag(self), closing:
             while self.state.epoch < cfg.epochs and not self._should_stop():
                 epoch = self.state.epoch
-                if self.epoch_hook is not None:
-                    self.epoch_hook(epoch)
                 self._set_lr(epoch)
                 good = {k: v.clone() for k, v in self.module.state_dict().items()}
                 start = time.perf_counter()
@@ -260,7 +270,7 @@ class Trainer:
                 idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 idx = idx[self.rank :: self.world]  # this rank's share of the global batch
                 xb = to_device(X[idx], self.device)
-                parts = self._step(xb)
+                parts = self._step(xb, cfg.kl_weight(epoch))
                 loss = parts["loss"]
                 bad_step = torch.where(
                     (bad_step < 0) & ~torch.isfinite(loss.detach()), float(step), bad_step
@@ -292,7 +302,7 @@ class Trainer:
         metrics["bad_step"] = float(bad_step)
         return metrics
 
-    def _step(self, xb: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _step(self, xb: torch.Tensor, kl_weight: float) -> dict[str, torch.Tensor]:
         """One optimiser step on batch ``xb``; returns the loss parts before the step."""
         cfg = self.config
         parts: dict[str, torch.Tensor] = {}
@@ -300,7 +310,9 @@ class Trainer:
         def closure() -> torch.Tensor:
             self.optimizer.zero_grad(set_to_none=True)
             with self._autocast():
-                out = self.train_module(xb)
+                # modules without a KL term need not know the argument
+                weighted = {} if kl_weight == 1.0 else {"kl_weight": kl_weight}
+                out = self.train_module(xb, **weighted)
             out["loss"].backward()
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_(self.module.parameters(), cfg.grad_clip)
@@ -418,10 +430,6 @@ def _scalar_tag(key: str) -> str:
     """``train_loss`` → ``loss/train``: one TensorBoard chart per metric, train beside val."""
     split, _, name = key.partition("_")
     return f"{name}/{split}" if split in ("train", "val") and name else key
-
-
-def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 class _sigint_sets_flag:

@@ -1,8 +1,8 @@
 """Encoder heads: the code distribution q(z|x), deterministic or Gaussian.
 
 A deterministic head is a point mass: ``rsample()`` returns the mean and there is
-no KL term. A Gaussian head outputs a mean and a log-variance (a linear layer, as
-in the notes: ``v² = exp(log v²)``) and samples by reparametrisation.
+no KL term. A Gaussian head outputs a mean and a log-variance (a linear layer,
+``v² = exp(log v²)``, as in Kingma & Welling 2014) and samples by reparametrisation.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
 class DeterministicHead(nn.Module):
     """A linear map from encoder features to the code."""
 
+    stochastic = False
+
     def __init__(self, in_features: int, latent_dim: int) -> None:
         super().__init__()
         self.latent_dim = latent_dim
@@ -69,6 +71,8 @@ class DeterministicHead(nn.Module):
 
 class GaussianHead(nn.Module):
     """Linear layers for the mean and the log-variance of a diagonal Gaussian."""
+
+    stochastic = True
 
     # exp(-30) .. exp(20): keeps v² positive and finite in float32 without
     # restricting any posterior a trained model would reach.

@@ -1,17 +1,18 @@
 """One ``nn.Module`` for every model: corrupt → encode → head → decode → likelihood.
 
-The models of aekit are configurations of these parts (see STYLE.md):
+The models of aekit are configurations of these parts:
 
 ==================  ==============  ===============  ===================  ============
 model               corruption      head q(z|x)      likelihood p(x|z)    regulariser
 ==================  ==============  ===============  ===================  ============
 Autoencoder         —               deterministic    Gaussian (σ = 1)     L1 on codes
 DenoisingAE         Gaussian noise  deterministic    Gaussian (σ = 1)     —
-VAE                 —               Gaussian         any                  KL (× β)
+VAE                 —               Gaussian         any                  KL to p(z)
 ==================  ==============  ===============  ===================  ============
 
 ``forward`` returns the loss and its named parts, each a mean over the batch of
-per-example sums over features, in nats.
+per-example sums over features, in nats. Every objective returns the same parts:
+``loss``, ``nll`` and ``mse``, and for a Gaussian head also ``kl`` and ``elbo``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ import math
 import torch
 from torch import nn
 
+from aekit.corruption import GaussianNoise
 from aekit.heads import CodeDistribution
 from aekit.likelihoods import Likelihood
 from aekit.priors import StandardNormalPrior
+
+OBJECTIVES = ("elbo", "iwae")
 
 
 class AutoencoderModule(nn.Module):
@@ -37,27 +41,25 @@ class AutoencoderModule(nn.Module):
         Returns a :class:`~aekit.heads.CodeDistribution` from encoder features.
     likelihood : Likelihood
         The decoder likelihood.
-    noise_std : float, default=0
-        Standard deviation of the Gaussian corruption applied to inputs in training
-        (fresh noise every batch); the target stays the clean input.
+    corruption : GaussianNoise, optional
+        Applied to the encoder's input in training (fresh noise every batch); the
+        target stays the clean input. Default: none (σ = 0).
     walkback : int, default=0
-        Walkback training steps (needs ``noise_std > 0``): also train on the states
+        Walkback training steps (needs a corruption): also train on the states
         that ``walkback`` steps of the sampling chain reach from each corrupted
         input, with the clean input as their target (see :meth:`walk_back`).
-    binarize : bool, default=False
-        Dynamic binarisation: in training, replace each grey level by a Bernoulli
-        draw with that probability (a fresh draw every time the batch is seen).
+    resample : nn.Module, optional
+        Applied to the batch itself in training, input and target alike
+        (:class:`~aekit.corruption.DynamicBinarization`).
     code_l1 : float, default=0
         Weight of the L1 penalty on the code (sparsity), per example.
-    kl_weight : float, default=1
-        β: the weight of the KL term in the training objective.
     free_bits : float, default=0
         Minimum KL per code dimension (nats, batch-averaged) in the objective.
     objective : {"elbo", "iwae"}
-        Training objective; ``"iwae"`` uses ``iwae_k`` samples.
+        Training objective of a Gaussian head; ``"iwae"`` uses ``iwae_k`` samples.
     prior : nn.Module, optional
-        p(z), from :mod:`aekit.priors` (default: the standard normal, whose KL is
-        closed-form; other priors get a one-sample Monte-Carlo KL).
+        p(z), from :mod:`aekit.priors`, which owns its KL term (default: the
+        standard normal).
     """
 
     def __init__(
@@ -67,11 +69,10 @@ class AutoencoderModule(nn.Module):
         decoder: nn.Module,
         likelihood: Likelihood,
         *,
-        noise_std: float = 0.0,
+        corruption: GaussianNoise | None = None,
         walkback: int = 0,
-        binarize: bool = False,
+        resample: nn.Module | None = None,
         code_l1: float = 0.0,
-        kl_weight: float = 1.0,
         free_bits: float = 0.0,
         objective: str = "elbo",
         iwae_k: int = 1,
@@ -79,11 +80,10 @@ class AutoencoderModule(nn.Module):
     ) -> None:
         super().__init__()
         self.encoder, self.head, self.decoder, self.likelihood = encoder, head, decoder, likelihood
-        self.noise_std = noise_std
+        self.corruption = GaussianNoise(0.0) if corruption is None else corruption
         self.walkback = walkback
-        self.binarize = binarize
+        self.resample = resample
         self.code_l1 = code_l1
-        self.kl_weight = kl_weight
         self.free_bits = free_bits
         self.objective = objective
         self.iwae_k = iwae_k
@@ -91,9 +91,8 @@ class AutoencoderModule(nn.Module):
 
     # -- the parts -------------------------------------------------------------------
     def corrupt(self, x: torch.Tensor, noise_std: float | None = None) -> torch.Tensor:
-        """``x + ε``, ``ε ~ N(0, σ² I)``."""
-        std = self.noise_std if noise_std is None else noise_std
-        return x + std * torch.randn_like(x) if std > 0 else x
+        """The corruption of ``x`` (at σ = ``noise_std`` when given)."""
+        return self.corruption(x, noise_std)
 
     def walk_back(
         self, x_tilde: torch.Tensor, x: torch.Tensor
@@ -127,38 +126,34 @@ class AutoencoderModule(nn.Module):
         return self.likelihood.mean(self.decode(self.encode(x).mean))
 
     # -- the objective ---------------------------------------------------------------
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Loss and its parts for a clean batch ``x`` (corruption applies in training)."""
-        if self.training and self.binarize:
-            x = torch.bernoulli(x)
-        x_in = self.corrupt(x) if self.training else x
-        if self.training and self.walkback > 0:
-            x_in, x = self.walk_back(x_in, x)
+    def forward(self, x: torch.Tensor, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
+        """Loss and its parts for a clean batch ``x``; corruption, resampling and
+        walkback apply in training. ``kl_weight`` (β, or a warm-up's value) weights
+        the KL in ``loss`` only, never in the reported parts."""
+        if self.training:
+            if self.resample is not None:
+                x = self.resample(x)
+            x_in = self.corrupt(x)
+            if self.walkback > 0:
+                x_in, x = self.walk_back(x_in, x)
+        else:
+            x_in = x
         q = self.encode(x_in)
         if self.objective == "iwae" and q.stochastic:
             return self._iwae_forward(x, q)
         z = q.rsample()
         params = self.decode(z)
-        log_px = self.likelihood.log_prob(params, x)
-        x_hat = self.likelihood.mean(params)
         parts = {
-            "nll": -log_px.mean(),
-            "mse": ((x_hat - x) ** 2).flatten(1).mean(1).mean(),
+            "nll": -self.likelihood.log_prob(params, x).mean(),
+            "mse": _mse(self.likelihood.mean(params), x),
         }
         loss = parts["nll"]
         if q.stochastic:
-            if self.prior.standard_normal:
-                kl_dims = q.kl_to_standard_normal()
-                parts["kl"] = kl_dims.sum(-1).mean()
-                kl_term = kl_dims.mean(0)
-                if self.free_bits > 0:
-                    kl_term = kl_term.clamp(min=self.free_bits)
-                kl_term = kl_term.sum()
-            else:  # one-sample Monte-Carlo KL, at the z the reconstruction used
-                parts["kl"] = (q.log_prob(z) - self.prior.log_prob(z)).mean()
-                kl_term = parts["kl"]
+            kl = self.prior.kl(q, z)  # (n, d), or (n, 1) where it does not split
+            parts["kl"] = kl.sum(-1).mean()
             parts["elbo"] = -(parts["nll"] + parts["kl"])
-            loss = loss + self.kl_weight * kl_term
+            kl_term = kl.mean(0).clamp(min=self.free_bits).sum() if self.free_bits else parts["kl"]
+            loss = loss + kl_weight * kl_term
         if self.code_l1 > 0:
             parts["code_l1"] = z.abs().sum(-1).mean()
             loss = loss + self.code_l1 * parts["code_l1"]
@@ -166,15 +161,31 @@ class AutoencoderModule(nn.Module):
         return parts
 
     def _iwae_forward(self, x: torch.Tensor, q: CodeDistribution) -> dict[str, torch.Tensor]:
-        log_w = self.log_weights(x, q, self.iwae_k)
+        """The IWAE bound of Burda et al. (2016) as the loss; the other parts are
+        those of the ELBO, averaged over the same ``iwae_k`` samples."""
+        z = q.rsample(self.iwae_k)  # (k, n, d)
+        params = self.decode(z.flatten(0, 1))
+        log_px = self.likelihood.log_prob(params, _repeat(x, self.iwae_k)).view(self.iwae_k, -1)
+        kl = q.log_prob(z) - self.prior.log_prob(z)  # (k, n)
+        log_w = log_px - kl
         bound = torch.logsumexp(log_w, 0) - math.log(self.iwae_k)
-        elbo = log_w.mean(0)
-        return {"loss": -bound.mean(), "iwae": bound.mean(), "elbo": elbo.mean()}
+        x_hat = self.likelihood.mean(params[: len(x)])  # the first sample's reconstruction
+        nll, kl = -log_px.mean(), kl.mean()
+        parts = {"nll": nll, "mse": _mse(x_hat, x), "kl": kl, "elbo": -(nll + kl)}
+        return {**parts, "loss": -bound.mean()}
 
     def log_weights(self, x: torch.Tensor, q: CodeDistribution, k: int) -> torch.Tensor:
         """``log p(x, z_k) − log q(z_k | x)`` for ``k`` samples: shape (k, n)."""
         z = q.rsample(k)  # (k, n, d)
-        params = self.decode(z.flatten(0, 1))
-        x_rep = x.expand(k, *x.shape).flatten(0, 1)
-        log_px = self.likelihood.log_prob(params, x_rep).view(k, -1)
+        log_px = self.likelihood.log_prob(self.decode(z.flatten(0, 1)), _repeat(x, k)).view(k, -1)
         return log_px + self.prior.log_prob(z) - q.log_prob(z)
+
+
+def _repeat(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``k`` copies of the batch ``x`` stacked on the batch axis, without a copy."""
+    return x.expand(k, *x.shape).flatten(0, 1)
+
+
+def _mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of the mean squared error per value."""
+    return ((x_hat - x) ** 2).flatten(1).mean(1).mean()

@@ -17,6 +17,8 @@ from torch import nn
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "elu": nn.ELU, "silu": nn.SiLU}
 NORMS = ("none", "batch", "layer")
+ARCHITECTURES = ("mlp", "conv", "linear")
+DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (32, 64), "linear": ()}  # widths / channels
 
 
 def _norm_1d(norm: str, width: int) -> list[nn.Module]:

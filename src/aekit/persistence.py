@@ -1,8 +1,9 @@
-"""Saving and loading fitted models: ``config.json`` + ``model.safetensors``.
+"""Saving and restoring fitted models: ``config.json`` + ``model.safetensors``.
 
-The config names the estimator class (looked up in a fixed table, never
-imported by name from the file), its parameters and its fitted attributes; the
-weights are safetensors. Both files carry checksums (see :mod:`aekit.runio`).
+The config names the estimator class, its parameters and its fitted attributes;
+the weights are safetensors. Both files carry checksums (see
+:mod:`aekit.safe_files`). The class is looked up by :func:`aekit.load` in the
+fixed table of :mod:`aekit.registry`, never imported by name from the file.
 """
 
 from __future__ import annotations
@@ -13,18 +14,12 @@ from typing import Any
 import numpy as np
 
 from aekit.errors import RunFileError
-from aekit.runio import load_tensors, read_json, save_tensors, write_json
+from aekit.run_folder import MODEL_CONFIG as CONFIG
+from aekit.run_folder import MODEL_WEIGHTS as WEIGHTS
+from aekit.safe_files import load_tensors, read_json, save_tensors, write_json
 
-CONFIG = "config.json"
-WEIGHTS = "model.safetensors"
 FORMAT = "aekit-model"
 FORMAT_VERSION = 1
-
-
-def _registry() -> dict[str, type]:
-    import aekit
-
-    return {name: getattr(aekit, name) for name in aekit.MODELS}
 
 
 def _jsonable(value: Any) -> Any:
@@ -74,30 +69,12 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return config
 
 
-def load(path: str | Path, *, device: str | None = None) -> Any:
-    """Load a model saved with ``model.save(path)``.
-
-    Parameters
-    ----------
-    path : path
-        The folder given to ``save`` (or a run folder made by ``aekit train``).
-    device : str, optional
-        Override the saved ``device`` parameter (e.g. ``"cpu"``).
-
-    Examples
-    --------
-    >>> import numpy as np, tempfile, aekit
-    >>> X = np.random.default_rng(0).random((40, 6), dtype=np.float32)
-    >>> m = aekit.Autoencoder(latent_dim=2, hidden=(8,), epochs=1, random_state=0).fit(X)
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     _ = m.save(d)
-    ...     np.array_equal(aekit.load(d).transform(X), m.transform(X))
-    True
-    """
+def restore_model(classes: dict[str, type], path: str | Path, device: str | None = None) -> Any:
+    """The model saved in the folder ``path``, its class taken from ``classes``
+    (class name → class); ``device`` overrides the saved ``device`` parameter."""
     path = Path(path)
     config = read_config(path)
-    registry = _registry()
-    cls = registry.get(config.get("model"))
+    cls = classes.get(config.get("model"))
     if cls is None:
         raise RunFileError(f"{path / CONFIG} names an unknown model {config.get('model')!r}.")
     params = dict(config["params"])

@@ -1,10 +1,11 @@
-"""Priors p(z) over codes: the standard normal, or a learned Gaussian mixture.
+"""Priors p(z) over codes, each owning its KL term: the standard normal, or a
+learned Gaussian mixture.
 
-The standard normal is the notes' prior: its KL to a diagonal Gaussian q(z|x) is
-closed-form. A learned mixture ``p(z) = Σ_k π_k N(z | m_k, diag s_k²)`` lets the
-prior take the clustered shape of the codes a VAE actually uses (on MNIST the
-standard normal puts mass between the digits' clusters that the decoder turns into
-blends; see BENCHMARKS.md), at the price of a Monte-Carlo KL.
+The standard normal's KL to a diagonal Gaussian q(z|x) is closed-form
+(Kingma & Welling 2014, appendix B). A learned mixture
+``p(z) = Σ_k π_k N(z | m_k, diag s_k²)`` lets the prior take the clustered shape
+of the codes a VAE uses (Tomczak & Welling 2018; BENCHMARKS.md, "Sample
+quality"), at the price of a Monte-Carlo KL.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from aekit.heads import LOG_2PI, standard_normal_log_prob
+from aekit.heads import LOG_2PI, CodeDistribution, standard_normal_log_prob
 
 PRIORS = ("standard", "mixture")
 
@@ -38,6 +39,13 @@ class StandardNormalPrior(nn.Module):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """``log p(z)`` summed over the last axis."""
         return standard_normal_log_prob(z)
+
+    def kl(self, q: CodeDistribution, z: torch.Tensor) -> torch.Tensor:  # noqa: ARG002
+        """KL(q(z|x) ‖ N(0, I)) in closed form, per example and dimension: shape (n, d).
+
+        ``z`` (the sample the reconstruction used) is not needed: the KL is exact.
+        """
+        return q.kl_to_standard_normal()
 
     def sample(self, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
         """``n`` draws on the CPU, shape (n, d), the spread scaled by ``temperature``."""
@@ -77,6 +85,13 @@ class MixturePrior(nn.Module):
         per_dim = LOG_2PI + self.log_vars + diff**2 * torch.exp(-self.log_vars)
         per_component = -0.5 * per_dim.sum(-1) + torch.log_softmax(self.logits, -1)
         return torch.logsumexp(per_component, -1)
+
+    def kl(self, q: CodeDistribution, z: torch.Tensor) -> torch.Tensor:
+        """One-sample Monte-Carlo KL at ``z ~ q(z|x)``: ``log q(z|x) − log p(z)``.
+
+        It does not split over dimensions, so the shape is (n, 1).
+        """
+        return (q.log_prob(z) - self.log_prob(z)).unsqueeze(-1)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:

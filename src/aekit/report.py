@@ -12,24 +12,26 @@ import base64
 import html
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-FIGURES_DIR = "figures"
-REPORT_FILE = "report.html"
+from aekit import figures as F
+from aekit.run_folder import FIGURES_DIR, REPORT_FILE, DataSpec
+from aekit.safe_files import atomic_write_bytes
 
 SAMPLE_CAPTIONS = {
-    "prior": "Decoded draws of z ~ N(0, I). Right for a VAE, whose prior this is; a plain "
-    "autoencoder defines no density over its codes, so for it these are expected to be poor.",
+    "prior": "Decoded draws of z ~ N(0, I). A plain autoencoder defines no density over its "
+    "codes, so for it these are expected to be poor.",
+    "vae-prior": "Decoded draws of the VAE's prior p(z), {prior}.",
     "gaussian": "Decoded draws of a full-covariance Gaussian fitted to the training codes "
     "after training.",
     "gmm": "Decoded draws of a Gaussian mixture fitted to the training codes after training "
     "({k} components{how}).",
     "chain": "The denoising Markov chain x ← reconstruct(corrupt(x)) (Bengio et al. 2013): "
-    "{chains} chains, burn-in {burn_in} steps, every {thin}th state kept.",
+    "{n_chains} chains, burn-in {burn_in} steps, every {thin}th state kept.",
 }
 
 
@@ -57,8 +59,6 @@ def make_figures(model: Any, kind: str, bundle: Any, folder: str | Path, *, seed
     models that sample: sample grids per method, interpolation strips and
     latent traversals.
     """
-    from aekit import figures as F
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     X, y, split = _examples(bundle)
@@ -97,31 +97,31 @@ def make_figures(model: Any, kind: str, bundle: Any, folder: str | Path, *, seed
     return out
 
 
-def _sample_figures(model, X, folder: Path, seed: int) -> list[Figure]:
-    from aekit import figures as F
+def _prior_name(model) -> str:
+    return "N(0, I)" if model.module_.prior.standard_normal else "a learned Gaussian mixture"
 
+
+def _sample_figures(model, X, folder: Path, seed: int) -> list[Figure]:
     out: list[Figure] = []
     methods = ["prior"]
     densities = getattr(model, "latent_density_", None)
     if densities is not None:
         methods += ["gaussian", "gmm"]
-    if float(getattr(model, "noise_std", 0.0)) > 0 and densities is not None:
+    if model.module_.corruption.std > 0 and densities is not None:
         methods.append("chain")
-    chain = {"chains": 64, "burn_in": 50, "thin": 5}
+    chain = {"n_chains": 64, "burn_in": 50, "thin": 5}
     for method in methods:
-        options = (
-            {"n_chains": chain["chains"], "burn_in": chain["burn_in"], "thin": chain["thin"]}
-            if method == "chain"
-            else {}
-        )
-        samples = model.sample(64, method=method, random_state=seed, **options)
+        if method == "chain":
+            samples = model.sample_chain(64, random_state=seed, **chain)
+        else:
+            samples = model.sample(64, method=method, random_state=seed)
         path = F.sample_grid(samples, folder / f"samples_{method}.png", data=X[:2000])
-        caption = SAMPLE_CAPTIONS[method]
+        caption = SAMPLE_CAPTIONS["vae-prior" if method == "prior" and model.has_prior else method]
         if method == "gmm":
             gmm = densities["gmm"]
             caption = caption.format(k=gmm.n_components, how=", chosen by BIC" if gmm.bic else "")
-        elif method == "chain":
-            caption = caption.format(**chain)
+        else:
+            caption = caption.format(**chain, prior=_prior_name(model) if model.has_prior else "")
         out.append(Figure(f"Samples: {method}", path, caption))
 
     n_pairs = min(5, len(X) // 2)
@@ -131,24 +131,18 @@ def _sample_figures(model, X, folder: Path, seed: int) -> list[Figure]:
         out.append(
             Figure("Interpolation", path, "Linear paths between the codes of pairs of examples.")
         )
-    if model._stochastic_code:
-        from aekit.sampling import interpolate_codes
-
-        rng = np.random.default_rng(seed)
-        z0, z1 = rng.standard_normal((2, 5, model.latent_dim))
-        codes = interpolate_codes(z0, z1, 10, "spherical").astype(np.float32)
-        decoded = model.inverse_transform(codes.reshape(-1, model.latent_dim))
-        path = F.path_grid(
-            decoded.reshape(5, 10, *model.input_shape_), folder / "interpolation_prior.png"
-        )
-        out.append(
-            Figure("Spherical interpolation", path, "Great-circle paths between prior draws.")
-        )
+    if model.has_prior:
+        method = model.default_prior_path
+        strips = model.interpolate_prior(5, 10, method=method, random_state=seed)
+        path = F.path_grid(strips, folder / "interpolation_prior.png")
+        shape = "Great-circle" if method == "spherical" else "Straight"
+        caption = f"{shape} paths between draws of the prior, {_prior_name(model)}."
+        out.append(Figure(f"{method.capitalize()} interpolation", path, caption))
 
     dims = list(range(min(model.latent_dim, 8)))
     paths = model.traverse(dims=dims, n_steps=9)
     path = F.path_grid(paths, folder / "traversal.png", labels=[f"z{j + 1}" for j in dims])
-    centre = "prior mean, ±3 prior σ" if model._stochastic_code else "mean code, ±3 code σ"
+    centre = "prior mean, ±3 prior σ" if model.centred_on_prior else "mean code, ±3 code σ"
     out.append(Figure("Latent traversals", path, f"One code dimension at a time ({centre})."))
     return out
 
@@ -210,8 +204,6 @@ def write_report(
         ]
     parts.append("</body></html>")
     path = Path(path)
-    from aekit.runio import atomic_write_bytes
-
     atomic_write_bytes(path, "\n".join(parts).encode("utf-8"))
     return path
 
@@ -220,7 +212,7 @@ def build_report(
     run_dir: str | Path,
     model: Any,
     kind: str,
-    data: Any,
+    data: DataSpec,
     bundle: Any,
     metrics: dict[str, Any],
     *,
@@ -229,11 +221,9 @@ def build_report(
 ) -> Path:
     """Figures into ``run_dir/figures`` and the page into ``run_dir/report.html``.
 
-    ``data`` is the run's :class:`~aekit.runs.DataSpec`; ``metrics`` the final
-    metrics to show (``aekit evaluate``'s).
+    ``data`` is the run's :class:`~aekit.run_folder.DataSpec`; ``metrics`` the final
+    metrics to show (those of :func:`aekit.evaluation.evaluate`).
     """
-    from dataclasses import asdict
-
     run_dir = Path(run_dir)
     figures = make_figures(model, kind, bundle, run_dir / FIGURES_DIR, seed=seed)
     config: dict[str, Any] = {"model": type(model).__name__, "kind": kind}

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from aekit.base import NeuralAutoencoder
+from aekit.corruption import DynamicBinarization
 from aekit.device import to_device
+from aekit.heads import GaussianHead
+from aekit.likelihoods import Likelihood, make_likelihood
+from aekit.module import OBJECTIVES
+from aekit.neural import DEEP_CONSTRAINTS, NeuralAutoencoder
 from aekit.priors import PRIORS, make_prior
-from aekit.validation import check_choice, check_positive
+from aekit.validation import Check, check_positive, flag, one_of, positive
 
-OBJECTIVES = ("elbo", "iwae")
 BINARIZE = ("none", "dynamic")
 
 
@@ -30,41 +33,41 @@ class VAE(NeuralAutoencoder):
     ----------
     latent_dim : int, default=16
     likelihood : {"gaussian", "gaussian-learned", "bernoulli"}, default="gaussian"
-        ``"gaussian"``: ``N(x | μ(z), σ² I)`` with ``sigma`` fixed (σ = 1 is the
-        lecture notes' case). ``"gaussian-learned"``: the variance is learned — per
-        value from the decoder, or one shared σ when ``shared_variance=True`` — and
-        bounded below by σ = 1e-3 so the density cannot collapse to infinity.
-        ``"bernoulli"``: for data in [0, 1], computed on logits.
+        ``"gaussian"``: ``N(x | μ(z), σ² I)`` with ``sigma`` fixed.
+        ``"gaussian-learned"``: the variance is learned — per value from the
+        decoder, or one shared σ when ``shared_variance=True`` — and bounded below
+        by σ = 1e-3 so the density cannot collapse to infinity. ``"bernoulli"``:
+        for data in [0, 1], computed on logits.
     sigma : float, default=1.0
         The fixed decoder standard deviation of ``"gaussian"``.
     shared_variance : bool, default=False
         With ``"gaussian-learned"``, learn one σ for all values.
     prior : {"standard", "mixture"}, default="standard"
-        ``"standard"``: ``p(z) = N(0, I)``, the notes' prior, with the closed-form
-        KL. ``"mixture"``: a Gaussian mixture of ``prior_components`` diagonal
-        components whose weights, means and variances are learned with the rest
+        ``"standard"``: ``p(z) = N(0, I)`` with the closed-form KL. ``"mixture"``:
+        a Gaussian mixture of ``prior_components`` diagonal components whose
+        weights, means and variances are learned with the rest
         (:class:`aekit.priors.MixturePrior`); the KL is then a one-sample
-        Monte-Carlo estimate, and the log-likelihood and prior sampling use it.
-        On MNIST it brings prior samples close to the autoencoder's GMM samples
-        (Fréchet distance 33 against 66 with N(0, I) and 22 for the AE's GMM;
-        BENCHMARKS.md).
+        Monte-Carlo estimate, and the log-likelihood and prior sampling use it
+        (what it does to samples: BENCHMARKS.md, "Sample quality").
     prior_components : int, default=10
         Components of the mixture prior.
     beta : float, default=1.0
         Weight of the KL term in the training objective (β-VAE); the reported ELBO
         always uses β = 1.
     kl_warmup_epochs : int, default=0
-        Raise the KL weight linearly from 0 to ``beta`` over this many epochs.
+        Raise the KL weight linearly to ``beta`` over this many epochs: epoch
+        ``e = 1, 2, …`` weighs it by ``beta · min(1, e / kl_warmup_epochs)``.
     free_bits : float, default=0
         Minimum KL per code dimension (nats) in the training objective.
     objective : {"elbo", "iwae"}, default="elbo"
-        Train on the ELBO or on the IWAE bound with ``k`` samples.
+        Train on the ELBO or on the IWAE bound with ``k`` samples (Burda et al. 2016).
     k : int, default=5
         Importance samples of the IWAE objective.
     binarize : {"none", "dynamic"}, default="none"
         ``"dynamic"``: each training batch is a fresh Bernoulli draw of the grey
-        levels (for the Bernoulli likelihood on MNIST-like data). Evaluate on a
-        fixed, seeded binarisation (:func:`aekit.data.binarize`).
+        levels (for the Bernoulli likelihood on grey-level images). Evaluate on a
+        fixed, seeded binarisation (:func:`aekit.data.binarize`, with the seeds of
+        :mod:`aekit.evaluation`).
     architecture, hidden, activation, norm, epochs, batch_size, lr, weight_decay,
     lr_schedule, grad_clip, early_stopping, device, random_state, verbose
         As in :class:`Autoencoder`.
@@ -79,7 +82,20 @@ class VAE(NeuralAutoencoder):
     (64,)
     """
 
-    _stochastic_code = True
+    _head = GaussianHead
+    _constraints: ClassVar[dict[str, Check]] = {
+        **DEEP_CONSTRAINTS,
+        "sigma": positive(),
+        "shared_variance": flag,
+        "prior": one_of(PRIORS),
+        "prior_components": positive(integer=True),
+        "beta": positive(zero=True),
+        "kl_warmup_epochs": positive(integer=True, zero=True),
+        "free_bits": positive(zero=True),
+        "objective": one_of(OBJECTIVES),
+        "k": positive(integer=True),
+        "binarize": one_of(BINARIZE),
+    }
 
     def __init__(
         self,
@@ -140,35 +156,23 @@ class VAE(NeuralAutoencoder):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        check_positive(self.sigma, "sigma")
-        check_positive(self.beta, "beta", allow_zero=True)
-        check_positive(self.kl_warmup_epochs, "kl_warmup_epochs", integer=True, allow_zero=True)
-        check_positive(self.free_bits, "free_bits", allow_zero=True)
-        check_choice(self.prior, "prior", PRIORS)
-        check_positive(self.prior_components, "prior_components", integer=True)
         if self.prior == "mixture" and self.free_bits > 0:
             raise ValueError(
                 "free_bits needs the per-dimension KL of the standard prior; "
                 "use prior='standard' or free_bits=0."
             )
-        check_choice(self.objective, "objective", OBJECTIVES)
-        check_positive(self.k, "k", integer=True)
-        check_choice(self.binarize, "binarize", BINARIZE)
+
+    def _likelihood(self) -> Likelihood:
+        return make_likelihood(self.likelihood, self.sigma, self.shared_variance)
 
     def _module_options(self) -> dict[str, Any]:
         return {
-            "kl_weight": float(self.beta),
             "free_bits": float(self.free_bits),
             "objective": self.objective,
             "iwae_k": int(self.k),
-            "binarize": self.binarize == "dynamic",
+            "resample": DynamicBinarization() if self.binarize == "dynamic" else None,
             "prior": make_prior(self.prior, self.latent_dim, int(self.prior_components)),
         }
-
-    def _epoch_hook(self, epoch: int) -> None:
-        if self.kl_warmup_epochs:
-            ramp = min(1.0, (epoch + 1) / self.kl_warmup_epochs)
-            self.module_.kl_weight = float(self.beta) * ramp
 
     # -- evaluation in nats ----------------------------------------------------------
     @torch.no_grad()
@@ -252,18 +256,3 @@ class VAE(NeuralAutoencoder):
                 bar.update(len(xb))
             bar.close()
         return out
-
-    # -- generation ------------------------------------------------------------------
-    def sample(
-        self, n: int, *, method: str = "prior", random_state: int | None = None, **options: Any
-    ) -> np.ndarray:
-        """Decode ``n`` draws of the prior p(z) (``method="prior"``, the default).
-
-        ``method="gaussian"`` or ``"gmm"`` decode draws of a density fitted to the
-        posterior means of the training data instead (the aggregate posterior),
-        ``mean=False`` draws x from p(x|z); see :meth:`NeuralAutoencoder.sample`.
-        """
-        return super().sample(n, method=method, random_state=random_state, **options)
-
-    def _rng_devices(self) -> list:
-        return [self.device_] if self.device_.type == "cuda" else []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -145,3 +145,54 @@ def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
     return value  # type: ignore[return-value]
+
+
+# -- estimator parameters ---------------------------------------------------------------
+Check = Callable[[object, str], object]
+
+
+def positive(*, integer: bool = False, zero: bool = False, optional: bool = False) -> Check:
+    """A check that a parameter is a positive number (``zero``: non-negative;
+    ``integer``: an integer; ``optional``: or None)."""
+
+    def check(value: object, name: str) -> object:
+        if optional and value is None:
+            return value
+        return check_positive(value, name, integer=integer, allow_zero=zero)
+
+    return check
+
+
+def one_of(choices: Sequence[str]) -> Check:
+    """A check that a parameter is one of ``choices``."""
+
+    def check(value: object, name: str) -> object:
+        return check_choice(value, name, choices)
+
+    return check
+
+
+def flag(value: object, name: str) -> object:
+    """A check that a parameter is True or False."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False; got {value!r}.")
+    return value
+
+
+def widths(value: object, name: str) -> object:
+    """A check that a parameter is None or a tuple of positive integers."""
+    if value is not None and not (
+        isinstance(value, tuple | list)
+        and all(
+            isinstance(h, int | np.integer) and not isinstance(h, bool) and h > 0 for h in value
+        )
+    ):
+        raise ValueError(f"{name} must be a tuple of positive integers; got {value!r}.")
+    return value
+
+
+def validate_params(estimator: object, constraints: Mapping[str, Check]) -> None:
+    """Check each parameter of ``estimator`` named in ``constraints``; the first bad
+    one raises ``ValueError`` naming it and the value given."""
+    for name, check in constraints.items():
+        check(getattr(estimator, name), name)

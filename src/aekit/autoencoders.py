@@ -1,21 +1,25 @@
-"""The neural estimators: rows of the table in :mod:`aekit.module`.
+"""The deterministic autoencoders: rows of the table in :mod:`aekit.module`.
 
 Each class only lists its parameters (scikit-learn reads them from ``__init__``)
-and says which parts it composes; :class:`~aekit.base.NeuralAutoencoder` does the rest.
+and says which parts it composes; :class:`~aekit.neural.NeuralAutoencoder` does the rest.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from aekit.base import NeuralAutoencoder
+from aekit.corruption import GaussianNoise
 from aekit.engine import TrainConfig
-from aekit.validation import check_choice, check_positive
+from aekit.likelihoods import GaussianFixed, Likelihood
+from aekit.networks import build_networks
+from aekit.neural import COMMON_CONSTRAINTS, DEEP_CONSTRAINTS, NeuralAutoencoder
+from aekit.validation import Check, one_of, positive
 
 
 class Autoencoder(NeuralAutoencoder):
@@ -47,9 +51,9 @@ class Autoencoder(NeuralAutoencoder):
     epochs, batch_size, weight_decay : training settings (Adam)
     lr : float, default=2e-3
     lr_schedule : {"none", "cosine", "plateau"}, default="cosine"
-        ``"cosine"`` decays the learning rate from ``lr`` towards 0 over ``epochs``;
-        on MNIST (d = 32, 10 epochs) it lowers the test MSE by 5% against a
-        constant rate.
+        ``"cosine"`` decays the learning rate from ``lr`` towards 0 over ``epochs``
+        (Loshchilov & Hutter 2017); ``"plateau"`` halves it after three epochs
+        without improvement.
     grad_clip : float, optional
         Clip the gradient norm to this value.
     early_stopping : int, optional
@@ -122,17 +126,21 @@ class Autoencoder(NeuralAutoencoder):
         self.random_state = random_state
         self.verbose = verbose
 
+    _constraints: ClassVar[dict[str, Check]] = {
+        **DEEP_CONSTRAINTS,
+        "code_l1": positive(zero=True),
+        "noise_std": positive(zero=True),
+        "walkback": positive(integer=True, zero=True),
+    }
+
     def _validate_params(self) -> None:
         super()._validate_params()
-        check_positive(self.code_l1, "code_l1", allow_zero=True)
-        check_positive(self.noise_std, "noise_std", allow_zero=True)
-        check_positive(self.walkback, "walkback", integer=True, allow_zero=True)
         if self.walkback > 0 and self.noise_std == 0:
             raise ValueError("walkback needs a corruption: set noise_std > 0 as well.")
 
     def _module_options(self) -> dict[str, Any]:
         return {
-            "noise_std": float(self.noise_std),
+            "corruption": GaussianNoise(self.noise_std),
             "walkback": int(self.walkback),
             "code_l1": float(self.code_l1),
         }
@@ -146,16 +154,13 @@ class DenoisingAutoencoder(Autoencoder):
     (``reconstruct(X, noise_std=...)``). All other parameters are those of
     :class:`Autoencoder`.
 
-    ``sample(n, method="chain")`` runs the chain ``x ← reconstruct(corrupt(x))`` of
-    Bengio et al. (2013). ``walkback=k`` trains, besides each corrupted input, on the
-    ``k`` further states that chain reaches from it, all with the clean input as the
+    :meth:`sample_chain` runs the chain ``x ← reconstruct(corrupt(x))`` of Bengio
+    et al. (2013). ``walkback=k`` trains, besides each corrupted input, on the ``k``
+    further states that chain reaches from it, all with the clean input as the
     target (their walkback procedure, with the mean reconstruction as the chain's
     step); each step costs about one more forward and backward pass per batch, and
-    the logged training loss averages over all the states (validation is unchanged).
-    On MNIST (d = 128, σ = 0.5, 30 epochs) ``walkback=3`` brought the chain's
-    samples from FD 138 to 96 and their class entropy from 1.96 to 2.21, at 3× the
-    training time, and to FD 68 with the chain's corruption at σ = 0.4
-    (``sample(method="chain", noise_std=0.4)``; BENCHMARKS.md).
+    the logged training loss averages over all the states (validation is
+    unchanged). What it does to the chain's samples: BENCHMARKS.md, "Sample quality".
 
     Examples
     --------
@@ -167,33 +172,9 @@ class DenoisingAutoencoder(Autoencoder):
     (64, 10)
     """
 
-    def __init__(
-        self,
-        latent_dim: int = 16,
-        *,
-        noise_std: float = 0.5,
-        walkback: int = 0,
-        architecture: str = "mlp",
-        hidden: tuple[int, ...] | None = None,
-        activation: str = "relu",
-        norm: str = "none",
-        likelihood: str = "gaussian",
-        code_l1: float = 0.0,
-        epochs: int = 20,
-        batch_size: int = 128,
-        lr: float = 2e-3,
-        weight_decay: float = 0.0,
-        lr_schedule: str = "cosine",
-        grad_clip: float | None = None,
-        early_stopping: int | None = None,
-        device: str = "auto",
-        random_state: int | None = None,
-        verbose: bool = False,
-    ) -> None:
-        kwargs = dict(locals())
-        kwargs.pop("self")
-        kwargs.pop("__class__", None)
-        super().__init__(**kwargs)
+    # Autoencoder's parameters with noise on by default: scikit-learn reads the
+    # signature, defaults included, from this partial method
+    __init__ = functools.partialmethod(Autoencoder.__init__, noise_std=0.5)
 
 
 ADAM_STEPS = 30_000  # the linear autoencoder's default training length
@@ -210,27 +191,19 @@ class LinearAutoencoder(NeuralAutoencoder):
     Compare with :class:`aekit.PCA`, which solves the same problem in closed form.
 
     The default optimiser is minibatch Adam at a constant learning rate, through
-    the same loop as the deep models. Measured on MNIST (60000 x 784, d = 16,
-    where the eigenvalue gap λ16/λ17 is only 1.12): 30000 steps of Adam (64
-    epochs, lr 5e-4, batch 128) end 0.06% above the Eckart–Young bound with the
-    largest principal angle to PCA's subspace at 1.3°. The angle is set by Adam's
-    step noise along the nearly degenerate 16th direction: lr 1e-3 for the same
-    steps stops at 1.7°, 2e-3 (20000 steps) at 3.0°; lr 3e-4 is too slow to finish
-    the rotation (2.0°). Full-batch L-BFGS, the obvious alternative for a smooth
-    deterministic loss, started from a small random initialisation is drawn to the
-    saddle points this loss has at every non-principal set of eigenvectors: after
-    200 iterations it was 31% above the bound, with an angle of 90°.
-    ``solver="lbfgs"`` remains for small, well-separated problems. A cosine-decaying
-    learning rate over 20 epochs is worse too (40°): the rotation towards the
-    principal subspace is slow where eigenvalues are close, and needs the steps.
+    the same loop as the deep models: where eigenvalues are close the rotation
+    towards the principal subspace is slow and needs many small steps, and
+    full-batch L-BFGS from a small random start is drawn to the saddle points
+    this loss has at every non-principal set of eigenvectors. ``solver="lbfgs"``
+    suits small problems with well-separated eigenvalues. BENCHMARKS.md ("PCA
+    and the linear autoencoder") has the measurements behind the defaults.
 
     Parameters
     ----------
     latent_dim : int, default=16
     solver : {"adam", "lbfgs"}, default="adam"
     epochs : int, optional
-        Adam: epochs, by default enough for 30000 steps (64 on MNIST, where the
-        figures above were measured; more on small data); L-BFGS: outer steps of
+        Adam: epochs, by default enough for 30000 steps; L-BFGS: outer steps of
         ``20`` iterations each on the full batch, 50 by default.
     batch_size : int, optional
         Adam's batch size (default 128); L-BFGS always uses the full batch.
@@ -251,15 +224,10 @@ class LinearAutoencoder(NeuralAutoencoder):
     True
     """
 
-    # fixed parts: the linear row of the table in aekit.module
-    architecture = "linear"
-    hidden = ()
-    activation = "relu"
-    norm = "none"
-    likelihood = "gaussian"
-    lr_schedule = "none"
-    grad_clip = None
-    early_stopping = None
+    _constraints: ClassVar[dict[str, Check]] = {
+        **COMMON_CONSTRAINTS,
+        "solver": one_of(("adam", "lbfgs")),
+    }
 
     def __init__(
         self,
@@ -284,28 +252,22 @@ class LinearAutoencoder(NeuralAutoencoder):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _validate_params(self) -> None:
-        self._validate_common()
-        check_choice(self.solver, "solver", ("adam", "lbfgs"))
-        if self.batch_size is not None:
-            check_positive(self.batch_size, "batch_size", integer=True)
-        if self.lr is not None:
-            check_positive(self.lr, "lr")
+    # the linear row of the table in aekit.module: no hidden layer, Gaussian σ = 1
+    def _likelihood(self) -> Likelihood:
+        return GaussianFixed(1.0)
 
-    def _train_config(self, n_samples: int) -> TrainConfig:
-        config = super()._train_config(n_samples)
+    def _networks(self, model_shape: tuple[int, ...], params_per_value: int):
+        return build_networks("linear", model_shape, self.latent_dim, (), "relu", "none")
+
+    def _train_config(self, n_samples: int, **settings: Any) -> TrainConfig:
         if self.solver == "lbfgs":
-            config.optimizer = "lbfgs"
-            config.batch_size = 2**62  # the full batch
-            config.lr = self.lr or 1.0
-            config.epochs = 50 if self.epochs is None else self.epochs
+            solver = {"optimizer": "lbfgs", "batch_size": 2**62, "lr": self.lr or 1.0}
+            epochs = 50  # outer steps on the full batch
         else:
-            config.batch_size = self.batch_size or 128
-            config.lr = self.lr or 5e-4
-            steps_per_epoch = math.ceil(n_samples / config.batch_size)
-            default = math.ceil(ADAM_STEPS / steps_per_epoch)
-            config.epochs = default if self.epochs is None else self.epochs
-        return config
+            solver = {"batch_size": self.batch_size or 128, "lr": self.lr or 5e-4}
+            epochs = math.ceil(ADAM_STEPS / math.ceil(n_samples / solver["batch_size"]))
+        solver["epochs"] = epochs if self.epochs is None else self.epochs
+        return super()._train_config(n_samples, **solver, **settings)
 
     @property
     def components_(self) -> np.ndarray:

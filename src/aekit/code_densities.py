@@ -1,30 +1,23 @@
-"""Sampling from autoencoders: code densities, the denoising chain, paths in code space.
+"""Densities fitted to an autoencoder's codes, for sampling a model that has no prior.
 
 A plain autoencoder defines no density over its codes, so decoding ``z ~ N(0, I)``
-gives garbage. The working routes (SPEC §1):
-
-* fit a density to the codes of the training set after training and decode its
-  draws — :class:`GaussianDensity` (one full-covariance Gaussian) or
-  :class:`MixtureDensity` (a Gaussian mixture, ``n_components`` given or chosen
-  by BIC);
-* for a denoising autoencoder, run the Markov chain ``x ← reconstruct(corrupt(x))``
-  of Bengio et al. (2013) — :func:`markov_chain`.
+gives garbage. Fitting a density to the codes of the training set and decoding
+its draws works (Ghosh et al. 2020, "From variational to deterministic
+autoencoders"): :class:`GaussianDensity` (one full-covariance Gaussian) or
+:class:`MixtureDensity` (a Gaussian mixture, ``n_components`` given or chosen by
+BIC).
 
 The densities are plain arrays that round-trip through JSON
 (:meth:`GaussianDensity.to_dict`), so a saved model keeps them without pickle.
-Also here: linear and spherical interpolation, latent traversals, and the
-Fréchet distance used to score samples.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
 
 LOG_2PI = math.log(2 * math.pi)
 DENSITIES = ("gaussian", "gmm")
@@ -248,114 +241,3 @@ def densities_from_dict(state: dict[str, Any] | None, dim: int) -> dict[str, Any
         "gaussian": GaussianDensity.from_dict(state["gaussian"], dim),
         "gmm": MixtureDensity.from_dict(state["gmm"], dim),
     }
-
-
-# -- the denoising chain ------------------------------------------------------------------
-def markov_chain(
-    step: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-    start: torch.Tensor,
-    n: int,
-    *,
-    burn_in: int = 50,
-    thin: int = 5,
-) -> torch.Tensor:
-    """Run ``len(start)`` chains and return ``n`` of their outputs.
-
-    ``step(x)`` returns the next state and what to show of it (e.g. a draw of
-    p(x | x̃) and its mean). The first ``burn_in`` steps are discarded; after that
-    the output of every ``thin``-th step of every chain is kept until ``n`` are kept.
-    Rows are ordered by time, then chain: the first ``len(start)`` rows are each
-    chain's first kept output.
-    """
-    if burn_in < 0 or thin < 1:
-        raise ValueError(f"burn_in must be ≥ 0 and thin ≥ 1; got {burn_in} and {thin}.")
-    x = start
-    for _ in range(burn_in):
-        x, _ = step(x)
-    kept, total = [], 0
-    while total < n:
-        for _ in range(thin):
-            x, shown = step(x)
-        kept.append(shown)
-        total += len(shown)
-    return torch.cat(kept)[:n]
-
-
-# -- paths in code space ------------------------------------------------------------------
-INTERPOLATIONS = ("linear", "spherical")
-
-
-def interpolate_codes(
-    z0: np.ndarray, z1: np.ndarray, n_steps: int, method: str = "linear"
-) -> np.ndarray:
-    """Codes from ``z0`` to ``z1`` (both ends included): shape (..., n_steps, d).
-
-    ``"linear"``: ``(1 − t) z0 + t z1``. ``"spherical"`` (slerp): along the great
-    circle, ``sin((1 − t)ω)/sin ω · z0 + sin(tω)/sin ω · z1`` with ω the angle
-    between the codes; for draws of ``N(0, I)`` in many dimensions it keeps the
-    path at the typical norm ``≈ √d``, where linear paths pass through the
-    improbable region near 0. Nearly parallel codes fall back to linear.
-    """
-    if method not in INTERPOLATIONS:
-        raise ValueError(f"method must be one of {', '.join(INTERPOLATIONS)}; got {method!r}.")
-    if n_steps < 2:
-        raise ValueError(f"n_steps must be at least 2; got {n_steps}.")
-    z0 = np.asarray(z0, dtype=np.float64)[..., None, :]
-    z1 = np.asarray(z1, dtype=np.float64)[..., None, :]
-    t = np.linspace(0.0, 1.0, n_steps)[:, None]
-    linear = (1 - t) * z0 + t * z1
-    if method == "linear":
-        return linear
-    n0 = np.linalg.norm(z0, axis=-1, keepdims=True)
-    n1 = np.linalg.norm(z1, axis=-1, keepdims=True)
-    cos = (z0 * z1).sum(-1, keepdims=True) / np.maximum(n0 * n1, 1e-300)
-    omega = np.arccos(np.clip(cos, -1.0, 1.0))
-    sin = np.sin(omega)
-    safe = np.where(sin > 1e-6, sin, 1.0)
-    spherical = (np.sin((1 - t) * omega) * z0 + np.sin(t * omega) * z1) / safe
-    return np.where(sin > 1e-6, spherical, linear)
-
-
-def traversal_codes(
-    center: np.ndarray, scale: np.ndarray, dims: list[int], n_steps: int = 7, span: float = 3.0
-) -> np.ndarray:
-    """Move one code dimension at a time: shape (len(dims), n_steps, d).
-
-    Row ``i`` holds ``center`` with dimension ``dims[i]`` replaced by
-    ``center[j] + t · scale[j]`` for ``t`` evenly spaced in ``[−span, span]``.
-    """
-    center = np.asarray(center, dtype=np.float64)
-    t = np.linspace(-span, span, n_steps)
-    out = np.repeat(np.repeat(center[None, None], len(dims), 0), n_steps, 1)
-    for i, j in enumerate(dims):
-        out[i, :, j] = center[j] + t * scale[j]
-    return out
-
-
-# -- scoring samples ----------------------------------------------------------------------
-def frechet_distance(A: np.ndarray, B: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to the rows of ``A`` and ``B``.
-
-    ``‖μ_A − μ_B‖² + tr(Σ_A + Σ_B − 2 (Σ_A Σ_B)^{1/2})`` — the FID when the rows are
-    features of a classifier. ``tr (Σ_A Σ_B)^{1/2}`` is computed as the sum of the
-    square roots of the eigenvalues of the symmetric ``Σ_A^{1/2} Σ_B Σ_A^{1/2}``,
-    which has the same spectrum and is stable.
-    """
-    A = np.asarray(A, dtype=np.float64)
-    B = np.asarray(B, dtype=np.float64)
-    mu_a, mu_b = A.mean(0), B.mean(0)
-    cov_a = np.atleast_2d(np.cov(A, rowvar=False))
-    cov_b = np.atleast_2d(np.cov(B, rowvar=False))
-    w, V = np.linalg.eigh(cov_a)
-    root_a = (V * np.sqrt(np.clip(w, 0, None))) @ V.T
-    M = root_a @ cov_b @ root_a
-    ev = np.clip(np.linalg.eigvalsh((M + M.T) / 2), 0, None)
-    value = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.sqrt(ev).sum()
-    return float(max(value, 0.0))
-
-
-def class_entropy(labels: np.ndarray, n_classes: int) -> float:
-    """Entropy (nats) of the histogram of predicted classes; ``log n_classes`` is full coverage."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)
-    p = counts[counts > 0] / counts.sum()
-    return float(max(0.0, -(p * np.log(p)).sum()))  # 0.0, not -0.0, for one class

@@ -1,8 +1,10 @@
-"""Run folders made by ``aekit train``: what data a run used, and its model.
+"""The layout of a run folder made by ``aekit train``, and its description.
 
 A run folder holds ``run.json`` (the model kind and the data it was trained
-on), the saved model (``config.json`` + ``model.safetensors``), per-epoch
-``metrics.json``, the last ``checkpoint.safetensors`` and figures.
+on), the saved model (``config.json`` + ``model.safetensors``, written by
+:mod:`aekit.persistence`), per-epoch ``metrics.json`` and the last
+``checkpoint.safetensors`` (written by the training loop, :mod:`aekit.engine`),
+and the figures and report of ``aekit report``. Every file name is defined here.
 """
 
 from __future__ import annotations
@@ -12,13 +14,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from aekit.data import DataBundle, load_data
 from aekit.errors import RunFileError
-from aekit.runio import read_json, write_json
+from aekit.safe_files import read_json, write_json
 
 RUN_FILE = "run.json"
-KINDS = ("pca", "linear", "ae", "dae", "vae")
+MODEL_CONFIG = "config.json"
+MODEL_WEIGHTS = "model.safetensors"
+CHECKPOINT = "checkpoint.safetensors"
+METRICS = "metrics.json"
+FIGURES_DIR = "figures"
+REPORT_FILE = "report.html"
+TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclass
@@ -32,9 +39,8 @@ class DataSpec:
     split_seed: int = 0
     binarize: bool = False  # evaluate on a fixed seeded binarisation (Bernoulli VAE)
 
-    def load(self):
-        from aekit.data import load_data
-
+    def load(self) -> DataBundle:
+        """The data, split as when the run was trained."""
         return load_data(
             self.source,
             data_dir=self.data_dir,
@@ -42,13 +48,6 @@ class DataSpec:
             test_fraction=self.test_fraction,
             random_state=self.split_seed,
         )
-
-
-def binarize(X: np.ndarray, seed: int = 0) -> np.ndarray:
-    """A fixed Bernoulli draw of grey levels in [0, 1] (seeded): the evaluation set
-    of a dynamically binarised model."""
-    rng = np.random.default_rng(seed)
-    return (rng.random(X.shape, dtype=np.float32) < X).astype(np.float32)
 
 
 def prepare_run_dir(path: Path, *, overwrite: bool, resume: bool) -> None:
@@ -75,10 +74,12 @@ def prepare_run_dir(path: Path, *, overwrite: bool, resume: bool) -> None:
 
 
 def write_run(path: Path, kind: str, data: DataSpec, options: dict[str, Any]) -> None:
+    """Write ``run.json``: the model kind, its data and the options it was given."""
     write_json(path / RUN_FILE, {"kind": kind, "data": asdict(data), "options": options})
 
 
 def read_run(path: str | Path) -> tuple[str, DataSpec, dict[str, Any]]:
+    """The kind, data and options of the run in the folder ``path``."""
     path = Path(path)
     if not path.is_dir():
         raise RunFileError(f"{path} is not a run folder (it does not exist).")

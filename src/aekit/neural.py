@@ -1,0 +1,317 @@
+"""The estimator machinery of the neural models: validate, build, fit, transform, save.
+
+:class:`NeuralAutoencoder` turns an estimator's parameters into an
+:class:`~aekit.module.AutoencoderModule` and a :class:`~aekit.engine.TrainConfig`
+and hands both to the one training loop. A subclass lists its parameters
+(scikit-learn reads them from ``__init__``), their checks (``_constraints``) and
+the parts it composes (``_likelihood``, ``_networks``, ``_module_options``);
+sampling, interpolation and traversals come from
+:class:`~aekit.generation.GenerativeMixin`.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from aekit.code_densities import densities_from_dict, densities_to_dict
+from aekit.device import resolve_device, to_device
+from aekit.engine import PRECISIONS, SCHEDULES, TrainConfig, Trainer
+from aekit.errors import DataError
+from aekit.estimator import AutoencoderEstimator
+from aekit.generation import GenerativeMixin
+from aekit.heads import DeterministicHead
+from aekit.likelihoods import LIKELIHOODS, Likelihood, make_likelihood
+from aekit.module import AutoencoderModule
+from aekit.networks import ACTIVATIONS, ARCHITECTURES, DEFAULT_HIDDEN, NORMS, build_networks
+from aekit.validation import (
+    Check,
+    check_choice,
+    check_data,
+    one_of,
+    positive,
+    validate_params,
+    widths,
+)
+
+# the checks every neural model needs, the linear one included
+COMMON_CONSTRAINTS: dict[str, Check] = {
+    "latent_dim": positive(integer=True),
+    "epochs": positive(integer=True, zero=True, optional=True),
+    "batch_size": positive(integer=True, optional=True),
+    "lr": positive(optional=True),
+    "weight_decay": positive(zero=True),
+    "random_state": positive(integer=True, zero=True, optional=True),
+}
+# and those of the deep ones
+DEEP_CONSTRAINTS: dict[str, Check] = {
+    **COMMON_CONSTRAINTS,
+    "architecture": one_of(ARCHITECTURES),
+    "hidden": widths,
+    "activation": one_of(tuple(ACTIVATIONS)),
+    "norm": one_of(NORMS),
+    "likelihood": one_of(LIKELIHOODS),
+    "lr_schedule": one_of(SCHEDULES),
+    "grad_clip": positive(optional=True),
+    "early_stopping": positive(integer=True, optional=True),
+}
+
+
+class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
+    """Shared machinery of :class:`Autoencoder`, :class:`DenoisingAutoencoder`,
+    :class:`VAE` and :class:`LinearAutoencoder`. Not used directly."""
+
+    _constraints: ClassVar[dict[str, Check]] = DEEP_CONSTRAINTS
+    _head = DeterministicHead  # the VAE's is Gaussian
+
+    # -- what subclasses configure ---------------------------------------------------
+    def _validate_params(self) -> None:
+        """Check every parameter; a bad one raises ``ValueError`` naming it."""
+        validate_params(self, self._constraints)
+
+    def _likelihood(self) -> Likelihood:
+        return make_likelihood(self.likelihood)
+
+    def _networks(self, model_shape: tuple[int, ...], params_per_value: int):
+        hidden = DEFAULT_HIDDEN[self.architecture] if self.hidden is None else self.hidden
+        return build_networks(
+            self.architecture,
+            model_shape,
+            self.latent_dim,
+            tuple(int(h) for h in hidden),
+            self.activation,
+            self.norm,
+            params_per_value,
+        )
+
+    def _module_options(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`AutoencoderModule` beyond the networks."""
+        return {}
+
+    def _train_config(self, n_samples: int, **settings: Any) -> TrainConfig:  # noqa: ARG002
+        """Training settings for ``n_samples`` training examples (the linear model
+        sizes its epochs by it)."""
+        return TrainConfig.from_params(
+            self.get_params(), random_state=self.seed_, verbose=bool(self.verbose), **settings
+        )
+
+    # -- building --------------------------------------------------------------------
+    def build_module(self, input_shape: tuple[int, ...]) -> AutoencoderModule:
+        """The untrained :class:`~aekit.module.AutoencoderModule` these parameters make
+        for examples of shape ``input_shape``, on the CPU (``fit`` builds and trains one)."""
+        self._validate_params()
+        likelihood = self._likelihood()
+        model_shape = _model_shape(tuple(input_shape))
+        encoder, decoder = self._networks(model_shape, likelihood.params_per_value)
+        head = self._head(encoder.out_features, self.latent_dim)
+        return AutoencoderModule(encoder, head, decoder, likelihood, **self._module_options())
+
+    # -- fitting ---------------------------------------------------------------------
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        *,
+        X_val: Any = None,
+        run_dir: str | Path | None = None,
+        resume: bool = False,
+        tensorboard_dir: str | Path | None = None,
+        compile: bool = False,
+        precision: str = "float32",
+    ) -> NeuralAutoencoder:
+        """Train on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, D), (n, H, W) or (n, C, H, W)
+            Training data.
+        y : ignored
+        X_val : array-like, optional
+            Validation data, evaluated every epoch (and used for early stopping).
+            When ``early_stopping`` is set and ``X_val`` is not given, 10% of ``X``
+            is held out.
+        run_dir : path, optional
+            Folder for per-epoch metrics and an atomic checkpoint every epoch.
+        resume : bool, default=False
+            Continue from the checkpoint in ``run_dir``.
+        tensorboard_dir : path, optional
+            Also write every logged metric per epoch as TensorBoard scalars here
+            (needs the optional ``tensorboard`` package: ``pip install 'aekit[tensorboard]'``).
+        compile : bool, default=False
+            ``torch.compile`` the training step. It pays on GPUs and for long runs; the
+            first epoch carries the compilation (tens of seconds).
+        precision : {"float32", "bfloat16"}, default="float32"
+            ``"bfloat16"`` runs the networks under bf16 autocast (fast on GPUs with bf16
+            tensor cores); codes, log-densities and losses stay float32.
+
+        After training, a full-covariance Gaussian and a Gaussian mixture are fitted
+        to the codes of ``X`` (see :meth:`fit_latent_density`) for
+        ``sample(method="gaussian" | "gmm")``.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        check_choice(precision, "precision", PRECISIONS)
+        X = check_data(X, min_samples=2)
+        self.seed_ = (
+            int(self.random_state) if self.random_state is not None else secrets.randbelow(2**31)
+        )
+        self.input_shape_ = tuple(X.shape[1:])
+        self.n_features_in_ = math.prod(self.input_shape_)
+        config = self._train_config(
+            len(X),
+            tensorboard_dir=None if tensorboard_dir is None else str(tensorboard_dir),
+            compile=bool(compile),
+            precision=precision,
+        )
+        if X_val is not None:
+            X_val = check_data(X_val, expected_shape=self.input_shape_, what="X_val")
+        elif config.early_stopping:
+            n_val = max(1, len(X) // 10)
+            order = np.random.default_rng(self.seed_).permutation(len(X))
+            X, X_val = X[order[n_val:]], X[order[:n_val]]
+        self.device_ = resolve_device(self.device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed_)
+            self.module_ = self.build_module(self.input_shape_).to(self.device_)
+            trainer = Trainer(self.module_, config, self.device_, run_dir)
+            self.history_ = trainer.fit(
+                self._to_tensor(X, whole_on_device=True),
+                None if X_val is None else self._to_tensor(X_val, whole_on_device=True),
+                resume=resume,
+            )
+        self.module_.eval()
+        self._fit_latent_density(X, "bic")
+        return self
+
+    def _to_tensor(self, X: np.ndarray, whole_on_device: bool = False) -> torch.Tensor:
+        """A model-shaped tensor sharing ``X``'s memory on the CPU: a memory-mapped
+        ``.npy`` stays on disk, and training reads only the rows of each batch. With
+        ``whole_on_device`` an in-memory ``X`` is copied to the model's device once
+        (training data on a GPU: no copy per batch); batches of anything left on the
+        CPU move one at a time."""
+        with warnings.catch_warnings():  # read-only memmaps: aekit never writes to X
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            Xt = torch.from_numpy(X.reshape(len(X), *_model_shape(self.input_shape_)))
+        if whole_on_device and not isinstance(X, np.memmap):
+            Xt = Xt.to(self.device_)
+        return Xt
+
+    def _check_X(self, X: Any) -> torch.Tensor:
+        """Validate ``X`` against the fitted shape; return it as a model-shaped tensor."""
+        check_is_fitted(self, "module_")
+        X = check_data(X)
+        if len(self.input_shape_) == 1 and X.ndim == 2 and X.shape[1] != self.n_features_in_:
+            raise DataError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return self._to_tensor(check_data(X, expected_shape=self.input_shape_))
+
+    # -- using -----------------------------------------------------------------------
+    @torch.no_grad()
+    def _batched(
+        self, fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, batch_size: int = 4096
+    ) -> np.ndarray:
+        """``fn`` over ``X`` in batches, each moved to the device in turn (bounded device
+        memory); a progress bar on long jobs when ``verbose``."""
+        self.module_.eval()
+        starts = range(0, len(X), batch_size)
+        show = bool(self.verbose) and len(starts) > 4 and sys.stderr.isatty()
+        outs = [
+            fn(to_device(X[i : i + batch_size], self.device_)).cpu()
+            for i in tqdm(starts, disable=not show, leave=False, unit="batch", file=sys.stderr)
+        ]
+        return torch.cat(outs).numpy()
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Codes of ``X``: the encoder output (for a VAE, the posterior mean).
+
+        Returns
+        -------
+        ndarray of shape (n, latent_dim), float32
+        """
+        X = self._check_X(X)
+        return self._batched(lambda xb: self.module_.encode(xb).mean, X)
+
+    def inverse_transform(self, Z: Any) -> np.ndarray:
+        """Decode codes ``Z`` to the mean reconstruction, in the input's shape."""
+        check_is_fitted(self, "module_")
+        Z = check_data(Z, what="Z")
+        if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
+            raise DataError(
+                f"Z must have shape (n, {self.latent_dim}), but it has shape {Z.shape}."
+            )
+        return self._decode(torch.from_numpy(Z)).reshape(len(Z), *self.input_shape_)
+
+    def _decode(self, z: torch.Tensor, mean: bool = True) -> np.ndarray:
+        """Decode codes ``z``: the mean of p(x|z), or a draw of it."""
+        lik = self.module_.likelihood
+
+        def run(zb: torch.Tensor) -> torch.Tensor:
+            params = self.module_.decode(zb)
+            return lik.mean(params) if mean else lik.sample(params)
+
+        return self._batched(run, z)
+
+    def reconstruct(self, X: Any, noise_std: float = 0.0) -> np.ndarray:
+        """``inverse_transform(transform(X))``, optionally of ``X`` plus Gaussian noise
+        of σ = ``noise_std``. Returns the reconstruction in the input's shape."""
+        X = self._check_X(X)
+
+        def run(xb: torch.Tensor) -> torch.Tensor:
+            return self.module_.reconstruct(self.module_.corrupt(xb, noise_std))
+
+        return self._batched(run, X).reshape(len(X), *self.input_shape_)
+
+    def _rng_devices(self) -> list[torch.device]:
+        """The devices whose random state a seeded computation forks."""
+        return [self.device_] if self.device_.type == "cuda" else []
+
+    # -- persistence -----------------------------------------------------------------
+    def _export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        check_is_fitted(self, "module_")
+        fitted = {
+            "input_shape_": list(self.input_shape_),
+            "n_features_in_": self.n_features_in_,
+            "seed_": self.seed_,
+            "history_": self.history_,
+            "latent_density_": densities_to_dict(getattr(self, "latent_density_", None)),
+        }
+        return dict(self.module_.state_dict()), fitted
+
+    def _restore(self, fitted: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
+        self.input_shape_ = tuple(fitted["input_shape_"])
+        self.n_features_in_ = int(fitted["n_features_in_"])
+        self.seed_ = int(fitted["seed_"])
+        self.history_ = fitted["history_"]
+        self.device_ = resolve_device(self.device)
+        with torch.random.fork_rng(devices=[]):
+            self.module_ = self.build_module(self.input_shape_)
+        self.module_.load_state_dict(weights)
+        self.module_.to(self.device_).eval()
+        self.latent_density_ = densities_from_dict(fitted.get("latent_density_"), self.latent_dim)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        tags.transformer_tags.preserves_dtype = ["float32"]  # torch computes in float32
+        return tags
+
+
+def _model_shape(input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """(H, W) images get a channel axis; vectors and (C, H, W) stay."""
+    return (1, *input_shape) if len(input_shape) == 2 else input_shape
+
