@@ -60,6 +60,18 @@ def test_evaluate_matches_the_python_api(ae_run, capsys):
     )
 
 
+def test_split_seed_chooses_the_split_of_evaluate_and_report(ae_run, capsys):
+    from aekit.data import load_data
+
+    model = aekit.load(ae_run)
+    default = json.loads(run_cli(["evaluate", ae_run], capsys)[1])["mse"]
+    code, out, err = run_cli(["evaluate", ae_run, "--split-seed", "7"], capsys)
+    assert code == 0, err
+    other = load_data("digits", random_state=7).test.X
+    assert json.loads(out)["mse"] == pytest.approx(model.reconstruction_error(other), rel=1e-6)
+    assert json.loads(out)["mse"] != pytest.approx(default, rel=1e-6)
+
+
 def test_reconstruct_draws_a_png(ae_run, tmp_path, capsys):
     png = tmp_path / "rec.png"
     code, out, err = run_cli(["reconstruct", ae_run, "--out", png, "-n", "6"], capsys)

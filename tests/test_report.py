@@ -310,3 +310,22 @@ def test_figures_are_written_for_the_python_api(tmp_path):
     for path in tmp_path.glob("*.png"):
         with Image.open(path) as im:
             im.load()
+
+
+def test_a_mixture_prior_vae_is_drawn_and_captioned_with_its_own_prior(tmp_path):
+    from aekit.data import load_data
+    from aekit.report import make_figures
+
+    data = load_data("digits")
+    vae = aekit.VAE(
+        4, prior="mixture", prior_components=3, hidden=(32,), epochs=2, random_state=0
+    ).fit(data.train.X)
+    figures = make_figures(vae, "vae", data, tmp_path, seed=0)
+    captions = {f.title: f.caption for f in figures}
+    assert "learned Gaussian mixture" in captions["Samples: prior"]
+    assert not any("N(0, I)" in c for c in captions.values())
+    assert "Linear interpolation" in captions and "prior" in captions["Linear interpolation"]
+    # the report's prior paths are the library's: the same seed gives the same picture
+    strips = vae.interpolate_prior(5, 10, random_state=0)
+    again = vae.interpolate_prior(5, 10, method="linear", random_state=0)
+    np.testing.assert_array_equal(strips, again)

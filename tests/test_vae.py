@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import multivariate_normal
 
 from aekit import PCA, VAE
@@ -97,3 +98,22 @@ def test_reported_log_likelihood_is_never_better_than_the_true_density():
     assert ll.mean() <= truth.mean() + paired_margin(ll, truth), (ll.mean(), truth.mean())
     # and the model is not trivially bad: within a few nats of the truth
     assert ll.mean() > truth.mean() - 3.0, (ll.mean(), truth.mean())
+
+
+def test_every_objective_reports_the_same_parts_and_a_iwae_model_evaluates():
+    """The IWAE objective's parts are the ELBO's, with the IWAE bound as the loss."""
+    X = load_data("digits").train.X.reshape(-1, 64)[:400]
+    common = dict(likelihood="bernoulli", hidden=(32,), epochs=2, random_state=0, device="cpu")
+    elbo = VAE(4, **common).fit(X)
+    iwae = VAE(4, objective="iwae", k=8, **common).fit(X)
+    assert elbo.history_[0].keys() == iwae.history_[0].keys()
+    iwae.module_.eval()
+    parts = iwae.module_(torch.from_numpy(X[:200]))
+    assert set(parts) == {"loss", "nll", "mse", "kl", "elbo"}
+    # the IWAE bound (−loss) is at least the ELBO of the same samples
+    assert -parts["loss"] >= parts["elbo"] - 1e-4
+    assert np.isfinite(iwae.score(X)) and set(iwae.elbo_parts(X)) == {
+        "elbo",
+        "reconstruction",
+        "kl",
+    }

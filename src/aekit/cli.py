@@ -17,125 +17,26 @@ import numpy as np
 import torch
 
 from aekit import distributed
+from aekit.cli_options import (
+    DATA_OPTIONS,
+    MODEL_OPTIONS,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED_OPTION,
+    SPLIT_OPTION,
+    model_params,
+    out_option,
+)
 from aekit.code_paths import INTERPOLATIONS
-from aekit.engine import PRECISIONS, SCHEDULES, require_tensorboard
+from aekit.engine import PRECISIONS
 from aekit.errors import AekitError, TrainingDivergedError
-from aekit.evaluation import SPLITS, evaluate, evaluation_data
+from aekit.evaluation import evaluate, evaluation_data
+from aekit.figures import image_rows, path_grid, sample_grid
 from aekit.generation import CHAIN_STEPS, SAMPLE_METHODS, GenerativeMixin
-from aekit.likelihoods import LIKELIHOODS
-from aekit.module import OBJECTIVES
-from aekit.networks import ACTIVATIONS, ARCHITECTURES, NORMS
-from aekit.priors import PRIORS
-from aekit.registry import ESTIMATORS, KINDS, estimator_class, load
+from aekit.registry import KINDS, estimator_class, load
+from aekit.report import build_report
 from aekit.run_folder import TENSORBOARD_DIR, DataSpec, prepare_run_dir, read_run, write_run
-from aekit.vae import BINARIZE
-
-# options whose estimator parameter has another name; every other model option is
-# the parameter of the same name (PCA calls the code size n_components)
-RENAMED = {"seed": "random_state", "kl_warmup": "kl_warmup_epochs"}
-PCA_RENAMED = {**RENAMED, "latent_dim": "n_components"}
-MODEL_PARAMETERS = frozenset(p for cls in ESTIMATORS.values() for p in cls().get_params())
-
-
-def _parse_hidden(ctx, param, value: str | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    try:
-        widths = tuple(int(v) for v in value.replace(" ", "").split(",") if v)
-    except ValueError:
-        raise click.BadParameter(
-            f"expected comma-separated integers such as 512,256; got {value!r}."
-        ) from None
-    if not widths or min(widths) <= 0:
-        raise click.BadParameter(f"expected positive integers such as 512,256; got {value!r}.")
-    return widths
-
-
-def _options(*decorators: Callable) -> Callable:
-    """Apply click option decorators in the order listed (click's help keeps it)."""
-
-    def apply(f: Callable) -> Callable:
-        for decorator in reversed(decorators):
-            f = decorator(f)
-        return f
-
-    return apply
-
-
-POSITIVE = click.FloatRange(min=0, min_open=True)
-NON_NEGATIVE = click.FloatRange(min=0)
-MODEL_OPTIONS = _options(
-    click.option("--latent-dim", "-d", type=click.IntRange(min=1), default=16, show_default=True),
-    click.option("--architecture", type=click.Choice(ARCHITECTURES)),
-    click.option("--hidden", callback=_parse_hidden, help="Widths or channels, e.g. 512,256."),
-    click.option("--activation", type=click.Choice(tuple(ACTIVATIONS))),
-    click.option("--norm", type=click.Choice(NORMS)),
-    click.option("--likelihood", type=click.Choice(LIKELIHOODS)),
-    click.option("--sigma", type=POSITIVE, help="Fixed decoder σ."),
-    click.option("--shared-variance", is_flag=True, default=None, help="One learned σ (VAE)."),
-    click.option("--prior", type=click.Choice(PRIORS), help="VAE prior: N(0, I) or a mixture."),
-    click.option("--prior-components", type=click.IntRange(min=1), help="Mixture components."),
-    click.option("--beta", type=NON_NEGATIVE, help="KL weight (VAE)."),
-    click.option("--kl-warmup", type=click.IntRange(min=0), help="KL warm-up epochs (VAE)."),
-    click.option("--free-bits", type=NON_NEGATIVE, help="Free bits per dim (VAE)."),
-    click.option("--objective", type=click.Choice(OBJECTIVES), help="VAE training objective."),
-    click.option("--k", type=click.IntRange(min=1), help="IWAE samples for --objective iwae."),
-    click.option(
-        "--binarize",
-        type=click.Choice(BINARIZE),
-        help="dynamic: fresh Bernoulli draws of grey levels each batch (VAE).",
-    ),
-    click.option("--noise-std", type=NON_NEGATIVE, help="Input noise σ (DAE)."),
-    click.option("--walkback", type=click.IntRange(min=0), help="Walkback steps (DAE chain)."),
-    click.option("--code-l1", type=NON_NEGATIVE, help="L1 penalty on codes."),
-    click.option("--epochs", type=click.IntRange(min=0)),
-    click.option("--batch-size", type=click.IntRange(min=1)),
-    click.option("--lr", type=POSITIVE),
-    click.option("--weight-decay", type=NON_NEGATIVE),
-    click.option("--lr-schedule", type=click.Choice(SCHEDULES)),
-    click.option("--grad-clip", type=POSITIVE),
-    click.option("--early-stopping", type=click.IntRange(min=1), help="Patience in epochs."),
-    click.option("--device", default="auto", show_default=True),
-    click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
-    click.option("--whiten", is_flag=True, default=None, help="Whitened codes (PCA)."),
-    click.option("--solver", help="PCA: auto, covariance, svd, randomized; linear: lbfgs, adam."),
-)
-DATA_OPTIONS = _options(
-    click.option(
-        "--data-dir",
-        type=click.Path(file_okay=False),
-        help="Folder of the MNIST / Fashion-MNIST IDX files (default: $AEKIT_DATA).",
-    ),
-    click.option(
-        "--split-seed",
-        type=int,
-        default=None,
-        help="Seed of the train/validation/test split (default: the run's; 0 for train).",
-    ),
-)
-SPLIT_OPTION = click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
-
-
-def _model_params(ctx: click.Context, kind: str, opts: dict[str, Any]) -> dict[str, Any]:
-    """The estimator parameters among ``opts``; an option set explicitly for a kind
-    it does not apply to is an error."""
-    accepted = estimator_class(kind)().get_params()
-    renamed = PCA_RENAMED if kind == "pca" else RENAMED
-    params: dict[str, Any] = {}
-    for option, value in opts.items():
-        name = renamed.get(option, option)
-        if value is None or (name not in MODEL_PARAMETERS and option not in renamed):
-            continue
-        if name not in accepted:
-            if ctx.get_parameter_source(option) != click.core.ParameterSource.DEFAULT:
-                raise click.UsageError(
-                    f"--{option.replace('_', '-')} does not apply to '{kind}' models."
-                )
-            continue
-        params[name] = value
-    if "verbose" in accepted:
-        params["verbose"] = not opts["quiet"]
-    return params
+from aekit.training_log import require_tensorboard
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -176,7 +77,7 @@ def cli() -> None:
 @click.pass_context
 def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     """Train a model of KIND (pca, linear, ae, dae, vae) and save it as a run."""
-    params = _model_params(ctx, kind, opts)
+    params = model_params(ctx, kind, opts)
     model = estimator_class(kind)(**params)
     model._validate_params()  # settings that conflict fail before anything is written
 
@@ -288,9 +189,7 @@ def evaluate_command(
 
 @cli.command()
 @click.argument("run", type=click.Path())
-@click.option(
-    "--out", type=click.Path(dir_okay=False), help="PNG file (default: RUN/reconstructions.png)."
-)
+@out_option("PNG file", "RUN/reconstructions.png")
 @click.option("-n", "n", type=click.IntRange(1, 32), default=10, show_default=True)
 @click.option(
     "--noise",
@@ -313,8 +212,6 @@ def reconstruct(
     split_seed: int | None,
 ) -> None:
     """Draw originals above their reconstructions (or noisy / denoised / clean)."""
-    from aekit.figures import image_rows
-
     kind, spec, model = _load_run(run, data, data_dir, split_seed)
     X = getattr(spec.load(), split).X[:n]
     path = Path(out or Path(run) / "reconstructions.png")
@@ -344,11 +241,9 @@ def _sampling_model(run: str):
     "fitted to the training codes; "
     "chain: the denoising Markov chain. Default: prior for vae, gmm otherwise.",
 )
-@click.option(
-    "--out", type=click.Path(dir_okay=False), help="PNG file (default: RUN/samples-METHOD.png)."
-)
+@out_option("PNG file", "RUN/samples-METHOD.png")
 @click.option("--npy", type=click.Path(dir_okay=False), help="Also save the samples as .npy.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@SEED_OPTION
 @click.option("--chains", type=click.IntRange(min=1), help="chain: parallel chains.")
 @click.option("--burn-in", type=click.IntRange(min=0), default=50, show_default=True)
 @click.option("--thin", type=click.IntRange(min=1), default=5, show_default=True)
@@ -382,8 +277,6 @@ def sample(
     temperature: float,
 ) -> None:
     """Draw N samples from a trained model into a picture grid."""
-    from aekit.figures import sample_grid
-
     kind, spec, model = _sampling_model(run)
     method = method or model.default_sample_method
     if method == "chain":
@@ -419,10 +312,8 @@ def sample(
 )
 @click.option("--prior", is_flag=True, help="Between draws of the prior instead of examples.")
 @SPLIT_OPTION
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option(
-    "--out", type=click.Path(dir_okay=False), help="PNG file (default: RUN/interpolation.png)."
-)
+@SEED_OPTION
+@out_option("PNG file", "RUN/interpolation.png")
 def interpolate(
     run: str,
     pairs: int,
@@ -434,8 +325,6 @@ def interpolate(
     out: str | None,
 ) -> None:
     """Decode paths between pairs of codes: one strip per pair."""
-    from aekit.figures import path_grid
-
     kind, spec, model = _sampling_model(run)
     if prior:
         method = method or model.default_prior_path
@@ -457,10 +346,8 @@ def interpolate(
 @click.argument("run", type=click.Path())
 @click.option("--data", help="Draw and evaluate on other data (default: the run's).")
 @DATA_OPTIONS
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option(
-    "--out", type=click.Path(dir_okay=False), help="HTML file (default: RUN/report.html)."
-)
+@SEED_OPTION
+@out_option("HTML file", "RUN/report.html")
 def report(
     run: str,
     data: str | None,
@@ -470,8 +357,6 @@ def report(
     out: str | None,
 ) -> None:
     """Draw every figure that applies and write one self-contained HTML page."""
-    from aekit.report import build_report
-
     kind, spec, model = _load_run(run, data, data_dir, split_seed)
     bundle = spec.load()
     metrics = evaluate(model, bundle, "test", binarized=spec.binarize)

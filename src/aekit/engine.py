@@ -27,9 +27,9 @@ from tqdm.auto import tqdm
 from aekit import distributed
 from aekit.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from aekit.device import to_device
-from aekit.errors import AekitError, RunFileError, TrainingDivergedError
-from aekit.run_folder import CHECKPOINT, METRICS
-from aekit.safe_files import write_json
+from aekit.errors import RunFileError, TrainingDivergedError
+from aekit.run_folder import CHECKPOINT
+from aekit.training_log import EpochLog
 
 SCHEDULES = ("none", "cosine", "plateau")
 PRECISIONS = ("float32", "bfloat16")
@@ -152,7 +152,6 @@ class Trainer:
         self.best_weights: dict[str, torch.Tensor] | None = None
         self._partial: dict[str, torch.Tensor] = {}
         self._interrupted = False
-        self._tensorboard = None  # a SummaryWriter while fitting with tensorboard_dir
 
     @property
     def _chatty(self) -> bool:
@@ -209,10 +208,14 @@ class Trainer:
         n = X_train.shape[0]
         # a last batch of one example per rank would break batch norm; drop it
         n_batches = n // cfg.batch_size + (1 if n % cfg.batch_size >= 2 * self.world else 0)
-        self._tensorboard = open_tensorboard(cfg.tensorboard_dir)
-        writer = self._tensorboard
-        closing = contextlib.closing(writer) if writer is not None else contextlib.nullcontext()
-        with _sigint_sets_flag(self), closing:
+        main = self.rank == 0  # rank 0 alone writes
+        self._log = EpochLog(
+            self.run_dir if main else None,
+            cfg.tensorboard_dir if main else None,
+            echo=self._chatty,
+            epochs=cfg.epochs,
+        )
+        with _sigint_sets_flag(self), contextlib.closing(self._log):
             while self.state.epoch < cfg.epochs and not self._should_stop():
                 epoch = self.state.epoch
                 self._set_lr(epoch)
@@ -367,17 +370,7 @@ class Trainer:
                 if st.plateau_bad > 2:
                     st.lr, st.plateau_bad = st.lr * 0.5, 0
         self.save_checkpoint()
-        if self.run_dir is not None and self.rank == 0:
-            write_json(self.run_dir / METRICS, {"history": st.history})
-        if self._tensorboard is not None:
-            for key, value in record.items():
-                if key != "epoch":
-                    self._tensorboard.add_scalar(_scalar_tag(key), value, record["epoch"])
-            self._tensorboard.flush()
-        if self._chatty:
-            shown = {k: v for k, v in record.items() if k.endswith("loss") or k == "seconds"}
-            text = "  ".join(f"{k} {v:.5g}" for k, v in shown.items())
-            tqdm.write(f"epoch {record['epoch']:d}/{cfg.epochs}  {text}", file=sys.stderr)
+        self._log.write(record, st.history)
 
     def _should_stop(self) -> bool:
         patience = self.config.early_stopping
@@ -401,35 +394,6 @@ class Trainer:
             f"Training diverged at {where}: the loss became NaN or infinite; the model keeps "
             f"the weights from before that epoch{kept}. Try a lower learning rate (--lr)."
         )
-
-
-def require_tensorboard() -> type:
-    """TensorBoard's ``SummaryWriter``; it is an optional extra, so fail with one sentence."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise AekitError(
-            "TensorBoard logging needs the optional tensorboard package: "
-            "pip install 'aekit[tensorboard]'."
-        ) from None
-    return SummaryWriter
-
-
-def open_tensorboard(log_dir: str | Path | None):
-    """A TensorBoard ``SummaryWriter`` for ``log_dir`` (None: none), on rank 0 only."""
-    if log_dir is None:
-        return None
-    writer_cls = require_tensorboard()
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
-        return None  # rank 0 alone writes
-    return writer_cls(log_dir=str(log_dir))
-
-
-def _scalar_tag(key: str) -> str:
-    """``train_loss`` → ``loss/train``: one TensorBoard chart per metric, train beside val."""
-    split, _, name = key.partition("_")
-    return f"{name}/{split}" if split in ("train", "val") and name else key
 
 
 class _sigint_sets_flag:

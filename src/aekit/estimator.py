@@ -1,19 +1,23 @@
 """What every aekit estimator shares, PCA and the neural models alike: scikit-learn's
 estimator and transformer conventions, reconstruction, its error, and saving.
 
-A subclass provides ``transform``, ``inverse_transform``, ``_validate_params``,
-and the two halves of persistence: ``_export`` (tensors and JSON-able fitted
-attributes) and ``_restore`` (their inverse, see :mod:`aekit.persistence`).
+A subclass provides ``transform``, ``inverse_transform`` and ``_validate_params``,
+and names its fitted state: the arrays saved as tensors (``_saved_arrays``) and
+the values saved as JSON with the type each is read back as (``_saved_values``).
+``_export`` and ``_restore`` (used by :mod:`aekit.persistence`) save and restore
+both; the neural models add their weights.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from aekit.persistence import save_model
 from aekit.validation import check_data
@@ -21,6 +25,9 @@ from aekit.validation import check_data
 
 class AutoencoderEstimator(TransformerMixin, BaseEstimator):
     """Base class of every aekit estimator. Not used directly."""
+
+    _saved_arrays: ClassVar[tuple[str, ...]] = ()  # fitted arrays (None: not saved)
+    _saved_values: ClassVar[dict[str, Callable[[Any], Any]]] = {}  # name -> type read back
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """``inverse_transform(transform(X))``: the reconstruction, in the input's shape."""
@@ -43,12 +50,25 @@ class AutoencoderEstimator(TransformerMixin, BaseEstimator):
         return save_model(self, path)
 
     def _export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """Tensors and JSON-able fitted attributes of the fitted model."""
-        raise NotImplementedError
+        """The fitted state: tensors, and JSON-able values."""
+        check_is_fitted(self)
+        arrays = {name: getattr(self, name) for name in self._saved_arrays}
+        tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items() if v is not None}
+        fitted = {name: getattr(self, name) for name in self._saved_values}
+        return tensors, fitted
 
     def _restore(self, fitted: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
-        """Set the fitted state from what :meth:`_export` returned."""
-        raise NotImplementedError
+        """Set the fitted state from what :meth:`_export` returned; a missing value
+        raises ``KeyError``."""
+        for name in self._saved_arrays:
+            setattr(self, name, tensors[name].numpy() if name in tensors else None)
+        for name, read in self._saved_values.items():
+            setattr(self, name, read(fitted[name]))
+
+
+def shape_of(value: Any) -> tuple[int, ...]:
+    """A saved shape (a JSON list) as a tuple of ints."""
+    return tuple(int(s) for s in value)
 
 
 def float_type_of(X: Any) -> type:

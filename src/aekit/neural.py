@@ -28,7 +28,7 @@ from aekit.code_densities import densities_from_dict, densities_to_dict
 from aekit.device import resolve_device, to_device
 from aekit.engine import PRECISIONS, SCHEDULES, TrainConfig, Trainer
 from aekit.errors import DataError
-from aekit.estimator import AutoencoderEstimator
+from aekit.estimator import AutoencoderEstimator, shape_of
 from aekit.generation import GenerativeMixin
 from aekit.heads import DeterministicHead
 from aekit.likelihoods import LIKELIHOODS, Likelihood, make_likelihood
@@ -281,22 +281,20 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         return [self.device_] if self.device_.type == "cuda" else []
 
     # -- persistence -----------------------------------------------------------------
+    _saved_values: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "input_shape_": shape_of,
+        "n_features_in_": int,
+        "seed_": int,
+        "history_": list,
+    }
+
     def _export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        check_is_fitted(self, "module_")
-        fitted = {
-            "input_shape_": list(self.input_shape_),
-            "n_features_in_": self.n_features_in_,
-            "seed_": self.seed_,
-            "history_": self.history_,
-            "latent_density_": densities_to_dict(getattr(self, "latent_density_", None)),
-        }
+        _, fitted = super()._export()
+        fitted["latent_density_"] = densities_to_dict(getattr(self, "latent_density_", None))
         return dict(self.module_.state_dict()), fitted
 
     def _restore(self, fitted: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
-        self.input_shape_ = tuple(fitted["input_shape_"])
-        self.n_features_in_ = int(fitted["n_features_in_"])
-        self.seed_ = int(fitted["seed_"])
-        self.history_ = fitted["history_"]
+        super()._restore(fitted, {})
         self.device_ = resolve_device(self.device)
         with torch.random.fork_rng(devices=[]):
             self.module_ = self.build_module(self.input_shape_)

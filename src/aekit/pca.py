@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -21,16 +22,17 @@ from sklearn.utils.validation import check_is_fitted
 
 from aekit.device import resolve_device
 from aekit.errors import DataError
-from aekit.estimator import AutoencoderEstimator, float_type_of
-from aekit.pca_solvers import (
-    chunks,
-    covariance_eigh,
-    flip_signs,
-    host_tensor,
-    lapack_threads,
-    randomized_svd,
+from aekit.estimator import AutoencoderEstimator, float_type_of, shape_of
+from aekit.pca_solvers import chunks, covariance_eigh, flip_signs, svd_spectrum
+from aekit.validation import (
+    Check,
+    check_data,
+    check_sums,
+    flag,
+    one_of,
+    positive,
+    validate_params,
 )
-from aekit.validation import check_choice, check_data, check_positive, check_sums
 
 __all__ = ["PCA", "SOLVERS"]
 
@@ -107,12 +109,8 @@ class PCA(AutoencoderEstimator):
     Notes
     -----
     Fitted attributes are float64 whatever the input; outputs are float64 for
-    float64 input and float32 otherwise. The covariance solver never copies ``X``
-    whole: on the CPU it reads ``X`` in place when the products run in ``X``'s own
-    precision and its columns do not sit far from zero, and in shifted row chunks
-    otherwise; ``"svd"`` and ``"randomized"`` work on a centred copy. Constant
-    features are left out of the eigenproblem (they only add zero eigenvalues),
-    which is exact.
+    float64 input and float32 otherwise. How each solver reads the data (in place,
+    in chunks or as a centred copy): :mod:`aekit.pca_solvers`.
 
     ``score`` is the probabilistic-PCA log-likelihood whether or not ``whiten``
     is set: whitening rescales the codes, not the model of the data.
@@ -154,15 +152,17 @@ class PCA(AutoencoderEstimator):
         self.dtype = dtype
 
     # -- validation --------------------------------------------------------------------
+    _constraints: ClassVar[dict[str, Check]] = {
+        "solver": one_of(SOLVERS),
+        "dtype": one_of(tuple(DTYPES)),
+        "whiten": flag,
+        "n_oversamples": positive(integer=True, zero=True),
+        "n_power_iter": positive(integer=True, zero=True),
+        "random_state": positive(integer=True, zero=True, optional=True),
+    }
+
     def _validate_params(self) -> None:
-        check_choice(self.solver, "solver", SOLVERS)
-        check_choice(self.dtype, "dtype", tuple(DTYPES))
-        if not isinstance(self.whiten, bool | np.bool_):
-            raise ValueError(f"whiten must be True or False; got {self.whiten!r}.")
-        check_positive(self.n_oversamples, "n_oversamples", integer=True, allow_zero=True)
-        check_positive(self.n_power_iter, "n_power_iter", integer=True, allow_zero=True)
-        if self.random_state is not None:
-            check_positive(self.random_state, "random_state", integer=True, allow_zero=True)
+        validate_params(self, self._constraints)
 
     def _check_n_components(self, n: int, D: int) -> int:
         k, top = self.n_components, min(n, D)
@@ -234,35 +234,16 @@ class PCA(AutoencoderEstimator):
         n, D = X.shape
         k = self._check_n_components(n, D)
         self.device_ = self._resolve_device()
-        solver = self.solver
-        if solver == "auto":
-            solver = "covariance" if n >= D else "svd"
-        dtype = DTYPES[self.dtype]
-        if dtype is None:
-            dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+        solver = ("covariance" if n >= D else "svd") if self.solver == "auto" else self.solver
+        dtype = DTYPES[self.dtype] or (torch.float64 if X.dtype == np.float64 else torch.float32)
         if solver == "covariance":
             mean, full, components = covariance_eigh(X, sums, k, self.device_, dtype)
             values, total = full[:k], float(full.sum())
         else:
-            Xc = host_tensor(X).to(device=self.device_, dtype=dtype, copy=True)
-            mean = torch.from_numpy(sums / n).to(self.device_)
-            Xc -= mean.to(dtype)
-            total = float(torch.linalg.vector_norm(Xc, dtype=torch.float64)) ** 2 / (n - 1)
-            if solver == "svd":
-                if n > D:  # the SVD of R in Xc = QR: the same S and V, without the n x D U
-                    Xc = torch.linalg.qr(Xc, mode="r").R
-                with lapack_threads(self.device_, min(Xc.shape)):
-                    _, S, components = torch.linalg.svd(Xc, full_matrices=False)
-                full = S.double().square() / (n - 1)
-            else:
-                S, components = randomized_svd(
-                    Xc, k, self.n_oversamples, self.n_power_iter, self._seed()
-                )
-                full = None
-            del Xc
-            values = S[:k].double().square() / (n - 1)
-            components = components[:k].double()
-
+            seed = secrets.randbits(62) if self.random_state is None else int(self.random_state)
+            mean, values, full, components, total = svd_spectrum(
+                X, sums, k, self.device_, dtype, solver, self.n_oversamples, self.n_power_iter, seed
+            )
         self.solver_, self.input_shape_ = solver, shape
         self.n_samples_, self.n_features_in_, self.n_components_ = n, D, k
         self.mean_ = mean.cpu().numpy()
@@ -279,11 +260,6 @@ class PCA(AutoencoderEstimator):
             discarded = float(full[k : min(n, D)].sum())
         self.noise_variance_ = max(discarded, 0.0) / rest if rest else 0.0
         return X, out_dtype
-
-    def _seed(self) -> int:
-        if self.random_state is None:
-            return secrets.randbits(62)
-        return int(self.random_state)
 
     # -- using -------------------------------------------------------------------------
     def transform(self, X: Any) -> np.ndarray:
@@ -432,44 +408,28 @@ class PCA(AutoencoderEstimator):
         return float(np.mean(self.score_samples(X)))
 
     # -- persistence -------------------------------------------------------------------
-    _ARRAYS = (
+    _saved_arrays = (
         "components_",
         "mean_",
         "explained_variance_",
         "explained_variance_ratio_",
         "singular_values_",
+        "full_explained_variance_",
     )
-
-    def _export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        check_is_fitted(self, "components_")
-        tensors = {name: torch.from_numpy(np.asarray(getattr(self, name))) for name in self._ARRAYS}
-        if self.full_explained_variance_ is not None:
-            tensors["full_explained_variance_"] = torch.from_numpy(self.full_explained_variance_)
-        fitted = {
-            "n_components_": self.n_components_,
-            "n_features_in_": self.n_features_in_,
-            "n_samples_": self.n_samples_,
-            "input_shape_": list(self.input_shape_),
-            "noise_variance_": self.noise_variance_,
-            "total_variance_": self.total_variance_,
-            "solver_": self.solver_,
-        }
-        return tensors, fitted
+    _saved_values: ClassVar[dict[str, Callable]] = {
+        "n_components_": int,
+        "n_features_in_": int,
+        "n_samples_": int,
+        "input_shape_": shape_of,
+        "noise_variance_": float,
+        "total_variance_": float,
+        "solver_": str,
+    }
 
     def _restore(self, fitted: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         self._validate_params()
-        for name in self._ARRAYS:
-            setattr(self, name, tensors[name].numpy())
-        full = tensors.get("full_explained_variance_")
-        self.full_explained_variance_ = None if full is None else full.numpy()
-        self.n_components_ = int(fitted["n_components_"])
-        self.n_features_in_ = int(fitted["n_features_in_"])
-        self.n_samples_ = int(fitted["n_samples_"])
-        self.input_shape_ = tuple(int(s) for s in fitted["input_shape_"])
-        self.noise_variance_ = float(fitted["noise_variance_"])
-        self.total_variance_ = float(fitted["total_variance_"])
-        self.solver_ = str(fitted["solver_"])
-        if self.components_.shape != (self.n_components_, self.n_features_in_):
+        super()._restore(fitted, tensors)
+        if getattr(self.components_, "shape", None) != (self.n_components_, self.n_features_in_):
             raise ValueError("components_ does not match n_components_ and n_features_in_")
         self.device_ = self._resolve_device()
 

@@ -1,5 +1,11 @@
 """The numerical kernels of :class:`aekit.pca.PCA`: covariance, eigen- and singular
 value decompositions on torch tensors and NumPy's BLAS, in float64 where it counts.
+
+The covariance solver never copies ``X`` whole: on the CPU it reads ``X`` in place
+when the products run in ``X``'s own precision and its columns do not sit far from
+zero, and in shifted row chunks otherwise; ``"svd"`` and ``"randomized"`` work on a
+centred copy. Constant features are left out of the eigenproblem (they only add
+zero eigenvalues), which is exact.
 """
 
 from __future__ import annotations
@@ -70,13 +76,48 @@ def covariance_eigh(
     return mean, evals, components
 
 
+def svd_spectrum(
+    X: np.ndarray,
+    sums: np.ndarray,
+    k: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    solver: str,
+    n_oversamples: int,
+    n_power_iter: int,
+    seed: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, float]:
+    """PCA by the SVD of the centred data, exact (``solver="svd"``) or randomized.
+
+    ``sums`` are the float64 column sums of ``X``. Returns the mean, the top-``k``
+    covariance eigenvalues, all of them (``None`` for the randomized solver), the
+    top-``k`` components (rows) and the total variance.
+    """
+    n, D = X.shape
+    Xc = host_tensor(X).to(device=device, dtype=dtype, copy=True)
+    mean = torch.from_numpy(sums / n).to(device)
+    Xc -= mean.to(dtype)
+    total = float(torch.linalg.vector_norm(Xc, dtype=torch.float64)) ** 2 / (n - 1)
+    if solver == "svd":
+        if n > D:  # the SVD of R in Xc = QR: the same S and V, without the n x D U
+            Xc = torch.linalg.qr(Xc, mode="r").R
+        with lapack_threads(device, min(Xc.shape)):
+            _, S, components = torch.linalg.svd(Xc, full_matrices=False)
+        full = S.double().square() / (n - 1)
+    else:
+        S, components = randomized_svd(Xc, k, n_oversamples, n_power_iter, seed)
+        full = None
+    values = S[:k].double().square() / (n - 1)
+    return mean, values, full, components[:k].double(), total
+
+
 def _top_eigh(cov: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Every eigenvalue of the symmetric ``cov`` (descending) and the top-``k``
     eigenvectors (columns).
 
     On the CPU, LAPACK's ``dsyevr`` computes only the ``k`` wanted eigenvectors
-    (PCA keeps few of hundreds) and a second reduction gives the eigenvalues: on
-    MNIST's 717 x 717 covariance both take 0.08 s, a full ``eigh`` 0.11 s.
+    (PCA keeps few of hundreds) and a second reduction gives the eigenvalues,
+    which together cost less than a full ``eigh``.
     """
     m = len(cov)
     if cov.device.type != "cpu":
@@ -145,8 +186,8 @@ def _covariance_numpy(
 
     Same arithmetic (shifted chunks, products in ``dtype``, sums in float64), but
     ``chunk.T @ chunk`` goes to NumPy, which hands it to BLAS's symmetric rank-k
-    update: on the CPU this is faster than PyTorch's general product (measured in
-    ``bench/pca.py``). Each chunk is cast and shifted in one pass into a reused
+    update, which on the CPU is faster than PyTorch's general product
+    (``bench/pca.py``). Each chunk is cast and shifted in one pass into a reused
     buffer. When most columns vary, all of them go into the product and the
     varying block is cut out of the Gram matrix afterwards: a slightly larger
     product is cheaper than gathering the columns of every chunk.
@@ -188,7 +229,7 @@ def _covariance_in_place(
     rank-k update reads ``X`` in place), the mean from the float64 ``sums``, and the
     textbook ``(X^T X - n m m^T) / (n - 1)`` formed in float64. That difference
     cancels about ``log2(kappa)`` bits of the products, ``kappa`` the largest
-    ratio of a column's mean square to its variance (2.6 on MNIST). Returns
+    ratio of a column's mean square to its variance. Returns
     ``None`` when ``kappa`` exceeds ``_MAX_CANCELLATION`` (data far from zero, or a
     constant column other than zeros, which the Gram matrix cannot tell exactly
     from a varying one), for the caller to take the shifted, exact route.
@@ -213,8 +254,7 @@ def lapack_threads(device: torch.device, size: int):
     LAPACK's reductions to tridiagonal or bidiagonal form are long chains of small
     parallel regions: at such sizes threads gain little, and on a machine whose
     cores are busy every region waits for a time slice, which makes them tens of
-    times slower (an SVD of a 784 x 784 matrix: 0.16 s on one thread, 16 s on two
-    busy cores).
+    times slower.
     """
     if device.type != "cpu" or size > 2048:
         yield

@@ -1,0 +1,139 @@
+"""The options of the ``aekit`` command line, and how the model options of
+``aekit train`` become estimator parameters.
+
+Choices come from the library's own constants; a model option is the estimator
+parameter of the same name unless :data:`RENAMED` says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from aekit.engine import SCHEDULES
+from aekit.evaluation import SPLITS
+from aekit.likelihoods import LIKELIHOODS
+from aekit.module import OBJECTIVES
+from aekit.networks import ACTIVATIONS, ARCHITECTURES, NORMS
+from aekit.priors import PRIORS
+from aekit.registry import ESTIMATORS, estimator_class
+from aekit.vae import BINARIZE
+
+# options whose estimator parameter has another name; every other model option is
+# the parameter of the same name (PCA calls the code size n_components)
+RENAMED = {"seed": "random_state", "kl_warmup": "kl_warmup_epochs"}
+PCA_RENAMED = {**RENAMED, "latent_dim": "n_components"}
+MODEL_PARAMETERS = frozenset(p for cls in ESTIMATORS.values() for p in cls().get_params())
+
+
+def _parse_hidden(ctx, param, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        widths = tuple(int(v) for v in value.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated integers such as 512,256; got {value!r}."
+        ) from None
+    if not widths or min(widths) <= 0:
+        raise click.BadParameter(f"expected positive integers such as 512,256; got {value!r}.")
+    return widths
+
+
+def options(*decorators: Callable) -> Callable:
+    """Apply click option decorators in the order listed (click's help keeps it)."""
+
+    def apply(f: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return apply
+
+
+POSITIVE = click.FloatRange(min=0, min_open=True)
+NON_NEGATIVE = click.FloatRange(min=0)
+MODEL_OPTIONS = options(
+    click.option("--latent-dim", "-d", type=click.IntRange(min=1), default=16, show_default=True),
+    click.option("--architecture", type=click.Choice(ARCHITECTURES)),
+    click.option("--hidden", callback=_parse_hidden, help="Widths or channels, e.g. 512,256."),
+    click.option("--activation", type=click.Choice(tuple(ACTIVATIONS))),
+    click.option("--norm", type=click.Choice(NORMS)),
+    click.option("--likelihood", type=click.Choice(LIKELIHOODS)),
+    click.option("--sigma", type=POSITIVE, help="Fixed decoder σ."),
+    click.option("--shared-variance", is_flag=True, default=None, help="One learned σ (VAE)."),
+    click.option("--prior", type=click.Choice(PRIORS), help="VAE prior: N(0, I) or a mixture."),
+    click.option("--prior-components", type=click.IntRange(min=1), help="Mixture components."),
+    click.option("--beta", type=NON_NEGATIVE, help="KL weight (VAE)."),
+    click.option("--kl-warmup", type=click.IntRange(min=0), help="KL warm-up epochs (VAE)."),
+    click.option("--free-bits", type=NON_NEGATIVE, help="Free bits per dim (VAE)."),
+    click.option("--objective", type=click.Choice(OBJECTIVES), help="VAE training objective."),
+    click.option("--k", type=click.IntRange(min=1), help="IWAE samples for --objective iwae."),
+    click.option(
+        "--binarize",
+        type=click.Choice(BINARIZE),
+        help="dynamic: fresh Bernoulli draws of grey levels each batch (VAE).",
+    ),
+    click.option("--noise-std", type=NON_NEGATIVE, help="Input noise σ (DAE)."),
+    click.option("--walkback", type=click.IntRange(min=0), help="Walkback steps (DAE chain)."),
+    click.option("--code-l1", type=NON_NEGATIVE, help="L1 penalty on codes."),
+    click.option("--epochs", type=click.IntRange(min=0)),
+    click.option("--batch-size", type=click.IntRange(min=1)),
+    click.option("--lr", type=POSITIVE),
+    click.option("--weight-decay", type=NON_NEGATIVE),
+    click.option("--lr-schedule", type=click.Choice(SCHEDULES)),
+    click.option("--grad-clip", type=POSITIVE),
+    click.option("--early-stopping", type=click.IntRange(min=1), help="Patience in epochs."),
+    click.option("--device", default="auto", show_default=True),
+    click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
+    click.option("--whiten", is_flag=True, default=None, help="Whitened codes (PCA)."),
+    click.option("--solver", help="PCA: auto, covariance, svd, randomized; linear: lbfgs, adam."),
+)
+DATA_OPTIONS = options(
+    click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        help="Folder of the MNIST / Fashion-MNIST IDX files (default: $AEKIT_DATA).",
+    ),
+    click.option(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="Seed of the train/validation/test split (default: the run's; 0 for train).",
+    ),
+)
+SEED_OPTION = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+
+
+def out_option(what: str, default: str) -> Callable:
+    """The ``--out`` option of a command that writes one ``what`` (default: ``default``)."""
+    return click.option(
+        "--out", type=click.Path(dir_okay=False), help=f"{what} (default: {default})."
+    )
+
+
+SPLIT_OPTION = click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
+
+
+def model_params(ctx: click.Context, kind: str, opts: dict[str, Any]) -> dict[str, Any]:
+    """The estimator parameters among ``opts``; an option set explicitly for a kind
+    it does not apply to is an error."""
+    accepted = estimator_class(kind)().get_params()
+    renamed = PCA_RENAMED if kind == "pca" else RENAMED
+    params: dict[str, Any] = {}
+    for option, value in opts.items():
+        name = renamed.get(option, option)
+        if value is None or (name not in MODEL_PARAMETERS and option not in renamed):
+            continue
+        if name not in accepted:
+            if ctx.get_parameter_source(option) != click.core.ParameterSource.DEFAULT:
+                raise click.UsageError(
+                    f"--{option.replace('_', '-')} does not apply to '{kind}' models."
+                )
+            continue
+        params[name] = value
+    if "verbose" in accepted:
+        params["verbose"] = not opts["quiet"]
+    return params
