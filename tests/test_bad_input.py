@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from PIL import Image
 
 from aekit.cli import main
+from aekit.safe_files import read_json, write_json
 
 TINY = ["--epochs", "1", "--hidden", "8", "--latent-dim", "2", "--quiet"]
 
@@ -94,9 +96,60 @@ def not_writable_out(folder: Path, run: Path) -> list[str]:
     return ["train", "ae", "--out", str(folder / "a-file" / "run"), *TINY]
 
 
-def png_into_a_file(folder: Path, run: Path) -> list[str]:
-    (folder / "a-file").write_text("not a folder")
-    return ["reconstruct", str(run), "--out", str(folder / "a-file" / "rec.png")]
+def png_into_a_file(command: str):
+    def build(folder: Path, run: Path) -> list[str]:
+        (folder / "a-file").write_text("not a folder")
+        return [command, str(run), "--out", str(folder / "a-file" / "out.png")]
+
+    return build
+
+
+def train_kind(kind: str, *options: str):
+    return lambda folder, run: ["train", kind, "--out", "new", *TINY, *options]
+
+
+def on_run_at(command: str, *options: str):
+    """``command`` on the run, writing into the case's folder."""
+    return lambda folder, run: [command, str(run), *[o.format(f=folder) for o in options]]
+
+
+def replace_run(*options: str):
+    return lambda folder, run: ["train", "ae", "--out", str(run), "--overwrite", *TINY, *options]
+
+
+def resume_run(*options: str):
+    return lambda folder, run: ["train", "ae", "--out", str(run), "--resume", *TINY, *options]
+
+
+def special_file(kind: str):
+    """A FIFO or a plain file where a run folder is expected."""
+
+    def make(folder: Path) -> str:
+        path = folder / kind
+        os.mkfifo(path) if kind == "fifo" else path.write_text("x")
+        return str(path)
+
+    return make
+
+
+def edited_config(edit: Callable[[dict], None]):
+    """``evaluate`` on the run after ``edit`` changed its config (checksum renewed)."""
+
+    def build(folder: Path, run: Path) -> list[str]:
+        config = read_json(run / "config.json")
+        edit(config)
+        write_json(run / "config.json", config)
+        return ["evaluate", str(run)]
+
+    return build
+
+
+def weights_of_another_save(folder: Path, run: Path) -> list[str]:
+    other = folder / "other"
+    assert main(["train", "ae", "--out", str(other), *TINY, "--seed", "5"]) == 0
+    shutil.copy(other / "model.safetensors", run / "model.safetensors")
+    shutil.rmtree(other)
+    return ["evaluate", str(run)]
 
 
 CASES = {
@@ -135,8 +188,116 @@ CASES = {
     "NaN at evaluate": (evaluate_on(npy(nan_values())), "NaN"),
     "unknown split": (on_run("evaluate", "--split", "everything"), "Invalid value"),
     "output folder not writable": (not_writable_out, "a-file"),
-    "figure into a file's folder": (png_into_a_file, "a-file"),
+    "figure into a file's folder": (png_into_a_file("reconstruct"), "a-file"),
     "chain sampling without noise": (on_run("sample", "--method", "chain", "-n", "4"), "noise"),
+    # numbers beyond what float32 and int64 hold, and non-finite numbers
+    "a learning rate past float32": (train_with("--lr", "1e39"), "at most"),
+    "a huge learning rate": (train_with("--lr", "1e30"), "at most"),
+    "a huge noise level": (train_with("--noise-std", "1e30"), "at most"),
+    "a sigma past float32": (train_kind("vae", "--sigma", "1e39"), "at most"),
+    "a seed beyond 32 bits": (train_with("--seed", str(2**32)), "at most"),
+    "a seed beyond 64 bits": (train_with("--seed", str(2**70)), "at most"),
+    "epochs beyond 64 bits": (train_with("--epochs", str(2**70)), "at most"),
+    "a NaN noise level": (train_with("--noise-std", "nan"), "not a finite number"),
+    "an infinite noise level": (train_with("--noise-std", "inf"), "not a finite number"),
+    "an infinite weight decay": (train_with("--weight-decay", "inf"), "not a finite number"),
+    "a NaN fraction": (train_with("--val-fraction", "nan"), "not a finite number"),
+    "reconstruct with NaN noise": (on_run("reconstruct", "--noise", "nan"), "finite"),
+    "reconstruct with negative noise": (on_run("reconstruct", "--noise", "-1"), "x>=0"),
+    "chain with NaN noise": (on_run("sample", "--method", "chain", "--noise", "nan"), "finite"),
+    "chain with infinite noise": (
+        on_run("sample", "--method", "chain", "--noise", "inf"),
+        "finite",
+    ),
+    "a NaN temperature": (on_run("sample", "--temperature", "nan"), "finite"),
+    "too many samples": (on_run("sample", "-n", "100001"), "100000"),
+    # settings refused before the run folder is touched
+    "overwrite onto a missing GPU": (replace_run("--device", "cuda"), "no CUDA device"),
+    "overwrite with a bad device": (replace_run("--device", "tpu"), "device must be"),
+    "overwrite with conv on vectors": (
+        lambda f, r: [
+            "train",
+            "ae",
+            "--data",
+            npy(np.ones((40, 6)))(f),
+            "--out",
+            str(r),
+            "--overwrite",
+            "--architecture",
+            "conv",
+            *TINY,
+        ],  # fmt: skip
+        "needs images",
+    ),
+    "batch norm on batches of one": (train_with("--norm", "batch", "--batch-size", "1"), "norm"),
+    "networks too big for memory": (train_with("--hidden", "1000000,1000000"), "GiB"),
+    "more PCA components than features": (
+        lambda f, r: ["train", "pca", "--out", "new", "--latent-dim", "65"],
+        "n_components",
+    ),
+    "a seed that is negative": (train_with("--seed", "-1"), "x>=0"),
+    "zero learning rate": (train_with("--lr", "0"), "x>0"),
+    "zero mixture components": (train_kind("vae", "--prior-components", "0"), "x>=1"),
+    "free bits with a mixture prior": (
+        train_kind("vae", "--prior", "mixture", "--free-bits", "1"),
+        "free_bits",
+    ),
+    "walkback without noise": (
+        train_kind("dae", "--walkback", "1", "--noise-std", "0"),
+        "walkback",
+    ),
+    "a VAE option for an autoencoder": (train_with("--kl-warmup", "2"), "does not apply"),
+    "an overwrite that is refused": (replace_run("--lr", "-1"), "x>0"),
+    # resuming with something else than the run had
+    "resume with another learning rate": (resume_run("--lr", "0.5"), "cannot resume"),
+    "resume with other widths": (resume_run("--hidden", "9"), "cannot resume"),
+    "resume with another seed": (resume_run("--seed", "4"), "cannot resume"),
+    "resume on other data": (resume_run("--data", "mnist"), "cannot resume"),
+    "resume with another batch size": (resume_run("--batch-size", "7"), "cannot resume"),
+    "resume a folder with no run": (
+        lambda f, r: ["train", "ae", "--out", str(f), "--resume", *TINY],
+        "holds no run",
+    ),
+    # files where a run folder is expected, and run files that do not fit
+    "a FIFO as the run": (lambda f, r: ["evaluate", special_file("fifo")(f)], "not a folder"),
+    "a file as the run": (lambda f, r: ["evaluate", special_file("file")(f)], "not a folder"),
+    "/dev/zero as the run": (lambda f, r: ["evaluate", "/dev/zero"], "not a folder"),
+    "a FIFO as --out": (
+        lambda f, r: ["train", "ae", "--out", special_file("fifo")(f), *TINY],
+        "not a folder",
+    ),
+    "/dev/zero as --out": (
+        lambda f, r: ["train", "ae", "--out", "/dev/zero", *TINY],
+        "not a folder",
+    ),
+    "a config with an unknown key": (
+        edited_config(lambda c: c["params"].update(frobnicate=1)),
+        "unknown Autoencoder parameters",
+    ),
+    "a config without fitted state": (edited_config(lambda c: c.pop("fitted")), "fitted state"),
+    "a config missing a fitted value": (
+        edited_config(lambda c: c["fitted"].pop("seed_")),
+        "lacks the fitted value",
+    ),
+    "tensors that do not fit the config": (
+        edited_config(lambda c: c["params"].update(latent_dim=7)),
+        "weights do not fit",
+    ),
+    "weights of another save": (weights_of_another_save, "not the ones its config.json"),
+    # outputs that cannot be written: refused before any work
+    "a report into a missing folder": (
+        on_run_at("report", "--out", "{f}/missing/x.html"),
+        "missing",
+    ),
+    "samples into a missing folder": (
+        on_run_at("sample", "--npy", "{f}/missing/s.npy"),
+        "missing",
+    ),
+    "interpolation into a file's folder": (png_into_a_file("interpolate"), "a-file"),
+    "evaluate on a missing GPU": (on_run("evaluate", "--device", "cuda"), "no CUDA device"),
+    "log-likelihood of an autoencoder": (on_run("evaluate", "--nll-samples", "5"), "vae"),
+    "zero reconstructions": (on_run("reconstruct", "-n", "0"), "1<=x<=32"),
+    "a split seed that is not a number": (on_run("evaluate", "--split-seed", "x"), "not a valid"),
 }
 
 
@@ -160,5 +321,26 @@ def test_bad_input_gets_one_sentence_and_changes_nothing(case, trained_run, tmp_
     assert snapshot(tmp_path) == before, case
 
 
-def test_there_are_at_least_25_cases():
-    assert len(CASES) >= 25
+def test_there_are_at_least_60_cases():
+    assert len(CASES) >= 60
+
+
+def test_the_python_api_refuses_non_finite_and_negative_settings(trained_run):
+    import torch
+
+    import aekit
+
+    model = aekit.load(trained_run)
+    X = np.zeros((4, 1, 8, 8), dtype=np.float32)
+    for bad in (np.nan, np.inf, -1.0):
+        with pytest.raises(ValueError, match="noise_std"):
+            model.reconstruct(X, noise_std=bad)
+        with pytest.raises(ValueError, match="noise_std"):
+            model.sample_chain(4, noise_std=bad)
+    vae = aekit.VAE(2, hidden=(8,), epochs=1, random_state=0).fit(X.reshape(4, -1) + 0.5)
+    for bad in (-1, 0, 2.5):
+        with pytest.raises(ValueError, match="batch_size"):
+            vae.log_likelihood(X.reshape(4, -1), n_samples=2, batch_size=bad)
+    # a tensor that carries a graph is read, not refused with a torch error
+    tensor = torch.zeros(4, 1, 8, 8, requires_grad=True)
+    assert model.transform(tensor).shape == (4, 2)

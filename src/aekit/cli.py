@@ -19,11 +19,14 @@ import torch
 from aekit import distributed
 from aekit.cli_options import (
     DATA_OPTIONS,
+    DEVICE_OPTION,
+    GRID_SAMPLES,
     MODEL_OPTIONS,
     NON_NEGATIVE,
     POSITIVE,
     SEED_OPTION,
     SPLIT_OPTION,
+    FiniteFloat,
     model_params,
     out_option,
 )
@@ -35,7 +38,15 @@ from aekit.figures import image_rows, path_grid, sample_grid
 from aekit.generation import CHAIN_STEPS, SAMPLE_METHODS, GenerativeMixin
 from aekit.registry import KINDS, estimator_class, load
 from aekit.report import build_report
-from aekit.run_folder import TENSORBOARD_DIR, DataSpec, prepare_run_dir, read_run, write_run
+from aekit.run_folder import (
+    TENSORBOARD_DIR,
+    DataSpec,
+    RunWriter,
+    check_resume,
+    read_run,
+    write_run,
+)
+from aekit.safe_files import check_writable
 from aekit.training_log import require_tensorboard
 
 
@@ -54,8 +65,8 @@ def cli() -> None:
     help="digits, mnist, fashion-mnist, or a .npy/.npz/.csv file or image folder.",
 )
 @DATA_OPTIONS
-@click.option("--val-fraction", type=click.FloatRange(0, 0.9), default=0.1, show_default=True)
-@click.option("--test-fraction", type=click.FloatRange(0, 0.9), default=0.2, show_default=True)
+@click.option("--val-fraction", type=FiniteFloat(0, 0.9), default=0.1, show_default=True)
+@click.option("--test-fraction", type=FiniteFloat(0, 0.9), default=0.2, show_default=True)
 @click.option("--out", type=click.Path(), help="Run folder (default: runs/KIND-DATA).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run folder.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
@@ -79,8 +90,6 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     """Train a model of KIND (pca, linear, ae, dae, vae) and save it as a run."""
     params = model_params(ctx, kind, opts)
     model = estimator_class(kind)(**params)
-    model._validate_params()  # settings that conflict fail before anything is written
-
     out = Path(opts["out"] or f"runs/{kind}-{Path(opts['data']).stem}")
     data = DataSpec(
         source=opts["data"],
@@ -90,10 +99,12 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
         split_seed=opts["split_seed"] or 0,
         binarize=params.get("binarize") == "dynamic",
     )
+    options = {k: v for k, v in params.items() if k != "verbose"}
+    # everything that can be refused is refused here, before the disk is touched
+    writer = RunWriter(out, overwrite=opts["overwrite"], resume=opts["resume"])
+    writer.check()
     if opts["resume"]:
-        saved_kind, _, _ = read_run(out)
-        if saved_kind != kind:
-            raise AekitError(f"cannot resume: {out} is a '{saved_kind}' run, not '{kind}'.")
+        check_resume(out, kind, data, options)
     for flag, used in (
         ("--tensorboard", opts["tensorboard"]),
         ("--compile", opts["compile_"]),
@@ -102,30 +113,37 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
         if used and kind == "pca":
             raise click.UsageError(f"{flag} does not apply to 'pca' models.")
     if opts["tensorboard"]:
-        require_tensorboard()  # a missing optional package fails before anything is written
-    bundle = data.load()  # before touching the disk: bad data changes nothing
+        require_tensorboard()
+    bundle = data.load()
+    model.check_fit(len(bundle.train.X), bundle.sample_shape)
     if kind != "pca" and distributed.init_from_env():
         _echo_err(f"aekit: rank {distributed.rank()} of {distributed.world_size()}")
-    _on_rank_0(lambda: prepare_run_dir(out, overwrite=opts["overwrite"], resume=opts["resume"]))
-    options = {k: v for k, v in params.items() if k != "verbose"}
-    _on_rank_0(lambda: write_run(out, kind, data, options))
-    if kind == "pca":
-        model.fit(bundle.train.X)
-    else:
-        model.fit(
-            bundle.train.X,
-            X_val=evaluation_data(bundle, "val", binarized=data.binarize),
-            run_dir=out,
-            resume=opts["resume"],
-            tensorboard_dir=out / TENSORBOARD_DIR if opts["tensorboard"] else None,
-            compile=opts["compile_"],
-            precision=opts["precision"],
-        )
-    if not distributed.is_main():  # rank 0 alone saves, evaluates and reports
+    run_dir = writer.training_dir  # the same on every rank, before rank 0 prepares it
+    main = distributed.is_main()
+    _on_rank_0(writer.__enter__)
+    try:
+        if not opts["resume"]:
+            _on_rank_0(lambda: write_run(run_dir, kind, data, options))
+        if kind == "pca":
+            model.fit(bundle.train.X)
+        else:
+            model.fit(
+                bundle.train.X,
+                X_val=evaluation_data(bundle, "val", binarized=data.binarize),
+                run_dir=run_dir,
+                resume=opts["resume"],
+                tensorboard_dir=run_dir / TENSORBOARD_DIR if opts["tensorboard"] else None,
+                compile=opts["compile_"],
+                precision=opts["precision"],
+            )
+        if main:  # rank 0 alone saves, evaluates and reports
+            writer.commit(model.save)
+    finally:
+        if main:
+            writer.__exit__(None, None, None)
         distributed.shutdown()
+    if not main:
         return
-    model.save(out)
-    distributed.shutdown()
     metrics = evaluate(load(out), bundle, "test", binarized=data.binarize)
     _echo_err(f"trained {kind} on {data.source}; saved to {out}")
     click.echo(json.dumps(metrics, indent=2))
@@ -147,16 +165,25 @@ def _on_rank_0(write: Callable[[], None]) -> None:
         raise error
 
 
-def _load_run(run: str, data_source: str | None, data_dir: str | None, split_seed: int | None):
-    """The run's kind, its data (with any of them overridden) and its model."""
+def _load_run(
+    run: str,
+    data_source: str | None,
+    data_dir: str | None,
+    split_seed: int | None,
+    device: str = "auto",
+):
+    """The run's kind, its data (with any of them overridden) and its model, loaded
+    onto ``device`` (a run trained on a GPU evaluates on a CPU-only machine)."""
     kind, data, _ = read_run(run)
     if data_source is not None:
         data.source = data_source
     if data_dir is not None:
         data.data_dir = data_dir
+    elif data.data_dir is not None:  # a folder named by the run's file, not by the user:
+        data.download = False  # read it, never create it
     if split_seed is not None:
         data.split_seed = split_seed
-    return kind, data, load(run)
+    return kind, data, load(run, device=device)
 
 
 @cli.command("evaluate")
@@ -171,6 +198,7 @@ def _load_run(run: str, data_source: str | None, data_dir: str | None, split_see
     show_default=True,
     help="VAE: importance samples K for log p(x) (0: skip).",
 )
+@DEVICE_OPTION
 def evaluate_command(
     run: str,
     data: str | None,
@@ -178,9 +206,10 @@ def evaluate_command(
     split_seed: int | None,
     split: str,
     nll_samples: int,
+    device: str,
 ) -> None:
     """Print a run's metrics on a data split as JSON."""
-    kind, spec, model = _load_run(run, data, data_dir, split_seed)
+    kind, spec, model = _load_run(run, data, data_dir, split_seed, device)
     if nll_samples and kind != "vae":
         raise click.UsageError("--nll-samples applies to 'vae' runs only.")
     metrics = evaluate(model, spec.load(), split, binarized=spec.binarize, nll_samples=nll_samples)
@@ -201,6 +230,7 @@ def evaluate_command(
 @SPLIT_OPTION
 @click.option("--data", help="Reconstruct other data (default: the run's).")
 @DATA_OPTIONS
+@DEVICE_OPTION
 def reconstruct(
     run: str,
     out: str | None,
@@ -210,11 +240,12 @@ def reconstruct(
     data: str | None,
     data_dir: str | None,
     split_seed: int | None,
+    device: str,
 ) -> None:
     """Draw originals above their reconstructions (or noisy / denoised / clean)."""
-    kind, spec, model = _load_run(run, data, data_dir, split_seed)
+    kind, spec, model = _load_run(run, data, data_dir, split_seed, device)
+    path = check_writable(out or Path(run) / "reconstructions.png")
     X = getattr(spec.load(), split).X[:n]
-    path = Path(out or Path(run) / "reconstructions.png")
     if noise > 0:
         noisy = X + np.random.default_rng(0).normal(0, noise, X.shape).astype(np.float32)
         rows, labels = [noisy, model.reconstruct(noisy), X], ["noisy", "denoised", "clean"]
@@ -224,8 +255,8 @@ def reconstruct(
     click.echo(str(path))
 
 
-def _sampling_model(run: str):
-    kind, spec, model = _load_run(run, None, None, None)
+def _sampling_model(run: str, device: str):
+    kind, spec, model = _load_run(run, None, None, None, device)
     if not isinstance(model, GenerativeMixin):
         raise AekitError(f"{run} is a '{kind}' run; sampling applies to neural model runs.")
     return kind, spec, model
@@ -262,6 +293,7 @@ def _sampling_model(run: str):
     show_default=True,
     help="prior/gaussian/gmm: scale the code draws' spread (< 1: more typical codes).",
 )
+@DEVICE_OPTION
 def sample(
     run: str,
     n: int,
@@ -275,10 +307,15 @@ def sample(
     noise: float | None,
     reconstruction: str,
     temperature: float,
+    device: str,
 ) -> None:
-    """Draw N samples from a trained model into a picture grid."""
-    kind, spec, model = _sampling_model(run)
+    """Draw N samples from a trained model into a picture grid (the first
+    256 of them; --npy keeps all)."""
+    kind, spec, model = _sampling_model(run, device)
     method = method or model.default_sample_method
+    path = check_writable(out or Path(run) / f"samples-{method}.png")
+    if npy:
+        check_writable(npy)
     if method == "chain":
         if temperature != 1.0:
             raise click.UsageError("--temperature applies to code draws, not to --method chain.")
@@ -293,9 +330,10 @@ def sample(
         )
     else:
         samples = model.sample(n, method=method, random_state=seed, temperature=temperature)
-    path = Path(out or Path(run) / f"samples-{method}.png")
     data = None if samples.ndim > 2 else spec.load().test.X
-    sample_grid(samples, path, title=f"{kind} samples ({method})", data=data)
+    shown = samples[:GRID_SAMPLES]
+    title = f"{kind} samples ({method})" + (f", {len(shown)} of {n}" if n > len(shown) else "")
+    sample_grid(shown, path, title=title, data=data)
     if npy:
         np.save(npy, samples)
     click.echo(str(path))
@@ -314,6 +352,7 @@ def sample(
 @SPLIT_OPTION
 @SEED_OPTION
 @out_option("PNG file", "RUN/interpolation.png")
+@DEVICE_OPTION
 def interpolate(
     run: str,
     pairs: int,
@@ -323,9 +362,11 @@ def interpolate(
     split: str,
     seed: int,
     out: str | None,
+    device: str,
 ) -> None:
     """Decode paths between pairs of codes: one strip per pair."""
-    kind, spec, model = _sampling_model(run)
+    kind, spec, model = _sampling_model(run, device)
+    path = check_writable(out or Path(run) / "interpolation.png")
     if prior:
         method = method or model.default_prior_path
         strips = model.interpolate_prior(pairs, steps, method=method, random_state=seed)
@@ -337,7 +378,6 @@ def interpolate(
             raise AekitError(f"the {split} split has fewer than {2 * pairs} examples.")
         strips = model.interpolate(X[:pairs], X[pairs : 2 * pairs], steps, method=method)
         where = f"{split} examples"
-    path = Path(out or Path(run) / "interpolation.png")
     path_grid(strips, path, title=f"{kind}: {method} interpolation between {where}")
     click.echo(str(path))
 
@@ -348,6 +388,7 @@ def interpolate(
 @DATA_OPTIONS
 @SEED_OPTION
 @out_option("HTML file", "RUN/report.html")
+@DEVICE_OPTION
 def report(
     run: str,
     data: str | None,
@@ -355,9 +396,10 @@ def report(
     split_seed: int | None,
     seed: int,
     out: str | None,
+    device: str,
 ) -> None:
     """Draw every figure that applies and write one self-contained HTML page."""
-    kind, spec, model = _load_run(run, data, data_dir, split_seed)
+    kind, spec, model = _load_run(run, data, data_dir, split_seed, device)
     bundle = spec.load()
     metrics = evaluate(model, bundle, "test", binarized=spec.binarize)
     path = build_report(run, model, kind, spec, bundle, metrics, out=out, seed=seed)
@@ -391,7 +433,10 @@ def main(argv: list[str] | None = None) -> int:
         _echo_err(f"aekit: error: cannot use{where}: {exc.strerror or exc}.")
         return 2
     except (KeyboardInterrupt, click.exceptions.Abort):
-        _echo_err("aekit: interrupted; the last checkpoint is kept (continue with --resume).")
+        _echo_err(
+            "aekit: interrupted; a run that reached a checkpoint continues with --resume, "
+            "and a finished run it was replacing is kept."
+        )
         return 130
     return result if isinstance(result, int) else 0
 

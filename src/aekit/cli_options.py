@@ -7,6 +7,7 @@ parameter of the same name unless :data:`RENAMED` says otherwise.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -53,8 +54,19 @@ def options(*decorators: Callable) -> Callable:
     return apply
 
 
-POSITIVE = click.FloatRange(min=0, min_open=True)
-NON_NEGATIVE = click.FloatRange(min=0)
+class FiniteFloat(click.FloatRange):
+    """A float in a range that is also finite: click's own range lets NaN and
+    infinity through, and they would reach the model."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+POSITIVE = FiniteFloat(min=0, min_open=True)
+NON_NEGATIVE = FiniteFloat(min=0)
 MODEL_OPTIONS = options(
     click.option("--latent-dim", "-d", type=click.IntRange(min=1), default=16, show_default=True),
     click.option("--architecture", type=click.Choice(ARCHITECTURES)),
@@ -112,6 +124,15 @@ def out_option(what: str, default: str) -> Callable:
     return click.option(
         "--out", type=click.Path(dir_okay=False), help=f"{what} (default: {default})."
     )
+
+
+DEVICE_OPTION = click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where the loaded model runs (auto: CUDA when present, else the CPU).",
+)
+GRID_SAMPLES = 256  # the most samples drawn in one picture
 
 
 SPLIT_OPTION = click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)

@@ -29,6 +29,12 @@ class AutoencoderEstimator(TransformerMixin, BaseEstimator):
     _saved_arrays: ClassVar[tuple[str, ...]] = ()  # fitted arrays (None: not saved)
     _saved_values: ClassVar[dict[str, Callable[[Any], Any]]] = {}  # name -> type read back
 
+    def check_fit(self, n_samples: int, input_shape: tuple[int, ...]) -> None:
+        """Refuse, before any work is done, what ``fit`` would refuse for
+        ``n_samples`` examples of shape ``input_shape``: bad parameters, and
+        parameters that do not suit data of that size. Raises ``ValueError``."""
+        self._validate_params()
+
     def reconstruct(self, X: Any) -> np.ndarray:
         """``inverse_transform(transform(X))``: the reconstruction, in the input's shape."""
         return self.inverse_transform(self.transform(X))

@@ -8,10 +8,13 @@ or, for samples, as points on the data's first two principal axes.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from aekit.safe_files import atomic_write_bytes
 
 DPI = 110
 
@@ -85,9 +88,14 @@ def image_rows(
 
 
 def _save(fig, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG atomically: a full disk or a kill leaves no truncated file."""
     path = Path(path)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    _pyplot().close(fig)
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    finally:
+        _pyplot().close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

@@ -12,6 +12,7 @@ sampling, interpolation and traversals come from
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import sys
 import warnings
@@ -35,9 +36,11 @@ from aekit.likelihoods import LIKELIHOODS, Likelihood, make_likelihood
 from aekit.module import AutoencoderModule
 from aekit.networks import ACTIVATIONS, ARCHITECTURES, DEFAULT_HIDDEN, NORMS, build_networks
 from aekit.validation import (
+    MAX_SEED,
     Check,
     check_choice,
     check_data,
+    check_positive,
     one_of,
     positive,
     validate_params,
@@ -51,7 +54,7 @@ COMMON_CONSTRAINTS: dict[str, Check] = {
     "batch_size": positive(integer=True, optional=True),
     "lr": positive(optional=True),
     "weight_decay": positive(zero=True),
-    "random_state": positive(integer=True, zero=True, optional=True),
+    "random_state": positive(integer=True, zero=True, optional=True, maximum=MAX_SEED),
 }
 # and those of the deep ones
 DEEP_CONSTRAINTS: dict[str, Check] = {
@@ -101,8 +104,9 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
     def _train_config(self, n_samples: int, **settings: Any) -> TrainConfig:  # noqa: ARG002
         """Training settings for ``n_samples`` training examples (the linear model
         sizes its epochs by it)."""
+        seed = getattr(self, "seed_", 0)  # set by fit; check_fit needs only the sizes
         return TrainConfig.from_params(
-            self.get_params(), random_state=self.seed_, verbose=bool(self.verbose), **settings
+            self.get_params(), random_state=seed, verbose=bool(self.verbose), **settings
         )
 
     # -- building --------------------------------------------------------------------
@@ -115,6 +119,31 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         encoder, decoder = self._networks(model_shape, likelihood.params_per_value)
         head = self._head(encoder.out_features, self.latent_dim)
         return AutoencoderModule(encoder, head, decoder, likelihood, **self._module_options())
+
+    def check_fit(self, n_samples: int, input_shape: tuple[int, ...]) -> None:
+        """Refuse before any work what ``fit`` would refuse: bad parameters, a device
+        that is not there, networks that do not suit examples of ``input_shape`` or
+        whose weights and Adam state would not fit in memory, batch norm on batches
+        of one."""
+        self._validate_params()
+        resolve_device(self.device)
+        config = self._train_config(n_samples)
+        if n_samples < 2:
+            raise DataError(f"X has {n_samples} example(s), but at least 2 are needed.")
+        uses_batch_norm = getattr(self, "norm", "none") == "batch"
+        if uses_batch_norm and min(config.batch_size, n_samples) < 2:
+            raise ValueError("norm='batch' needs batches of at least 2 examples; raise batch_size.")
+        with torch.device("meta"):  # shapes and sizes only: no memory is allocated
+            module = self.build_module(tuple(input_shape))
+        n_params = sum(p.numel() for p in module.parameters())
+        needed = 16 * n_params  # float32 weights, gradients and Adam's two moments
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        if needed > 0.8 * available:
+            raise ValueError(
+                f"the networks have {n_params:,} parameters, which need {needed / 2**30:.1f} GiB "
+                f"with their gradients and optimizer state; this machine has "
+                f"{available / 2**30:.1f} GiB. Use smaller hidden layers."
+            )
 
     # -- fitting ---------------------------------------------------------------------
     def fit(
@@ -162,9 +191,9 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         -------
         self
         """
-        self._validate_params()
         check_choice(precision, "precision", PRECISIONS)
         X = check_data(X, min_samples=2)
+        self.check_fit(len(X), tuple(X.shape[1:]))
         self.seed_ = (
             int(self.random_state) if self.random_state is not None else secrets.randbelow(2**31)
         )
@@ -269,6 +298,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
     def reconstruct(self, X: Any, noise_std: float = 0.0) -> np.ndarray:
         """``inverse_transform(transform(X))``, optionally of ``X`` plus Gaussian noise
         of σ = ``noise_std``. Returns the reconstruction in the input's shape."""
+        check_positive(noise_std, "noise_std", allow_zero=True)
         X = self._check_X(X)
 
         def run(xb: torch.Tensor) -> torch.Tensor:

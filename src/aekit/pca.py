@@ -2,11 +2,9 @@
 
 The optimal rank-``k`` linear code of centred data is its projection on the
 top-``k`` eigenvectors of the covariance (Eckart–Young–Mirsky); its training
-error is the sum of the discarded eigenvalues. :class:`PCA` computes them with
-torch or NumPy's BLAS (float64 sums and eigensolver whatever the input's
-precision), on the CPU or a GPU, and reads them as the
-probabilistic PCA model of Tipping & Bishop (1999) to give log-likelihoods in
-nats.
+error is the sum of the discarded eigenvalues. :class:`PCA` computes them on the
+CPU or a GPU (float64 sums and eigensolver whatever the input's precision) and
+reads them as the probabilistic PCA of Tipping & Bishop (1999): log-likelihoods in nats.
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ from aekit.errors import DataError
 from aekit.estimator import AutoencoderEstimator, float_type_of, shape_of
 from aekit.pca_solvers import chunks, covariance_eigh, flip_signs, svd_spectrum
 from aekit.validation import (
+    MAX_SEED,
     Check,
     check_data,
     check_sums,
@@ -158,11 +157,16 @@ class PCA(AutoencoderEstimator):
         "whiten": flag,
         "n_oversamples": positive(integer=True, zero=True),
         "n_power_iter": positive(integer=True, zero=True),
-        "random_state": positive(integer=True, zero=True, optional=True),
+        "random_state": positive(integer=True, zero=True, optional=True, maximum=MAX_SEED),
     }
 
     def _validate_params(self) -> None:
         validate_params(self, self._constraints)
+
+    def check_fit(self, n_samples: int, input_shape: tuple[int, ...]) -> None:
+        super().check_fit(n_samples, input_shape)
+        self._check_n_components(n_samples, math.prod(input_shape))
+        self._resolve_device()
 
     def _check_n_components(self, n: int, D: int) -> int:
         k, top = self.n_components, min(n, D)
@@ -441,7 +445,5 @@ class PCA(AutoencoderEstimator):
         return tags
 
     def _more_tags(self) -> dict[str, Any]:  # scikit-learn < 1.6
-        return {
-            "non_deterministic": self.solver == "randomized" and self.random_state is None,
-            "preserves_dtype": [np.float64, np.float32],
-        }
+        randomized = self.solver == "randomized" and self.random_state is None
+        return {"non_deterministic": randomized, "preserves_dtype": [np.float64, np.float32]}

@@ -8,6 +8,7 @@ fixed table of :mod:`aekit.registry`, never imported by name from the file.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,16 @@ def save_model(model: Any, path: str | Path) -> Path:
         "model": type(model).__name__,
         "params": _jsonable(model.get_params()),
         "fitted": _jsonable(fitted),
+        # the pair is consistent only with these weights: a save cut between the two
+        # files, or weights copied from another save, is refused at load
+        "weights_sha256": _digest(path / WEIGHTS),
     }
     write_json(path / CONFIG, config)
     return path
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -77,17 +85,36 @@ def restore_model(classes: dict[str, type], path: str | Path, device: str | None
     cls = classes.get(config.get("model"))
     if cls is None:
         raise RunFileError(f"{path / CONFIG} names an unknown model {config.get('model')!r}.")
-    params = dict(config["params"])
+    params, fitted = config.get("params"), config.get("fitted")
+    if not isinstance(params, dict) or not isinstance(fitted, dict):
+        raise RunFileError(f"{path / CONFIG} lacks the model's parameters or fitted state.")
+    accepted = set(cls().get_params())
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise RunFileError(f"{path / CONFIG} names unknown {cls.__name__} parameters {unknown}.")
+    params = dict(params)
     if params.get("hidden") is not None:
         params["hidden"] = tuple(params["hidden"])
     if device is not None:
         params["device"] = device
-    model = cls(**params)
-    tensors, _ = load_tensors(path / WEIGHTS)
+    tensors, _ = load_tensors(path / WEIGHTS)  # its own checksum first
+    if config.get("weights_sha256") != _digest(path / WEIGHTS):
+        raise RunFileError(
+            f"{path} holds weights that are not the ones its {CONFIG} was saved with "
+            "(an interrupted save, or files from two saves)."
+        )
     try:
-        model._restore(config["fitted"], tensors)
-    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-        if isinstance(exc, RunFileError):
-            raise
-        raise RunFileError(f"{path} does not hold a consistent {cls.__name__} ({exc}).") from None
+        model = cls(**params)
+        model._restore(fitted, tensors)
+    except RunFileError:
+        raise
+    except KeyError as exc:
+        raise RunFileError(f"{path / CONFIG} lacks the fitted value {exc}.") from None
+    except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "state_dict" in first:
+            first = "its weights do not fit the networks its config describes"
+        raise RunFileError(
+            f"{path} does not hold a consistent {cls.__name__}: {first.rstrip(':.')}."
+        ) from None
     return model

@@ -20,7 +20,7 @@ import numpy as np
 
 from aekit import figures as F
 from aekit.run_folder import FIGURES_DIR, REPORT_FILE, DataSpec
-from aekit.safe_files import atomic_write_bytes
+from aekit.safe_files import atomic_write_bytes, check_writable
 
 SAMPLE_CAPTIONS = {
     "prior": "Decoded draws of z ~ N(0, I). A plain autoencoder defines no density over its "
@@ -225,6 +225,7 @@ def build_report(
     metrics to show (those of :func:`aekit.evaluation.evaluate`).
     """
     run_dir = Path(run_dir)
+    page = check_writable(Path(out) if out else run_dir / REPORT_FILE)  # before drawing
     figures = make_figures(model, kind, bundle, run_dir / FIGURES_DIR, seed=seed)
     config: dict[str, Any] = {"model": type(model).__name__, "kind": kind}
     config.update({f"data.{k}": v for k, v in asdict(data).items()})
@@ -240,7 +241,7 @@ def build_report(
         final["gmm components"] = densities["gmm"].n_components
     title = f"aekit report: {kind} on {data.source} ({run_dir.name})"
     return write_report(
-        Path(out) if out else run_dir / REPORT_FILE,
+        page,
         title=title,
         config=config,
         metrics=final,

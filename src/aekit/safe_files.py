@@ -25,11 +25,24 @@ from safetensors.torch import save as st_save
 from aekit.errors import RunFileError
 
 
+def _file_mode() -> int:
+    """The mode a plain ``open`` would give a new file: 0o666 less the umask (which
+    can only be read by setting it, so it is set straight back)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename), with the
+    permissions the user's umask gives new files."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # name the file the caller asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    try:
+        os.fchmod(fd, _file_mode())  # mkstemp makes files private (0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -38,6 +51,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray) -> None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Refuse, before any work, a file path whose folder is missing or not writable."""
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        raise RunFileError(f"cannot write {path}: it is a folder.")
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise RunFileError(f"cannot write {path}: {folder} is not a writable folder.")
+    return path
 
 
 def _canonical(obj: Any) -> bytes:

@@ -234,6 +234,9 @@ class VAE(NeuralAutoencoder):
         ndarray of shape (n,), float64
         """
         check_positive(n_samples, "n_samples", integer=True)
+        check_positive(max_elements, "max_elements", integer=True)
+        if batch_size is not None:
+            check_positive(batch_size, "batch_size", integer=True)
         Xt = self._check_X(X)
         self.module_.eval()
         D = self.n_features_in_ * self.module_.likelihood.params_per_value

@@ -53,6 +53,8 @@ def check_data(
     >>> check_data([[0.0, 1.0], [2.0, 3.0]]).shape
     (2, 2)
     """
+    if type(X).__module__.startswith("torch"):  # a tensor, perhaps on a GPU or with a graph
+        X = X.detach().cpu().numpy()
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise DataError(f"{what} is a sparse matrix; aekit needs a dense array.")
     try:
@@ -128,15 +130,35 @@ def _same_size_images(got: tuple[int, ...], expected: tuple[int, ...]) -> bool:
     return len(got) >= 2 and len(expected) >= 2 and grey(got) == grey(expected)
 
 
-def check_positive(value: object, name: str, *, integer: bool = False, allow_zero: bool = False):
-    """Return ``value`` if it is a positive (or non-negative) number, else raise ``ValueError``."""
+MAX_INT = 2**63 - 1  # what torch and NumPy hold
+MAX_FLOAT = 1e6  # beyond this a setting's squares and sums overflow float32 arithmetic
+
+
+def check_positive(
+    value: object,
+    name: str,
+    *,
+    integer: bool = False,
+    allow_zero: bool = False,
+    maximum: float | None = None,
+):
+    """Return ``value`` if it is a positive (or non-negative) finite number of at most
+    ``maximum`` (default: 2⁶³ − 1 for integers, 1e6 otherwise), else raise ``ValueError``."""
     kind = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     if isinstance(value, bool) or not isinstance(value, kind):
         word = "an integer" if integer else "a number"
         raise ValueError(f"{name} must be {word}, got {value!r}.")
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    if integer:
+        finite = True
+    else:
+        finite = bool(np.isfinite(float(value))) if abs(value) < 1e308 else False
+    if not finite or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {bound}, got {value!r}.")
+        raise ValueError(f"{name} must be {bound} and finite, got {value!r}.")
+    top = (MAX_INT if integer else MAX_FLOAT) if maximum is None else maximum
+    if value > top:
+        shown = str(top) if integer else f"{top:g}"
+        raise ValueError(f"{name} must be at most {shown}, got {value!r}.")
     return value
 
 
@@ -149,16 +171,25 @@ def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
 
 # -- estimator parameters ---------------------------------------------------------------
 Check = Callable[[object, str], object]
+MAX_SEED = 2**32 - 1  # NumPy's and scikit-learn's seeds
 
 
-def positive(*, integer: bool = False, zero: bool = False, optional: bool = False) -> Check:
+
+
+def positive(
+    *,
+    integer: bool = False,
+    zero: bool = False,
+    optional: bool = False,
+    maximum: float | None = None,
+) -> Check:
     """A check that a parameter is a positive number (``zero``: non-negative;
-    ``integer``: an integer; ``optional``: or None)."""
+    ``integer``: an integer; ``optional``: or None; at most ``maximum``)."""
 
     def check(value: object, name: str) -> object:
         if optional and value is None:
             return value
-        return check_positive(value, name, integer=integer, allow_zero=zero)
+        return check_positive(value, name, integer=integer, allow_zero=zero, maximum=maximum)
 
     return check
 
