@@ -95,6 +95,7 @@ def test_a_kill_at_every_write_of_an_overwrite_leaves_the_old_or_the_new_run(old
     else:
         pytest.fail("the overwrite never finished within 40 writes")
     assert outcomes[0] == (2, 1) and outcomes[-1] == (3, 2)  # both sides were seen
+    print(f"{len(outcomes)} kills: {outcomes.count((2, 1))} old run, {outcomes.count((3, 2))} new")
     leftovers = [p.name for p in run.parent.iterdir() if p.name != "run"]
     assert not leftovers
 
@@ -203,3 +204,15 @@ def test_a_data_folder_named_by_a_run_file_is_never_created(old_run, tmp_path):
     done = cli("evaluate", str(run))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert not (tmp_path / "not").exists()
+
+
+def test_a_divergence_leaves_no_new_folder_and_the_old_run_whole(old_run, tmp_path):
+    diverging = ["--lr", "100000", "--epochs", "3", "--quiet"]
+    done = cli("train", "ae", "--out", str(tmp_path / "new"), *diverging)
+    assert done.returncode == 3 and "diverged" in done.stderr
+    assert not (tmp_path / "new").exists()
+    run = tmp_path / "old"
+    shutil.copytree(old_run, run)
+    done = cli("train", "ae", "--out", str(run), "--overwrite", *diverging)
+    assert done.returncode == 3 and fingerprint(run) == (2, 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
