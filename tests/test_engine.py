@@ -171,3 +171,46 @@ def test_cosine_schedule_and_clipping_are_applied(X):
     model = _dae(lr_schedule="cosine", grad_clip=0.5).fit(X)
     lrs = [h["lr"] for h in model.history_]
     assert lrs[0] == pytest.approx(model.lr) and lrs[-1] < lrs[1] < lrs[0]
+
+
+def _stop_epoch(values: list[float], patience: int) -> int:
+    """Epochs the early-stopping rule runs, given the monitored value of each epoch."""
+    best, bad = float("inf"), 0
+    for epoch, value in enumerate(values, 1):
+        if best == float("inf") or value < best - 1e-6 * abs(best):
+            best, bad = value, 0
+        else:
+            bad += 1
+        if bad >= patience:
+            return epoch
+    return len(values)
+
+
+def test_early_stopping_waits_for_patience_epochs_without_improvement_and_keeps_the_best(X):
+    model = Autoencoder(
+        latent_dim=3, hidden=(32,), epochs=40, lr=0.01, batch_size=16, early_stopping=3,
+        random_state=0,
+    ).fit(X)  # fmt: skip
+    val_mse = [h["val_mse"] for h in model.history_]
+    assert len(val_mse) > 4  # it did not stop while validation was still improving
+    assert len(val_mse) == _stop_epoch(val_mse, 3)
+    val = X[np.random.default_rng(0).permutation(len(X))[: len(X) // 10]]
+    assert -model.score(val) == pytest.approx(min(val_mse), rel=1e-5)  # the best weights
+
+
+def test_the_plateau_schedule_keeps_the_rate_while_validation_improves(X):
+    model = _dae(lr_schedule="plateau", lr=3e-3).set_params(epochs=5).fit(X, X_val=X[:50])
+    val_mse = [h["val_mse"] for h in model.history_]
+    assert np.all(np.diff(val_mse) < 0), val_mse  # improving throughout
+    assert [h["lr"] for h in model.history_] == [3e-3] * 5
+
+
+def test_a_vae_stops_on_its_unweighted_elbo():
+    from aekit import VAE
+    from aekit.engine import monitored
+
+    record = {"val_loss": 10.0, "val_elbo": -12.0, "val_mse": 0.1, "train_loss": 9.0}
+    assert monitored(record) == 12.0  # −ELBO, not the β-weighted loss
+    assert monitored({"val_loss": 3.0, "val_mse": 0.2}) == 0.2
+    with pytest.raises(ValueError, match="beta weights the ELBO's KL term"):
+        VAE(objective="iwae", beta=2.0).fit(np.random.default_rng(0).random((20, 4)))

@@ -355,15 +355,15 @@ class Trainer:
         cfg, st = self.config, self.state
         st.history.append(record)
         st.epoch += 1
-        monitor = record.get("val_loss", record["train_loss"])
-        if monitor < st.best_val - 1e-6 * abs(st.best_val):
+        monitor = monitored(record)
+        if _improves(monitor, st.best_val):
             st.best_val, st.bad_epochs = monitor, 0
             if cfg.early_stopping:
                 self.best_weights = {k: v.clone() for k, v in self.module.state_dict().items()}
         else:
             st.bad_epochs += 1
         if cfg.lr_schedule == "plateau":
-            if monitor < st.plateau_best - 1e-6 * abs(st.plateau_best):
+            if _improves(monitor, st.plateau_best):
                 st.plateau_best, st.plateau_bad = monitor, 0
             else:
                 st.plateau_bad += 1
@@ -394,6 +394,24 @@ class Trainer:
             f"Training diverged at {where}: the loss became NaN or infinite; the model keeps "
             f"the weights from before that epoch{kept}. Try a lower learning rate (--lr)."
         )
+
+
+def monitored(record: dict[str, float]) -> float:
+    """What early stopping and the plateau schedule watch, from an epoch's record:
+    the validation (else training) quantity that no training weight changes, −ELBO
+    for a model with a KL term (no β, warm-up or free bits) and MSE otherwise."""
+    split = "val" if "val_loss" in record else "train"
+    if f"{split}_elbo" in record:
+        return -record[f"{split}_elbo"]
+    return record.get(f"{split}_mse", record[f"{split}_loss"])
+
+
+def _improves(value: float, best: float) -> bool:
+    """Whether ``value`` beats ``best`` by more than rounding (any finite value beats
+    the starting infinity)."""
+    if not math.isfinite(value):
+        return False
+    return not math.isfinite(best) or value < best - 1e-6 * abs(best)
 
 
 class _sigint_sets_flag:

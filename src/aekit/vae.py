@@ -156,6 +156,14 @@ class VAE(NeuralAutoencoder):
 
     def _validate_params(self) -> None:
         super()._validate_params()
+        weighted = {"beta": self.beta != 1, "kl_warmup_epochs": self.kl_warmup_epochs > 0}
+        weighted["free_bits"] = self.free_bits > 0
+        if self.objective == "iwae" and any(weighted.values()):
+            name = next(k for k, v in weighted.items() if v)
+            raise ValueError(
+                f"{name} weights the ELBO's KL term, which the IWAE bound does not have; "
+                "use objective='elbo' or leave beta=1, kl_warmup_epochs=0, free_bits=0."
+            )
         if self.prior == "mixture" and self.free_bits > 0:
             raise ValueError(
                 "free_bits needs the per-dimension KL of the standard prior; "
