@@ -117,3 +117,14 @@ def test_every_objective_reports_the_same_parts_and_a_iwae_model_evaluates():
         "reconstruction",
         "kl",
     }
+
+
+def test_evaluate_says_what_score_measures_and_flags_bernoulli_on_grey_levels():
+    from aekit.evaluation import evaluate
+
+    data = load_data("digits")
+    vae = VAE(2, likelihood="bernoulli", hidden=(16,), epochs=1, random_state=0).fit(data.train.X)
+    grey = evaluate(vae, data)
+    assert grey["score_measures"].startswith("ELBO") and "not log-probabilities" in grey["note"]
+    assert "note" not in evaluate(vae, data, binarized=True)
+    assert evaluate(PCA(2).fit(data.train.X), data)["score_measures"].startswith("prob")

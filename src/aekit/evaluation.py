@@ -33,6 +33,14 @@ from aekit.registry import kind_of
 from aekit.vae import VAE
 
 SPLITS = ("train", "val", "test")
+# what each kind's score() is, so that scores of different kinds are not compared blindly
+SCORE_MEASURES = {
+    "pca": "probabilistic-PCA log-likelihood per example (nats)",
+    "linear": "minus the reconstruction MSE per value",
+    "ae": "minus the reconstruction MSE per value",
+    "dae": "minus the reconstruction MSE per value",
+    "vae": "ELBO per example (nats)",
+}
 BINARIZATION_SEEDS = {"train": 0, "val": 1, "test": 2}
 
 
@@ -93,7 +101,14 @@ def evaluate(
         "mse": mse,
         "psnr_db": float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf"),
         "score": float(model.score(X)),
+        "score_measures": SCORE_MEASURES[kind],
     }
+    grey = isinstance(model, VAE) and model.likelihood == "bernoulli" and not _binary(X)
+    if grey:
+        metrics["note"] = (
+            "Bernoulli likelihood on non-binary values: the ELBO and log-likelihood are "
+            "cross-entropies, not log-probabilities of these data (evaluate binarised data)."
+        )
     X_train = evaluation_data(bundle, "train", binarized=binarized)
     metrics.update(linear_reference(model, X_train, X))
     if isinstance(model, VAE):
@@ -106,6 +121,10 @@ def evaluate(
             metrics["nll_nats"] = -metrics["log_likelihood_nats"]
             metrics["nll_samples"] = nll_samples
     return metrics
+
+
+def _binary(X: np.ndarray, rows: int = 4096) -> bool:
+    return all(np.isin(X[i : i + rows], (0.0, 1.0)).all() for i in range(0, len(X), rows))
 
 
 def linear_reference(

@@ -202,7 +202,9 @@ class VAE(NeuralAutoencoder):
         return {"elbo": sums["elbo"] / n, "reconstruction": -sums["nll"] / n, "kl": sums["kl"] / n}
 
     def score(self, X: Any, y: Any = None) -> float:
-        """Mean ELBO per example in nats (higher is better)."""
+        """Mean ELBO per example in nats (higher is better). With the Bernoulli
+        likelihood it is a log-probability only for binary data; on grey levels it is
+        a cross-entropy (``aekit.evaluation.evaluate`` says so in its output)."""
         return self.elbo_parts(X)["elbo"]
 
     @torch.no_grad()
