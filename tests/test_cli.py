@@ -212,3 +212,17 @@ def test_dae_with_walkback_trains_and_samples_its_chain(tmp_path, capsys):
     assert model.walkback == 2 and model.module_.walkback == 2
     code, out, err = run_cli(["sample", run, "-n", "8", "--method", "chain"], capsys)
     assert code == 0 and Path(out.strip()).name == "samples-chain.png"
+
+
+def test_epoch_lines_reach_a_pipe_and_quiet_silences_them(tmp_path):
+    args = ["train", "ae", "--epochs", "3", "--hidden", "16", "--latent-dim", "2"]
+    run = [sys.executable, "-m", "aekit", *args]
+    loud = subprocess.run([*run, "--out", str(tmp_path / "a")], capture_output=True, text=True)
+    assert loud.returncode == 0, loud.stderr
+    lines = [line for line in loud.stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert all("val_mse" in line and "seconds" in line for line in lines)
+    quiet = subprocess.run(
+        [*run, "--out", str(tmp_path / "b"), "--quiet"], capture_output=True, text=True
+    )
+    assert quiet.returncode == 0 and "epoch " not in quiet.stderr

@@ -155,8 +155,15 @@ class Trainer:
 
     @property
     def _chatty(self) -> bool:
-        """Progress output only when asked for and stderr is a terminal."""
-        return self.config.verbose and self.rank == 0 and sys.stderr.isatty()
+        """Epoch lines when asked for, wherever stderr goes (terminal, pipe, CI log)."""
+        return self.config.verbose and self.rank == 0
+
+    @property
+    def _live_bar(self) -> bool:
+        """A progress bar within the epoch, where one can redraw: a terminal or a
+        Jupyter notebook (tqdm.auto draws a widget there); in a log it would only
+        leave clutter."""
+        return self._chatty and live_progress()
 
     # -- checkpoints -----------------------------------------------------------------
     def save_checkpoint(self, rng_state: torch.Tensor | None = None) -> None:
@@ -264,7 +271,7 @@ class Trainer:
             total=n_batches,
             initial=first,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            disable=not self._chatty,
+            disable=not self._live_bar,
             leave=False,
             file=sys.stderr,
         )
@@ -394,6 +401,11 @@ class Trainer:
             f"Training diverged at {where}: the loss became NaN or infinite; the model keeps "
             f"the weights from before that epoch{kept}. Try a lower learning rate (--lr)."
         )
+
+
+def live_progress() -> bool:
+    """Whether stderr can show a redrawn progress bar: a terminal or a notebook."""
+    return sys.stderr.isatty() or "ipykernel" in sys.modules
 
 
 def monitored(record: dict[str, float]) -> float:

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from aekit.code_densities import densities_from_dict, densities_to_dict
 from aekit.device import resolve_device, to_device
-from aekit.engine import PRECISIONS, SCHEDULES, TrainConfig, Trainer
+from aekit.engine import PRECISIONS, SCHEDULES, TrainConfig, Trainer, live_progress
 from aekit.errors import DataError
 from aekit.estimator import AutoencoderEstimator, shape_of
 from aekit.generation import GenerativeMixin
@@ -258,7 +258,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         memory); a progress bar on long jobs when ``verbose``."""
         self.module_.eval()
         starts = range(0, len(X), batch_size)
-        show = bool(self.verbose) and len(starts) > 4 and sys.stderr.isatty()
+        show = bool(self.verbose) and len(starts) > 4 and live_progress()
         outs = [
             fn(to_device(X[i : i + batch_size], self.device_)).cpu()
             for i in tqdm(starts, disable=not show, leave=False, unit="batch", file=sys.stderr)

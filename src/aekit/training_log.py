@@ -58,9 +58,11 @@ class EpochLog:
                     self._writer.add_scalar(scalar_tag(key), value, record["epoch"])
             self._writer.flush()
         if self.echo:
-            shown = {k: v for k, v in record.items() if k.endswith("loss") or k == "seconds"}
+            shown = {k: v for k, v in record.items() if k.startswith(("train_", "val_"))}
+            shown["seconds"] = record["seconds"]
             text = "  ".join(f"{k} {v:.5g}" for k, v in shown.items())
             tqdm.write(f"epoch {record['epoch']:d}/{self.epochs}  {text}", file=sys.stderr)
+            sys.stderr.flush()  # a pipe or a CI log sees each line as it is made
 
     def close(self) -> None:
         if self._writer is not None:
