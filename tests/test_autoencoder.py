@@ -96,3 +96,18 @@ def test_load_refuses_tampered_and_foreign_files(tmp_path):
         aekit.load(tmp_path)
     with pytest.raises(RunFileError, match="not a folder"):
         aekit.load(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("cls", [aekit.PCA, Autoencoder, VAE])
+def test_dataframes_keep_their_column_names_and_set_output_gives_frames(cls, tmp_path):
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).random((60, 5))
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(5)])
+    model = cls(2) if cls is aekit.PCA else cls(**SMALL)
+    pipe = make_pipeline(MinMaxScaler(), model).set_output(transform="pandas")
+    codes = pipe.fit_transform(frame)
+    prefix = cls.__name__.lower()
+    assert list(codes.columns) == [f"{prefix}0", f"{prefix}1"]
+    assert list(model.feature_names_in_) == [f"f{j}" for j in range(5)]
+    model.save(tmp_path)
+    assert list(aekit.load(tmp_path).feature_names_in_) == list(model.feature_names_in_)

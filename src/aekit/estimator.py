@@ -16,18 +16,32 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import _check_feature_names, check_is_fitted
 
 from aekit.persistence import save_model
 from aekit.validation import check_data
 
 
-class AutoencoderEstimator(TransformerMixin, BaseEstimator):
-    """Base class of every aekit estimator. Not used directly."""
+class AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class of every aekit estimator. Not used directly.
+
+    Fitted on a DataFrame, an estimator keeps ``feature_names_in_``; its codes are
+    named ``get_feature_names_out()`` (``pca0, pca1, …``, ``autoencoder0, …``), and
+    ``set_output(transform="pandas")`` returns them as a DataFrame.
+    """
 
     _saved_arrays: ClassVar[tuple[str, ...]] = ()  # fitted arrays (None: not saved)
     _saved_values: ClassVar[dict[str, Callable[[Any], Any]]] = {}  # name -> type read back
+
+    def _feature_names(self, X: Any, *, reset: bool) -> None:
+        """Record (``reset``) or check the column names of a DataFrame ``X``."""
+        _check_feature_names(self, X, reset=reset)
+
+    @property
+    def _n_features_out(self) -> int:
+        """The code size: what ``get_feature_names_out`` numbers."""
+        raise NotImplementedError
 
     def check_fit(self, n_samples: int, input_shape: tuple[int, ...]) -> None:
         """Refuse, before any work is done, what ``fit`` would refuse for
@@ -61,6 +75,8 @@ class AutoencoderEstimator(TransformerMixin, BaseEstimator):
         arrays = {name: getattr(self, name) for name in self._saved_arrays}
         tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items() if v is not None}
         fitted = {name: getattr(self, name) for name in self._saved_values}
+        if hasattr(self, "feature_names_in_"):
+            fitted["feature_names_in_"] = [str(name) for name in self.feature_names_in_]
         return tensors, fitted
 
     def _restore(self, fitted: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
@@ -70,6 +86,8 @@ class AutoencoderEstimator(TransformerMixin, BaseEstimator):
             setattr(self, name, tensors[name].numpy() if name in tensors else None)
         for name, read in self._saved_values.items():
             setattr(self, name, read(fitted[name]))
+        if "feature_names_in_" in fitted:
+            self.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
 
 
 def shape_of(value: Any) -> tuple[int, ...]:

@@ -4,7 +4,7 @@ interpolation and latent traversals.
 :class:`GenerativeMixin` gives these methods to
 :class:`~aekit.neural.NeuralAutoencoder`. It uses the host's fitted ``module_``,
 ``device_``, ``input_shape_``, ``latent_dim`` and ``seed_`` and its
-``transform``, ``inverse_transform``, ``_decode``, ``_to_tensor`` and
+``transform``, ``inverse_transform``, ``_encode``, ``_decode``, ``_to_tensor`` and
 ``_rng_devices``.
 """
 
@@ -56,7 +56,7 @@ class GenerativeMixin:
 
     def _fit_latent_density(self, X: np.ndarray, n_components: int | str) -> None:
         """Sets ``latent_density_``: {"gaussian": GaussianDensity, "gmm": MixtureDensity}."""
-        Z = self.transform(X).astype(np.float64)
+        Z = self._encode(self._to_tensor(X)).astype(np.float64)
         self.latent_density_ = fit_code_densities(Z, n_components, random_state=self.seed_)
 
     def _density(self, method: str):

@@ -192,6 +192,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         self
         """
         check_choice(precision, "precision", PRECISIONS)
+        self._feature_names(X, reset=True)
         X = check_data(X, min_samples=2)
         self.check_fit(len(X), tuple(X.shape[1:]))
         self.seed_ = (
@@ -241,6 +242,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
     def _check_X(self, X: Any) -> torch.Tensor:
         """Validate ``X`` against the fitted shape; return it as a model-shaped tensor."""
         check_is_fitted(self, "module_")
+        self._feature_names(X, reset=False)
         X = check_data(X)
         if len(self.input_shape_) == 1 and X.ndim == 2 and X.shape[1] != self.n_features_in_:
             raise DataError(
@@ -272,8 +274,11 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         -------
         ndarray of shape (n, latent_dim), float32
         """
-        X = self._check_X(X)
-        return self._batched(lambda xb: self.module_.encode(xb).mean, X)
+        return self._encode(self._check_X(X))
+
+    def _encode(self, Xt: torch.Tensor) -> np.ndarray:
+        """Codes of the model-shaped tensor ``Xt``."""
+        return self._batched(lambda xb: self.module_.encode(xb).mean, Xt)
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """Decode codes ``Z`` to the mean reconstruction, in the input's shape."""
@@ -305,6 +310,10 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             return self.module_.reconstruct(self.module_.corrupt(xb, noise_std))
 
         return self._batched(run, X).reshape(len(X), *self.input_shape_)
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.latent_dim
 
     def _rng_devices(self) -> list[torch.device]:
         """The devices whose random state a seeded computation forks."""

@@ -198,6 +198,7 @@ class PCA(AutoencoderEstimator):
     def _check_X(self, X: Any) -> tuple[np.ndarray, type]:
         """Validate ``X`` against the fitted example shape; return it as (n, D)."""
         check_is_fitted(self, "components_")
+        self._feature_names(X, reset=False)
         array = self._checked(X)
         if array.shape[1:] != self.input_shape_:
             if len(self.input_shape_) == 1 and array.ndim == 2:
@@ -231,6 +232,7 @@ class PCA(AutoencoderEstimator):
 
     def _fit(self, X: Any) -> tuple[np.ndarray, type]:
         self._validate_params()
+        self._feature_names(X, reset=True)
         array = self._checked(X, min_samples=2, finite=False)
         shape = tuple(array.shape[1:])
         X, out_dtype = self._as_matrix(array)
@@ -297,6 +299,10 @@ class PCA(AutoencoderEstimator):
         out = [((z * scale) @ W + mean).cpu().numpy() for z in chunks(Z, self.device_)]
         return np.concatenate(out).astype(dtype, copy=False).reshape(len(Z), *self.input_shape_)
 
+    @property
+    def _n_features_out(self) -> int:
+        return self.n_components_
+
     def _code_scale(self) -> torch.Tensor:
         if not self.whiten:
             return torch.ones((), dtype=torch.float64, device=self.device_)
@@ -329,14 +335,8 @@ class PCA(AutoencoderEstimator):
         full = self.full_explained_variance_
         top = len(full) if full is not None else self.n_components_
         if isinstance(m, bool) or not isinstance(m, int | np.integer) or not 0 <= m <= top:
-            raise ValueError(
-                f"n_components must be an int in [0, {top}] for this fitted PCA; got {m!r}"
-                + (
-                    " (the randomized solver computes no further eigenvalues)."
-                    if full is None
-                    else "."
-                )
-            )
+            why = " (the randomized solver computes no further eigenvalues)" if full is None else ""
+            raise ValueError(f"n_components must be an int in [0, {top}]{why}; got {m!r}.")
         if full is not None:
             discarded = float(full[m:].sum())
         else:
