@@ -329,3 +329,17 @@ def test_a_mixture_prior_vae_is_drawn_and_captioned_with_its_own_prior(tmp_path)
     strips = vae.interpolate_prior(5, 10, random_state=0)
     again = vae.interpolate_prior(5, 10, method="linear", random_state=0)
     np.testing.assert_array_equal(strips, again)
+
+
+def test_the_report_marks_the_unused_code_dimensions_of_a_vae(tmp_path):
+    from aekit.data import load_data
+    from aekit.report import make_figures
+
+    data = load_data("digits")
+    # σ = 1 on data in [0, 1]: most of the code collapses to the prior
+    vae = aekit.VAE(8, sigma=1.0, hidden=(32,), epochs=5, random_state=0).fit(data.train.X)
+    active = vae.active_units(data.test.X)
+    assert (~active).sum() >= 4
+    captions = {f.title: f.caption for f in make_figures(vae, "vae", data, tmp_path)}
+    assert f"{int((~active).sum())} of 8 dimensions are unused" in captions["Latent traversals"]
+    assert "plain autoencoder" not in captions["Samples: prior"]

@@ -29,6 +29,7 @@ from aekit.cli_options import (
     FiniteFloat,
     model_params,
     out_option,
+    show_model_defaults,
 )
 from aekit.code_paths import INTERPOLATIONS
 from aekit.engine import PRECISIONS
@@ -147,6 +148,9 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     metrics = evaluate(load(out), bundle, "test", binarized=data.binarize)
     _echo_err(f"trained {kind} on {data.source}; saved to {out}")
     click.echo(json.dumps(metrics, indent=2))
+
+
+show_model_defaults(train)
 
 
 def _on_rank_0(write: Callable[[], None]) -> None:

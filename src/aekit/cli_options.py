@@ -138,6 +138,38 @@ GRID_SAMPLES = 256  # the most samples drawn in one picture
 SPLIT_OPTION = click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
 
 
+# what a default of None means, for the help text
+NONE_MEANS = {
+    "hidden": "512,256 (mlp) / 32,64 (conv)",
+    "epochs": "≥ 20 epochs and ≥ 2000 steps (linear: 30000 Adam steps or 50 L-BFGS rounds)",
+    "batch_size": "128 (L-BFGS: the whole set)",
+    "lr": "5e-4 (Adam) / 1.0 (L-BFGS)",
+    "grad_clip": "none",
+    "early_stopping": "off",
+    "random_state": "random",
+}
+
+
+def show_model_defaults(command: click.Command) -> None:
+    """Append each model option's default, per kind where the kinds differ, to its help."""
+    for param in command.params:
+        unset = param.default is None or type(param.default).__name__ == "Sentinel"
+        if not isinstance(param, click.Option) or param.is_flag or not unset:
+            continue  # click shows the defaults that options carry themselves
+        by_value: dict[str, list[str]] = {}
+        for kind, cls in ESTIMATORS.items():
+            params = cls().get_params()
+            name = (PCA_RENAMED if kind == "pca" else RENAMED).get(param.name, param.name)
+            if name in params:
+                value = params[name]
+                shown = NONE_MEANS.get(name, "none") if value is None else str(value)
+                by_value.setdefault(shown, []).append(kind)
+        if not by_value:
+            continue
+        parts = [v if len(by_value) == 1 else f"{v} ({', '.join(k)})" for v, k in by_value.items()]
+        param.help = f"{param.help or ''}  [default: {'; '.join(parts)}]".strip()
+
+
 def model_params(ctx: click.Context, kind: str, opts: dict[str, Any]) -> dict[str, Any]:
     """The estimator parameters among ``opts``; an option set explicitly for a kind
     it does not apply to is an error."""

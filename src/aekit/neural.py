@@ -47,6 +47,8 @@ from aekit.validation import (
     widths,
 )
 
+MIN_EPOCHS, MIN_STEPS = 20, 2000  # the default training length: at least both
+
 # the checks every neural model needs, the linear one included
 COMMON_CONSTRAINTS: dict[str, Check] = {
     "latent_dim": positive(integer=True),
@@ -101,13 +103,17 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         """Keyword arguments for :class:`AutoencoderModule` beyond the networks."""
         return {}
 
-    def _train_config(self, n_samples: int, **settings: Any) -> TrainConfig:  # noqa: ARG002
-        """Training settings for ``n_samples`` training examples (the linear model
-        sizes its epochs by it)."""
+    def _train_config(self, n_samples: int, **settings: Any) -> TrainConfig:
+        """Training settings for ``n_samples`` training examples (``epochs=None``
+        sizes the epochs by it)."""
         seed = getattr(self, "seed_", 0)  # set by fit; check_fit needs only the sizes
-        return TrainConfig.from_params(
+        config = TrainConfig.from_params(
             self.get_params(), random_state=seed, verbose=bool(self.verbose), **settings
         )
+        if self.epochs is None and "epochs" not in settings:  # sized to the data
+            steps_per_epoch = math.ceil(n_samples / config.batch_size)
+            config.epochs = max(MIN_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch))
+        return config
 
     # -- building --------------------------------------------------------------------
     def build_module(self, input_shape: tuple[int, ...]) -> AutoencoderModule:

@@ -141,9 +141,17 @@ def _sample_figures(model, X, folder: Path, seed: int) -> list[Figure]:
 
     dims = list(range(min(model.latent_dim, 8)))
     paths = model.traverse(dims=dims, n_steps=9)
-    path = F.path_grid(paths, folder / "traversal.png", labels=[f"z{j + 1}" for j in dims])
+    active = model.active_units(X) if model.has_prior else np.ones(model.latent_dim, bool)
+    labels = [f"z{j + 1}" + ("" if active[j] else " (unused)") for j in dims]
+    path = F.path_grid(paths, folder / "traversal.png", labels=labels)
     centre = "prior mean, ±3 prior σ" if model.centred_on_prior else "mean code, ±3 code σ"
-    out.append(Figure("Latent traversals", path, f"One code dimension at a time ({centre})."))
+    caption = f"One code dimension at a time ({centre})."
+    if not active.all():
+        caption += (
+            f" {int((~active).sum())} of {model.latent_dim} dimensions are unused: their "
+            "posterior mean does not vary with the input (variance ≤ 0.01)."
+        )
+    out.append(Figure("Latent traversals", path, caption))
     return out
 
 
@@ -236,6 +244,11 @@ def build_report(
         last = history[-1]
         final.update({f"last epoch {k}": v for k, v in last.items() if k != "epoch"})
         final["epochs trained"] = last.get("epoch", len(history))
+    if getattr(model, "has_prior", False):
+        X, _, _ = _examples(bundle)
+        active = model.active_units(X)
+        final["active code dimensions"] = f"{int(active.sum())} of {model.latent_dim}"
+        final["unused code dimensions"] = [int(j) + 1 for j in np.flatnonzero(~active)]
     densities = getattr(model, "latent_density_", None)
     if densities is not None:
         final["gmm components"] = densities["gmm"].n_components

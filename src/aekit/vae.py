@@ -19,6 +19,7 @@ from aekit.priors import PRIORS, make_prior
 from aekit.validation import Check, check_positive, flag, one_of, positive
 
 BINARIZE = ("none", "dynamic")
+ACTIVE_THRESHOLD = 0.01  # Burda et al.'s activity threshold for a code dimension
 
 
 class VAE(NeuralAutoencoder):
@@ -38,8 +39,9 @@ class VAE(NeuralAutoencoder):
         decoder, or one shared σ when ``shared_variance=True`` — and bounded below
         by σ = 1e-3 so the density cannot collapse to infinity. ``"bernoulli"``:
         for data in [0, 1], computed on logits.
-    sigma : float, default=1.0
-        The fixed decoder standard deviation of ``"gaussian"``.
+    sigma : float, default=0.1
+        The fixed decoder standard deviation of ``"gaussian"``; 0.1 suits data in
+        [0, 1], where σ = 1 lets the KL collapse to zero (BENCHMARKS.md, "Defaults").
     shared_variance : bool, default=False
         With ``"gaussian-learned"``, learn one σ for all values.
     prior : {"standard", "mixture"}, default="standard"
@@ -102,7 +104,7 @@ class VAE(NeuralAutoencoder):
         latent_dim: int = 16,
         *,
         likelihood: str = "gaussian",
-        sigma: float = 1.0,
+        sigma: float = 0.1,
         shared_variance: bool = False,
         prior: str = "standard",
         prior_components: int = 10,
@@ -116,7 +118,7 @@ class VAE(NeuralAutoencoder):
         hidden: tuple[int, ...] | None = None,
         activation: str = "relu",
         norm: str = "none",
-        epochs: int = 20,
+        epochs: int | None = None,
         batch_size: int = 128,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -206,6 +208,18 @@ class VAE(NeuralAutoencoder):
         likelihood it is a log-probability only for binary data; on grey levels it is
         a cross-entropy (``aekit.evaluation.evaluate`` says so in its output)."""
         return self.elbo_parts(X)["elbo"]
+
+    def active_units(self, X: Any, threshold: float = ACTIVE_THRESHOLD) -> np.ndarray:
+        """Which code dimensions the model uses: ``Var_x(E_q[z_j | x]) > threshold``
+        over the examples ``X`` (Burda et al. 2016, §5.2). A dimension whose
+        posterior mean does not move with ``x`` carries no information: its
+        posterior is the prior there.
+
+        Returns
+        -------
+        ndarray of bool, shape (latent_dim,)
+        """
+        return np.var(self.transform(X).astype(np.float64), axis=0) > threshold
 
     @torch.no_grad()
     def log_likelihood(
