@@ -111,3 +111,28 @@ def test_dataframes_keep_their_column_names_and_set_output_gives_frames(cls, tmp
     assert list(model.feature_names_in_) == [f"f{j}" for j in range(5)]
     model.save(tmp_path)
     assert list(aekit.load(tmp_path).feature_names_in_) == list(model.feature_names_in_)
+
+
+def test_tabular_data_are_scaled_for_training_and_reported_in_their_own_units(tmp_path):
+    from sklearn.datasets import load_breast_cancer
+
+    X = load_breast_cancer().data.astype(np.float32)[:300]
+    ae = Autoencoder(4, hidden=(32,), epochs=30, random_state=0).fit(X)
+    assert ae.scale_ == "standard"
+    np.testing.assert_allclose(ae.scale_offset_, X.mean(0), rtol=1e-4)
+    R = ae.reconstruct(X)  # in the user's units, not standardised ones
+    np.testing.assert_allclose(R.mean(0), X.mean(0), rtol=0.2, atol=0.05 * X.std(0).max())
+    ae.save(tmp_path)
+    np.testing.assert_allclose(aekit.load(tmp_path).reconstruct(X), R, rtol=1e-6)
+    images = np.random.default_rng(0).random((50, 6), dtype=np.float32)
+    assert Autoencoder(2, epochs=1).fit(images).scale_ == "none"  # [0, 1] data stay
+
+
+def test_vae_densities_include_the_scaling_jacobian():
+    """Standardising a·X + b gives the same scaled data as X, so the model is the
+    same, and its density of a·X + b is that of X less D·log a."""
+    X = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
+    kw = dict(hidden=(16,), epochs=3, scale="standard", random_state=0, device="cpu")
+    plain, stretched = VAE(2, **kw).fit(X), VAE(2, **kw).fit(3 * X + 7)
+    gap = plain.score(X) - stretched.score(3 * X + 7)
+    assert gap == pytest.approx(5 * np.log(3), rel=1e-3)

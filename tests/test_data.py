@@ -469,3 +469,27 @@ def test_npy_absurd_header_is_refused(tmp_path):
     (tmp_path / "absurd.npy").write_bytes(absurd)
     with pytest.raises(DataError, match="absurd.npy could not be read"):
         load_data(str(tmp_path / "absurd.npy"))
+
+
+def test_a_pandas_csv_with_semicolons_and_an_index_trains_on_its_features(tmp_path, capsys):
+    pytest.importorskip("pandas")
+    from sklearn.datasets import load_breast_cancer
+
+    import aekit
+    from aekit.cli import main
+
+    data = load_breast_cancer(as_frame=True).frame.iloc[:200]
+    path = tmp_path / "cancer.csv"
+    data.to_csv(path, sep=";")  # pandas writes its unnamed index as the first column
+    assert path.read_text().startswith(";mean radius;")
+    code = main(["train", "ae", "--data", str(path), "--out", str(tmp_path / "run"),
+                 "--epochs", "2", "--hidden", "16", "--latent-dim", "3", "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "aekit: note:" in err and "index" in err
+    model = aekit.load(tmp_path / "run")
+    assert model.n_features_in_ == 30  # 30 features; the index and 'target' (labels) are not
+    (tmp_path / "bad.csv").write_text("a;b;colour\n1;2;red\n3;4;blue\n5;6;red\n")
+    code = main(["train", "ae", "--data", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "'colour'" in err and err.count("\n") == 1

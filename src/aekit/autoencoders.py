@@ -42,6 +42,11 @@ class Autoencoder(NeuralAutoencoder):
     norm : {"none", "batch", "layer"}, default="none"
     likelihood : {"gaussian", "bernoulli", "gaussian-learned"}, default="gaussian"
         Decoder likelihood; ``"bernoulli"`` (logits, cross-entropy) suits data in [0, 1].
+    scale : {"auto", "none", "minmax", "standard"}, default="auto"
+        Scaling of each feature before training, fitted on the training data, saved,
+        and undone for reconstructions and samples (errors are in the user's units).
+        ``"auto"``: none for data in [0, 1], standardisation otherwise
+        (:mod:`aekit.scaling`).
     code_l1 : float, default=0
         Weight of an L1 penalty on the code: sparsity for over-complete codes.
     noise_std : float, default=0
@@ -95,6 +100,7 @@ class Autoencoder(NeuralAutoencoder):
         activation: str = "relu",
         norm: str = "none",
         likelihood: str = "gaussian",
+        scale: str = "auto",
         code_l1: float = 0.0,
         noise_std: float = 0.0,
         walkback: int = 0,
@@ -115,6 +121,7 @@ class Autoencoder(NeuralAutoencoder):
         self.activation = activation
         self.norm = norm
         self.likelihood = likelihood
+        self.scale = scale
         self.code_l1 = code_l1
         self.noise_std = noise_std
         self.walkback = walkback
@@ -259,7 +266,11 @@ class LinearAutoencoder(NeuralAutoencoder):
         self.random_state = random_state
         self.verbose = verbose
 
-    # the linear row of the table in aekit.module: no hidden layer, Gaussian σ = 1
+    # the linear row of the table in aekit.module: no hidden layer, Gaussian σ = 1,
+    # the data as given (PCA's problem)
+    def _scaling(self) -> str:
+        return "none"
+
     def _likelihood(self) -> Likelihood:
         return GaussianFixed(1.0)
 

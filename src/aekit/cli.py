@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from aekit.cli_options import (
     show_model_defaults,
 )
 from aekit.code_paths import INTERPOLATIONS
+from aekit.data_files import DataNote
 from aekit.engine import PRECISIONS
 from aekit.errors import AekitError, TrainingDivergedError
 from aekit.evaluation import evaluate, evaluation_data
@@ -414,8 +416,25 @@ def _echo_err(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Notes about the user's data as one line each; other warnings as usual."""
+    if issubclass(category, DataNote):
+        _echo_err(f"aekit: note: {message}")
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn user errors into exit code 2."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="aekit", standalone_mode=False)
     except click.exceptions.Exit as exc:

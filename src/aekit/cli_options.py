@@ -20,6 +20,7 @@ from aekit.module import OBJECTIVES
 from aekit.networks import ACTIVATIONS, ARCHITECTURES, NORMS
 from aekit.priors import PRIORS
 from aekit.registry import ESTIMATORS, estimator_class
+from aekit.scaling import SCALINGS
 from aekit.vae import BINARIZE
 
 # options whose estimator parameter has another name; every other model option is
@@ -74,6 +75,9 @@ MODEL_OPTIONS = options(
     click.option("--activation", type=click.Choice(tuple(ACTIVATIONS))),
     click.option("--norm", type=click.Choice(NORMS)),
     click.option("--likelihood", type=click.Choice(LIKELIHOODS)),
+    click.option(
+        "--scale", type=click.Choice(SCALINGS), help="Feature scaling (auto: none for [0, 1] data)."
+    ),
     click.option("--sigma", type=POSITIVE, help="Fixed decoder σ."),
     click.option("--shared-variance", is_flag=True, default=None, help="One learned σ (VAE)."),
     click.option("--prior", type=click.Choice(PRIORS), help="VAE prior: N(0, I) or a mixture."),

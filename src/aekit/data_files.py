@@ -15,6 +15,7 @@ import math
 import os
 import struct
 import tokenize
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -208,9 +209,12 @@ def labels_from(y: np.ndarray, n: int, source: object) -> np.ndarray:
 def read_csv(path: Path) -> Raw:
     """Read a numeric CSV with an optional header; a label column gives the labels.
 
+    The delimiter (comma, semicolon or tab) is detected from the start of the file.
     The first line is a header if any of its cells is not a number; a header
     column named ``label``, ``labels``, ``y`` or ``target`` holds the labels
-    (integers or text). Blank lines are skipped.
+    (integers or text). An unnamed first column that counts 0, 1, 2, … is the
+    index pandas writes with ``to_csv``: it is dropped, with a
+    :class:`DataNote`. Blank lines are skipped.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -218,8 +222,8 @@ def read_csv(path: Path) -> Raw:
         raise DataError(f"{path} is not a UTF-8 text file.") from None
     except OSError as exc:
         raise DataError(f"{path} could not be read ({exc.strerror or exc}).") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    ncols, first_line, label_col = None, 0, None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
+    ncols, first_line, label_col, header = None, 0, None, None
     rows: list[np.ndarray] = []
     labels: list[str] = []
     try:
@@ -230,7 +234,8 @@ def read_csv(path: Path) -> Raw:
             if ncols is None:
                 ncols, first_line = len(row), line
                 if not all(_is_number(cell) for cell in row):
-                    label_col = _label_column([cell.strip() for cell in row], path)
+                    header = [cell.strip() for cell in row]
+                    label_col = _label_column(header, path)
                     continue
             if len(row) != ncols:
                 raise DataError(
@@ -240,11 +245,21 @@ def read_csv(path: Path) -> Raw:
                 labels.append(row.pop(label_col).strip())
                 if not labels[-1]:
                     raise DataError(f"{path} line {line} has an empty label.")
-            rows.append(_parse_row(row, path, line, label_col))
+            rows.append(_parse_row(row, path, line, label_col, header))
     except csv.Error as exc:
         raise DataError(f"{path} line {reader.line_num} is not valid CSV ({exc}).") from None
     if not rows or not rows[0].size:
         raise DataError(f"{path} holds no numeric data.")
+    X = np.stack(rows)
+    if header is not None and header[0] == "" and label_col != 0 and X.shape[1] > 1:
+        if np.array_equal(X[:, 0], np.arange(len(X))):
+            warnings.warn(
+                f"{path}: dropped the first column, an unnamed 0, 1, 2, … index "
+                "(as pandas writes it).",
+                DataNote,
+                stacklevel=2,
+            )
+            X = X[:, 1:]
     y = None
     if label_col is not None:
         y = np.array(labels)
@@ -253,7 +268,20 @@ def read_csv(path: Path) -> Raw:
         except ValueError:
             pass  # text labels
         y = labels_from(y, len(rows), path)
-    return np.stack(rows), y
+    return X, y
+
+
+class DataNote(UserWarning):
+    """Something aekit did to the user's data that they should know of (one line)."""
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter of a CSV text: comma, semicolon or tab, whichever the first
+    lines use consistently (comma when they do not tell)."""
+    try:
+        return csv.Sniffer().sniff(text[:8192], delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
 
 
 def _is_number(cell: str) -> bool:
@@ -272,15 +300,19 @@ def _label_column(header: list[str], path: Path) -> int | None:
     return found[0] if found else None
 
 
-def _parse_row(row: list[str], path: Path, line: int, label_col: int | None) -> np.ndarray:
+def _parse_row(
+    row: list[str], path: Path, line: int, label_col: int | None, header: list[str] | None
+) -> np.ndarray:
     try:
         values = np.array(row, dtype=np.float64)
     except ValueError:
         for j, cell in enumerate(row):
             if not _is_number(cell):
-                column = j + 1 + (label_col is not None and j >= label_col)
+                column = j + (label_col is not None and j >= label_col)
+                name = f" in column {header[column]!r}" if header and header[column] else ""
                 raise DataError(
-                    f"{path} line {line}, column {column}: {cell.strip()!r} is not a number."
+                    f"{path} line {line}, column {column + 1}: {cell.strip()!r} is not a "
+                    f"number{name}; aekit reads numeric columns only."
                 ) from None
         raise DataError(f"{path} line {line} holds a value that is not a number.") from None
     if not np.isfinite(values).all():

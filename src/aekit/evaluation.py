@@ -30,6 +30,7 @@ from aekit.errors import AekitError
 from aekit.estimator import AutoencoderEstimator
 from aekit.pca import PCA
 from aekit.registry import kind_of
+from aekit.scaling import apply_scaling
 from aekit.vae import VAE
 
 SPLITS = ("train", "val", "test")
@@ -111,6 +112,8 @@ def evaluate(
         )
     X_train = evaluation_data(bundle, "train", binarized=binarized)
     metrics.update(linear_reference(model, X_train, X))
+    if getattr(model, "scale_", "none") != "none":  # also in the units the model trained in
+        metrics.update(_scaled_errors(model, X_train, X))
     if isinstance(model, VAE):
         metrics.update({f"{k}_nats": v for k, v in model.elbo_parts(X).items()})
         if nll_samples:
@@ -121,6 +124,23 @@ def evaluate(
             metrics["nll_nats"] = -metrics["log_likelihood_nats"]
             metrics["nll_samples"] = nll_samples
     return metrics
+
+
+def _scaled_errors(model: Any, X_train: np.ndarray, X: np.ndarray) -> dict[str, Any]:
+    """The model's MSE and PCA's, both in the model's scaled units."""
+
+    def scaled(A: np.ndarray) -> np.ndarray:
+        A = A.reshape(len(A), *model.input_shape_)
+        return apply_scaling(A, model.scale_offset_, model.scale_factor_).reshape(len(A), -1)
+
+    X_hat = model.reconstruct(X)
+    out: dict[str, Any] = {"scale": model.scale_}
+    out["mse_scaled"] = float(np.mean((scaled(X) - scaled(X_hat)) ** 2, dtype=np.float64))
+    d = model.latent_dim
+    if d < min(len(X_train), X[0].size):
+        reference = PCA(d).fit(scaled(X_train))
+        out["pca_mse_scaled"] = reference.reconstruction_error(scaled(X))
+    return out
 
 
 def _binary(X: np.ndarray, rows: int = 4096) -> bool:

@@ -4,7 +4,8 @@ interpolation and latent traversals.
 :class:`GenerativeMixin` gives these methods to
 :class:`~aekit.neural.NeuralAutoencoder`. It uses the host's fitted ``module_``,
 ``device_``, ``input_shape_``, ``latent_dim`` and ``seed_`` and its
-``transform``, ``inverse_transform``, ``_encode``, ``_decode``, ``_to_tensor`` and
+``transform``, ``inverse_transform``, ``_encode``, ``_decode``, ``_to_tensor``,
+``_unscaled`` and
 ``_rng_devices``.
 """
 
@@ -237,7 +238,7 @@ class GenerativeMixin:
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(seed)
             x = markov_chain(step, x0, n, burn_in=burn_in, thin=thin)
-        return x.cpu().numpy().reshape(n, *self.input_shape_)
+        return self._unscaled(x.cpu().numpy()).reshape(n, *self.input_shape_)
 
     # -- paths in code space ---------------------------------------------------------
     def _codes_of(self, X: Any) -> tuple[np.ndarray, bool]:

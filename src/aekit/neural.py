@@ -35,6 +35,7 @@ from aekit.heads import DeterministicHead
 from aekit.likelihoods import LIKELIHOODS, Likelihood, make_likelihood
 from aekit.module import AutoencoderModule
 from aekit.networks import ACTIVATIONS, ARCHITECTURES, DEFAULT_HIDDEN, NORMS, build_networks
+from aekit.scaling import SCALINGS, apply_scaling, fit_scaling, undo_scaling
 from aekit.validation import (
     MAX_SEED,
     Check,
@@ -69,6 +70,7 @@ DEEP_CONSTRAINTS: dict[str, Check] = {
     "lr_schedule": one_of(SCHEDULES),
     "grad_clip": positive(optional=True),
     "early_stopping": positive(integer=True, optional=True),
+    "scale": one_of(SCALINGS),
 }
 
 
@@ -98,6 +100,10 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             self.norm,
             params_per_value,
         )
+
+    def _scaling(self) -> str:
+        """The scaling of the features to fit (one of :data:`aekit.scaling.SCALINGS`)."""
+        return self.scale
 
     def _module_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`AutoencoderModule` beyond the networks."""
@@ -206,6 +212,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         )
         self.input_shape_ = tuple(X.shape[1:])
         self.n_features_in_ = math.prod(self.input_shape_)
+        self.scale_offset_, self.scale_factor_, self.scale_ = fit_scaling(X, self._scaling())
         config = self._train_config(
             len(X),
             tensorboard_dir=None if tensorboard_dir is None else str(tensorboard_dir),
@@ -232,12 +239,27 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         self._fit_latent_density(X, "bic")
         return self
 
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        """``X`` in the model's units: unchanged (no copy) unless a scaling was fitted."""
+        if getattr(self, "scale_", "none") == "none":
+            return X
+        return apply_scaling(X, self.scale_offset_, self.scale_factor_)
+
+    def _unscaled(self, X: np.ndarray) -> np.ndarray:
+        """Model outputs back in the user's units."""
+        if getattr(self, "scale_", "none") == "none":
+            return X
+        shape = X.shape
+        X = X.reshape(len(X), *self.input_shape_)
+        return undo_scaling(X, self.scale_offset_, self.scale_factor_).reshape(shape)
+
     def _to_tensor(self, X: np.ndarray, whole_on_device: bool = False) -> torch.Tensor:
         """A model-shaped tensor sharing ``X``'s memory on the CPU: a memory-mapped
         ``.npy`` stays on disk, and training reads only the rows of each batch. With
         ``whole_on_device`` an in-memory ``X`` is copied to the model's device once
         (training data on a GPU: no copy per batch); batches of anything left on the
         CPU move one at a time."""
+        X = self._scaled(X)
         with warnings.catch_warnings():  # read-only memmaps: aekit never writes to X
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             Xt = torch.from_numpy(X.reshape(len(X), *_model_shape(self.input_shape_)))
@@ -304,7 +326,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             params = self.module_.decode(zb)
             return lik.mean(params) if mean else lik.sample(params)
 
-        return self._batched(run, z)
+        return self._unscaled(self._batched(run, z))
 
     def reconstruct(self, X: Any, noise_std: float = 0.0) -> np.ndarray:
         """``inverse_transform(transform(X))``, optionally of ``X`` plus Gaussian noise
@@ -315,7 +337,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         def run(xb: torch.Tensor) -> torch.Tensor:
             return self.module_.reconstruct(self.module_.corrupt(xb, noise_std))
 
-        return self._batched(run, X).reshape(len(X), *self.input_shape_)
+        return self._unscaled(self._batched(run, X)).reshape(len(X), *self.input_shape_)
 
     @property
     def _n_features_out(self) -> int:
@@ -326,7 +348,9 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         return [self.device_] if self.device_.type == "cuda" else []
 
     # -- persistence -----------------------------------------------------------------
+    _saved_arrays = ("scale_offset_", "scale_factor_")
     _saved_values: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "scale_": str,
         "input_shape_": shape_of,
         "n_features_in_": int,
         "seed_": int,
@@ -334,12 +358,13 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
     }
 
     def _export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        _, fitted = super()._export()
+        scaling, fitted = super()._export()
         fitted["latent_density_"] = densities_to_dict(getattr(self, "latent_density_", None))
-        return dict(self.module_.state_dict()), fitted
+        return {**self.module_.state_dict(), **scaling}, fitted
 
     def _restore(self, fitted: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
-        super()._restore(fitted, {})
+        super()._restore(fitted, weights)
+        weights = {k: v for k, v in weights.items() if k not in self._saved_arrays}
         self.device_ = resolve_device(self.device)
         with torch.random.fork_rng(devices=[]):
             self.module_ = self.build_module(self.input_shape_)

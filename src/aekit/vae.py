@@ -70,6 +70,9 @@ class VAE(NeuralAutoencoder):
         levels (for the Bernoulli likelihood on grey-level images). Evaluate on a
         fixed, seeded binarisation (:func:`aekit.data.binarize`, with the seeds of
         :mod:`aekit.evaluation`).
+    scale : {"auto", "none", "minmax", "standard"}, default="auto"
+        As in :class:`Autoencoder`; likelihoods and ELBOs include the scaling's
+        Jacobian, so they are densities of the data in the user's units.
     architecture, hidden, activation, norm, epochs, batch_size, lr, weight_decay,
     lr_schedule, grad_clip, early_stopping, device, random_state, verbose
         As in :class:`Autoencoder`.
@@ -114,6 +117,7 @@ class VAE(NeuralAutoencoder):
         objective: str = "elbo",
         k: int = 5,
         binarize: str = "none",
+        scale: str = "auto",
         architecture: str = "mlp",
         hidden: tuple[int, ...] | None = None,
         activation: str = "relu",
@@ -141,6 +145,7 @@ class VAE(NeuralAutoencoder):
         self.objective = objective
         self.k = k
         self.binarize = binarize
+        self.scale = scale
         self.architecture = architecture
         self.hidden = hidden
         self.activation = activation
@@ -201,7 +206,17 @@ class VAE(NeuralAutoencoder):
                 for key in ("elbo", "nll", "kl"):
                     sums[key] = sums.get(key, 0.0) + float(parts[key]) * len(Xt[i : i + 2048])
         n = len(Xt)
-        return {"elbo": sums["elbo"] / n, "reconstruction": -sums["nll"] / n, "kl": sums["kl"] / n}
+        jacobian = self._log_scale_jacobian()  # densities in the user's units
+        return {
+            "elbo": sums["elbo"] / n - jacobian,
+            "reconstruction": -sums["nll"] / n - jacobian,
+            "kl": sums["kl"] / n,
+        }
+
+    def _log_scale_jacobian(self) -> float:
+        """``Σ_j log factor_j``: a density of the scaled data, less this, is the
+        density of the data in the user's units (change of variables)."""
+        return float(np.log(self.scale_factor_.astype(np.float64)).sum())
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean ELBO per example in nats (higher is better). With the Bernoulli
@@ -268,6 +283,7 @@ class VAE(NeuralAutoencoder):
             batch_size = int(max(1, min(1024, max_elements // (D * min(n_samples, 256)))))
         k_chunk = int(max(1, min(n_samples, max_elements // (D * batch_size))))
         out = np.empty(len(Xt), dtype=np.float64)
+        jacobian = self._log_scale_jacobian()
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(self.seed_ if random_state is None else random_state)
             bar = tqdm(total=len(Xt), disable=not progress, desc="log p(x)", unit="ex")
@@ -279,7 +295,7 @@ class VAE(NeuralAutoencoder):
                     k = min(k_chunk, n_samples - start)
                     log_w = self.module_.log_weights(xb, q, k).double()
                     total = torch.logaddexp(total, torch.logsumexp(log_w, 0))
-                out[i : i + len(xb)] = (total - math.log(n_samples)).cpu().numpy()
+                out[i : i + len(xb)] = (total - math.log(n_samples)).cpu().numpy() - jacobian
                 bar.update(len(xb))
             bar.close()
         return out
