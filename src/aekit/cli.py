@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from aekit import distributed
+from aekit.cli_exit import echo_err, run_command
 from aekit.cli_options import (
     DATA_OPTIONS,
     DEVICE_OPTION,
@@ -33,9 +33,8 @@ from aekit.cli_options import (
     show_model_defaults,
 )
 from aekit.code_paths import INTERPOLATIONS
-from aekit.data_files import DataNote
 from aekit.engine import PRECISIONS
-from aekit.errors import AekitError, TrainingDivergedError
+from aekit.errors import AekitError
 from aekit.evaluation import evaluate, evaluation_data
 from aekit.figures import image_rows, path_grid, sample_grid
 from aekit.generation import CHAIN_STEPS, SAMPLE_METHODS, GenerativeMixin
@@ -120,7 +119,7 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     bundle = data.load()
     model.check_fit(len(bundle.train.X), bundle.sample_shape)
     if kind != "pca" and distributed.init_from_env():
-        _echo_err(f"aekit: rank {distributed.rank()} of {distributed.world_size()}")
+        echo_err(f"aekit: rank {distributed.rank()} of {distributed.world_size()}")
     run_dir = writer.training_dir  # the same on every rank, before rank 0 prepares it
     main = distributed.is_main()
     _on_rank_0(writer.__enter__)
@@ -148,7 +147,7 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     if not main:
         return
     metrics = evaluate(load(out), bundle, "test", binarized=data.binarize)
-    _echo_err(f"trained {kind} on {data.source}; saved to {out}")
+    echo_err(f"trained {kind} on {data.source}; saved to {out}")
     click.echo(json.dumps(metrics, indent=2))
 
 
@@ -412,56 +411,9 @@ def report(
     click.echo(str(path))
 
 
-def _echo_err(message: str) -> None:
-    click.echo(message, err=True)
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Notes about the user's data as one line each; other warnings as usual."""
-    if issubclass(category, DataNote):
-        _echo_err(f"aekit: note: {message}")
-    else:
-        _default_showwarning(message, category, filename, lineno, file, line)
-
-
-_default_showwarning = warnings.showwarning
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI and turn user errors into exit code 2."""
-    with warnings.catch_warnings():
-        warnings.showwarning = _show_warning
-        return _main(argv)
-
-
-def _main(argv: list[str] | None) -> int:
-    try:
-        result = cli.main(args=argv, prog_name="aekit", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.UsageError as exc:
-        _echo_err(f"aekit: error: {exc.format_message()}")
-        return 2
-    except click.ClickException as exc:
-        _echo_err(f"aekit: error: {exc.format_message()}")
-        return 2
-    except (AekitError, ValueError) as exc:
-        _echo_err(f"aekit: error: {exc}")
-        return 2
-    except TrainingDivergedError as exc:
-        _echo_err(f"aekit: error: {exc}")
-        return 3
-    except OSError as exc:  # a path that cannot be written or read: the user's to fix
-        where = f" {exc.filename}" if exc.filename else ""
-        _echo_err(f"aekit: error: cannot use{where}: {exc.strerror or exc}.")
-        return 2
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        _echo_err(
-            "aekit: interrupted; a run that reached a checkpoint continues with --resume, "
-            "and a finished run it was replacing is kept."
-        )
-        return 130
-    return result if isinstance(result, int) else 0
+    """Entry point: run the CLI; user errors become one sentence and exit code 2."""
+    return run_command(cli, argv)
 
 
 if __name__ == "__main__":
