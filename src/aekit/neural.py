@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
+from torch import nn
 from tqdm.auto import tqdm
 
 from aekit.code_densities import densities_from_dict, densities_to_dict
@@ -112,10 +113,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
     def _train_config(self, n_samples: int, **settings: Any) -> TrainConfig:
         """Training settings for ``n_samples`` training examples (``epochs=None``
         sizes the epochs by it)."""
-        seed = getattr(self, "seed_", 0)  # set by fit; check_fit needs only the sizes
-        config = TrainConfig.from_params(
-            self.get_params(), random_state=seed, verbose=bool(self.verbose), **settings
-        )
+        config = TrainConfig.from_params(self.get_params(), verbose=bool(self.verbose), **settings)
         if self.epochs is None and "epochs" not in settings:  # sized to the data
             steps_per_epoch = math.ceil(n_samples / config.batch_size)
             config.epochs = max(MIN_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch))
@@ -139,14 +137,13 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         of one."""
         self._validate_params()
         resolve_device(self.device)
-        config = self._train_config(n_samples)
         if n_samples < 2:
             raise DataError(f"X has {n_samples} example(s), but at least 2 are needed.")
-        uses_batch_norm = getattr(self, "norm", "none") == "batch"
-        if uses_batch_norm and min(config.batch_size, n_samples) < 2:
-            raise ValueError("norm='batch' needs batches of at least 2 examples; raise batch_size.")
         with torch.device("meta"):  # shapes and sizes only: no memory is allocated
             module = self.build_module(tuple(input_shape))
+        batch_norm = any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in module.modules())
+        if batch_norm and min(self._train_config(n_samples).batch_size, n_samples) < 2:
+            raise ValueError("norm='batch' needs batches of at least 2 examples; raise batch_size.")
         n_params = sum(p.numel() for p in module.parameters())
         needed = 16 * n_params  # float32 weights, gradients and Adam's two moments
         available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -215,6 +212,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         self.scale_offset_, self.scale_factor_, self.scale_ = fit_scaling(X, self._scaling())
         config = self._train_config(
             len(X),
+            random_state=self.seed_,
             tensorboard_dir=None if tensorboard_dir is None else str(tensorboard_dir),
             compile=bool(compile),
             precision=precision,
@@ -241,13 +239,13 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         """``X`` in the model's units: unchanged (no copy) unless a scaling was fitted."""
-        if getattr(self, "scale_", "none") == "none":
+        if self.scale_ == "none":
             return X
         return apply_scaling(X, self.scale_offset_, self.scale_factor_)
 
     def _unscaled(self, X: np.ndarray) -> np.ndarray:
         """Model outputs back in the user's units."""
-        if getattr(self, "scale_", "none") == "none":
+        if self.scale_ == "none":
             return X
         shape = X.shape
         X = X.reshape(len(X), *self.input_shape_)

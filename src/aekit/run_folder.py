@@ -98,6 +98,7 @@ class RunWriter:
         self.overwrite, self.resume = overwrite, resume
         self._lock: int | None = None
         self._created = False
+        self._committed = False
 
     @property
     def staging(self) -> Path:
@@ -177,7 +178,7 @@ class RunWriter:
     def __exit__(self, *exc: object) -> None:
         if self._lock is None:  # never entered, or entering failed: nothing of ours to undo
             return
-        if not getattr(self, "_committed", False):
+        if not self._committed:
             shutil.rmtree(self._assembly, ignore_errors=True)
             shutil.rmtree(self.staging, ignore_errors=True)
             if not (self.path / CHECKPOINT).exists() and not self.finished:
