@@ -163,7 +163,7 @@ CASES = {
     "garbage .npy": (train_on(text_file("d.npy", b"\x93NUMPY garbage")), "d.npy"),
     "garbage .npz": (train_on(text_file("d.npz", b"PK\x03\x04 broken zip")), "d.npz"),
     "mixed image sizes": (train_on(image_folder(("L", (8, 8)), ("L", (9, 8)))), "size"),
-    "mixed channels": (train_on(image_folder(("L", (8, 8)), ("RGB", (8, 8)))), "mode"),
+    "16-bit images": (train_on(image_folder(("I;16", (8, 8)), ("I;16", (8, 8)))), "16-bit"),
     "a string for a number": (train_with("--lr", "fast"), "'fast' is not a valid float"),
     "zero latent size": (train_with("--latent-dim", "0"), "x>=1"),
     "bad widths": (train_with("--hidden", "8,x"), "comma-separated integers"),

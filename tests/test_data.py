@@ -14,7 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from sklearn.datasets import load_digits
 
+import aekit
+import aekit.registry
 from aekit.data import (
     DATASETS,
     DataBundle,
@@ -23,8 +26,8 @@ from aekit.data import (
     load_idx_dataset,
     resolve_data_dir,
 )
-from aekit.data_files import read_csv, read_npy, read_npz
-from aekit.errors import DataError
+from aekit.data_files import as_examples, read_csv, read_npy, read_npz, read_user_data
+from aekit.errors import DataError, DataNote
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -442,16 +445,13 @@ def test_image_folder_problems(tmp_path):
     for i in range(5):
         _save(tmp_path / "sizes" / f"{i}.png", grey)
     _save(tmp_path / "sizes" / "9.png", np.zeros((5, 4), np.uint8))
-    with pytest.raises(DataError, match=r"9.png is 4x5 pixels.*same size"):
+    with pytest.raises(
+        DataError, match=r"9.png is 5x4 pixels \(HxW\), but .*0.png is 4x4.*--image-size"
+    ):
         load_data(str(tmp_path / "sizes"))
-    for i in range(5):
-        _save(tmp_path / "modes" / f"{i}.png", grey)
-    _save(tmp_path / "modes" / "9.png", np.zeros((4, 4, 3), np.uint8))
-    with pytest.raises(DataError, match=r"9.png has image mode RGB.*same mode"):
-        load_data(str(tmp_path / "modes"))
-    _save(tmp_path / "rgba" / "0.png", np.zeros((4, 4, 4), np.uint8))
-    with pytest.raises(DataError, match="0.png has image mode RGBA"):
-        load_data(str(tmp_path / "rgba"))
+    Image.new("I;16", (4, 4)).save(tmp_path / "sizes" / "deep.png")
+    with pytest.raises(DataError, match="deep.png has image mode I;16"):
+        load_data(str(tmp_path / "sizes"), image_size=(4, 4))
     for i in range(5):
         _save(tmp_path / "broken" / f"{i}.png", grey)
     (tmp_path / "broken" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
@@ -460,6 +460,69 @@ def test_image_folder_problems(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no PNG, JPEG or BMP images"):
         load_data(str(tmp_path / "empty"))
+
+
+def test_images_as_people_have_them(tmp_path):
+    """RGBA, palette, transparent-palette and greyscale files of several sizes become
+    one RGB array: alpha composited onto black, grey widened, all resized; each
+    change said in one note."""
+    folder = tmp_path / "mixed"
+    rgba = np.zeros((6, 6, 4), np.uint8)
+    rgba[..., :3], rgba[..., 3] = (200, 100, 50), 128  # half-transparent orange
+    for i in range(4):
+        _save(folder / f"a{i}.png", rgba)
+        _save(folder / f"g{i}.png", np.full((6, 6), 90, np.uint8))
+        Image.new("P", (9, 7), color=3).save(folder / f"p{i}.png")  # palette, another size
+        transparent = Image.new("P", (6, 6), color=1)
+        transparent.info["transparency"] = 1
+        transparent.save(folder / f"t{i}.png")  # palette with a transparent index
+    with pytest.raises(DataError, match="--image-size"):
+        load_data(str(folder))
+    with pytest.warns(DataNote) as notes:
+        X, _ = read_user_data(folder, image_size=(6, 6))
+    said = [str(n.message) for n in notes]
+    assert any("8 of 16 images had transparency: alpha composited onto black" in m for m in said)
+    assert any(
+        "4 of 16 images were greyscale among colour images: widened to RGB" in m for m in said
+    )
+    assert any("4 of 16 images were resized to 6x6 pixels" in m for m in said)
+    assert X.shape == (16, 3, 6, 6) and X.dtype == np.uint8
+    by_name = dict(zip(sorted(p.name for p in folder.iterdir()), X, strict=True))
+    np.testing.assert_allclose(by_name["a0.png"][:, 0, 0], [100, 50, 25], atol=1)  # 128/255 of it
+    assert (by_name["g0.png"] == 90).all()
+    assert (by_name["t0.png"] == 0).all()  # fully transparent: black
+    assert by_name["p0.png"].shape == (3, 6, 6)
+
+
+def test_image_size_is_saved_with_the_run(tmp_path, capsys):
+    from aekit.cli import main
+
+    folder = tmp_path / "imgs"
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        size = (8, 8) if i % 2 else (10, 12)
+        _save(folder / f"{i}.png", rng.integers(0, 256, size, dtype=np.uint8))
+    run = tmp_path / "run"
+    code = main(["train", "pca", "--data", str(folder), "--image-size", "8,8",
+                 "--latent-dim", "2", "--out", str(run)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "aekit: note:" in err and "20 of 40 images were resized to 8x8" in err
+    assert aekit.load(run).input_shape_ == (1, 8, 8)
+    assert main(["evaluate", str(run)]) == 0  # reads the folder resized again
+    assert main(["train", "pca", "--data", str(folder), "--image-size", "8"]) == 2
+    assert "H,W" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["pca", "ae"])
+def test_uint8_arrays_are_scaled_as_the_cli_scales_them(kind):
+    images = (load_digits().images * 16).clip(0, 255).astype(np.uint8)[:300]
+    as_cli = as_examples(images, "x")
+    params = {"n_components": 4} if kind == "pca" else {"latent_dim": 4, "epochs": 2}
+    raw = aekit.registry.estimator_class(kind)(**params, random_state=0).fit(images)
+    unit = aekit.registry.estimator_class(kind)(**params, random_state=0).fit(as_cli)
+    np.testing.assert_allclose(raw.transform(images), unit.transform(as_cli), atol=1e-5)
+    assert raw.reconstruct(images).max() <= 1.5  # outputs in [0, 1] units, not 0..255
 
 
 def test_npy_absurd_header_is_refused(tmp_path):

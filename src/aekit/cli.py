@@ -22,6 +22,7 @@ from aekit.cli_options import (
     DATA_OPTIONS,
     DEVICE_OPTION,
     GRID_SAMPLES,
+    IMAGE_SIZE_OPTION,
     MODEL_OPTIONS,
     NON_NEGATIVE,
     POSITIVE,
@@ -67,6 +68,7 @@ def cli() -> None:
     help="digits, mnist, fashion-mnist, or a .npy/.npz/.csv file or image folder.",
 )
 @DATA_OPTIONS
+@IMAGE_SIZE_OPTION
 @click.option("--val-fraction", type=FiniteFloat(0, 0.9), default=0.1, show_default=True)
 @click.option("--test-fraction", type=FiniteFloat(0, 0.9), default=0.2, show_default=True)
 @click.option("--out", type=click.Path(), help="Run folder (default: runs/KIND-DATA).")
@@ -100,6 +102,7 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
         test_fraction=opts["test_fraction"],
         split_seed=opts["split_seed"] or 0,
         binarize=params.get("binarize") == "dynamic",
+        image_size=opts["image_size"],
     )
     options = {k: v for k, v in params.items() if k != "verbose"}
     # everything that can be refused is refused here, before the disk is touched

@@ -11,8 +11,7 @@ import warnings
 
 import click
 
-from aekit.data_files import DataNote
-from aekit.errors import AekitError, TrainingDivergedError
+from aekit.errors import AekitError, DataNote, TrainingDivergedError
 
 
 def echo_err(message: str) -> None:

@@ -14,7 +14,9 @@ from typing import Any
 import click
 
 from aekit.engine import SCHEDULES
+from aekit.errors import DataError
 from aekit.evaluation import SPLITS
+from aekit.image_folder import parse_image_size
 from aekit.likelihoods import LIKELIHOODS
 from aekit.module import OBJECTIVES
 from aekit.networks import ACTIVATIONS, ARCHITECTURES, NORMS
@@ -119,6 +121,23 @@ DATA_OPTIONS = options(
         default=None,
         help="Seed of the train/validation/test split (default: the run's; 0 for train).",
     ),
+)
+
+
+def _parse_image_size(ctx, param, value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        return parse_image_size(value)
+    except DataError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+IMAGE_SIZE_OPTION = click.option(
+    "--image-size",
+    callback=_parse_image_size,
+    metavar="H,W",
+    help="Resize every image of an image folder to H,W pixels (Lanczos).",
 )
 SEED_OPTION = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 

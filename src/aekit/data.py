@@ -237,6 +237,7 @@ def load_data(
     test_fraction: float = 0.2,
     random_state: int | None = 0,
     download: bool = True,
+    image_size: tuple[int, int] | None = None,
 ) -> DataBundle:
     """Load a dataset or a user file and split it into train, validation and test sets.
 
@@ -258,6 +259,9 @@ def load_data(
         Seed of the (stratified, when labels allow) random split.
     download : bool, default=True
         Whether MNIST and Fashion-MNIST may be downloaded when absent.
+    image_size : (int, int), optional
+        ``(H, W)`` the images of a folder are resized to; without it a folder
+        of images of several sizes is refused.
 
     Returns
     -------
@@ -304,7 +308,7 @@ def load_data(
                 f"unknown data source {source!r}: use one of {', '.join(DATASETS)} or the path "
                 "of an existing .npy, .npz or .csv file or image folder."
             )
-        raw, y = read_user_data(path)
+        raw, y = read_user_data(path, image_size)
         what = str(path)
     if raw.ndim not in (2, 3, 4):
         raise DataError(

@@ -22,15 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.errors import DataError
+from aekit.errors import DataError, DataNote, one_line
+from aekit.image_folder import read_image_folder
 from aekit.validation import check_data
 
 X_KEYS = ("X", "x", "data", "images")
 Y_KEYS = ("y", "labels")
 LABEL_COLUMNS = ("label", "labels", "y", "target")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-# Pillow mode -> the mode the pixels are converted to (1 or 3 channels).
-IMAGE_MODES = {"1": "L", "L": "L", "P": "RGB", "RGB": "RGB"}
 
 Raw = tuple[np.ndarray, "np.ndarray | None"]
 
@@ -53,13 +51,16 @@ _READ_ERRORS = (
 )
 
 
-def read_user_data(path: str | os.PathLike) -> Raw:
+def read_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None = None) -> Raw:
     """Read examples and optional labels from a file or a folder of images.
 
     Parameters
     ----------
     path : str or path-like
         A ``.npy``, ``.npz`` or ``.csv`` file, or a folder of PNG/JPEG/BMP images.
+    image_size : (int, int), optional
+        ``(H, W)`` the images of a folder are resized to (see
+        :func:`~aekit.image_folder.read_image_folder`).
 
     Returns
     -------
@@ -79,7 +80,7 @@ def read_user_data(path: str | os.PathLike) -> Raw:
     """
     path = Path(path).expanduser()
     if path.is_dir():
-        return read_image_folder(path)
+        return read_image_folder(path, image_size)
     if not path.is_file():
         raise DataError(f"{path} does not exist.")
     suffix = path.suffix.lower()
@@ -98,8 +99,9 @@ def read_user_data(path: str | os.PathLike) -> Raw:
 def as_examples(raw: np.ndarray, what: str) -> np.ndarray:
     """Return raw examples as a finite float32 array of vectors or (n, C, H, W) images.
 
-    ``uint8`` arrays with 3 or 4 dimensions are images and are divided by 255;
-    other arrays keep their values. ``(n, H, W)`` becomes ``(n, 1, H, W)``; a
+    ``uint8`` arrays are 8-bit levels and are divided by 255 (as
+    :func:`~aekit.validation.check_data` does for every caller); other arrays keep
+    their values. ``(n, H, W)`` becomes ``(n, 1, H, W)``; a
     4-D array whose last axis is 1 or 3 and whose second is not is taken as
     ``(n, H, W, C)`` and transposed.
 
@@ -108,14 +110,11 @@ def as_examples(raw: np.ndarray, what: str) -> np.ndarray:
     >>> as_examples(np.full((2, 4, 4, 3), 255, dtype=np.uint8), "x").shape
     (2, 3, 4, 4)
     """
-    scale = raw.dtype == np.uint8 and raw.ndim in (3, 4)
     if raw.ndim == 4 and raw.shape[-1] in (1, 3) and raw.shape[1] not in (1, 3):
         raw = raw.transpose(0, 3, 1, 2)
     X = check_data(raw, what=what)
     if X.ndim == 3:
         X = X[:, None]
-    if scale:
-        X /= 255.0
     return X
 
 
@@ -124,7 +123,7 @@ def read_npy(path: Path) -> np.ndarray:
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except _READ_ERRORS as exc:
-        raise DataError(f"{path} could not be read as a .npy array ({_short(exc)}).") from None
+        raise DataError(f"{path} could not be read as a .npy array ({one_line(exc)}).") from None
     if not isinstance(array, np.ndarray):
         getattr(array, "close", lambda: None)()
         raise DataError(f"{path} is an .npz archive, not a .npy array; rename it to .npz.")
@@ -154,7 +153,7 @@ def read_npz(path: Path) -> Raw:
     except DataError:
         raise
     except _READ_ERRORS as exc:
-        raise DataError(f"{path} is not a readable .npz archive ({_short(exc)}).") from None
+        raise DataError(f"{path} is not a readable .npz archive ({one_line(exc)}).") from None
     return X, (None if y is None else labels_from(y, len(X), path))
 
 
@@ -271,10 +270,6 @@ def read_csv(path: Path) -> Raw:
     return X, y
 
 
-class DataNote(UserWarning):
-    """Something aekit did to the user's data that they should know of (one line)."""
-
-
 def _delimiter(text: str) -> str:
     """The delimiter of a CSV text: comma, semicolon or tab, whichever the first
     lines use consistently (comma when they do not tell)."""
@@ -318,63 +313,3 @@ def _parse_row(
     if not np.isfinite(values).all():
         raise DataError(f"{path} line {line} holds a NaN or infinite value.")
     return values
-
-
-def read_image_folder(path: Path) -> Raw:
-    """Read every PNG/JPEG/BMP image under ``path`` (recursively) as uint8 (n, C, H, W).
-
-    When every image lies in a sub-folder, the sub-folder names (sorted) give
-    the integer labels 0, 1, ...; otherwise there are no labels. All images
-    must share one size and one mode: greyscale (C = 1) or RGB / palette (C = 3).
-    """
-    from PIL import Image
-
-    files = sorted(
-        (p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
-        key=lambda p: p.relative_to(path).as_posix(),
-    )
-    if not files:
-        raise DataError(f"{path} holds no PNG, JPEG or BMP images.")
-    out = None
-    first_mode, first_size = "", (0, 0)
-    for i, file in enumerate(files):
-        try:
-            with Image.open(file) as image:
-                mode, size = image.mode, image.size
-                if i == 0:
-                    if mode not in IMAGE_MODES:
-                        raise DataError(
-                            f"{file} has image mode {mode}; aekit reads greyscale (L) and RGB "
-                            "images, so convert the folder to one of them."
-                        )
-                    first_mode, first_size = mode, size
-                    channels = 1 if IMAGE_MODES[mode] == "L" else 3
-                    out = np.empty((len(files), channels, size[1], size[0]), dtype=np.uint8)
-                elif mode != first_mode:
-                    raise DataError(
-                        f"{file} has image mode {mode}, but {files[0]} has {first_mode}; "
-                        "all images must have the same mode."
-                    )
-                elif size != first_size:
-                    raise DataError(
-                        f"{file} is {size[0]}x{size[1]} pixels, but {files[0]} is "
-                        f"{first_size[0]}x{first_size[1]}; all images must have the same size."
-                    )
-                pixels = np.asarray(image.convert(IMAGE_MODES[mode]))
-        except DataError:
-            raise
-        except Exception as exc:  # Pillow raises many types on corrupted files
-            raise DataError(f"{file} could not be read as an image ({_short(exc)}).") from None
-        out[i] = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
-    parts = [file.relative_to(path).parts for file in files]
-    if all(len(p) > 1 for p in parts):
-        classes = {name: k for k, name in enumerate(sorted({p[0] for p in parts}))}
-        y = np.array([classes[p[0]] for p in parts], dtype=np.int64)
-        return out, y
-    return out, None
-
-
-def _short(exc: BaseException) -> str:
-    """An exception's message, on one line and not too long."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."

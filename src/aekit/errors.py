@@ -1,4 +1,4 @@
-"""User-facing errors: each carries one clear sentence."""
+"""User-facing errors, each carrying one clear sentence, and notes about the data."""
 
 from __future__ import annotations
 
@@ -26,3 +26,13 @@ class RunFileError(AekitError):
 
 class TrainingDivergedError(RuntimeError):
     """The training loss became NaN or infinite."""
+
+
+class DataNote(UserWarning):
+    """Something aekit did to the user's data that they should know of (one line)."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message, on one line and not too long."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."

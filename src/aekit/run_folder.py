@@ -55,9 +55,14 @@ class DataSpec:
     test_fraction: float = 0.2
     split_seed: int = 0
     binarize: bool = False  # evaluate on a fixed seeded binarisation (Bernoulli VAE)
+    image_size: tuple[int, int] | None = None  # (H, W) an image folder is resized to
     # whether MNIST-like data may be fetched into data_dir; not saved: a folder named
     # by a run's file rather than by the user is read, never created
     download: bool = True
+
+    def __post_init__(self) -> None:
+        if self.image_size is not None:  # JSON gives a list back
+            self.image_size = tuple(int(v) for v in self.image_size)
 
     def load(self) -> DataBundle:
         """The data, split as when the run was trained."""
@@ -68,6 +73,7 @@ class DataSpec:
             test_fraction=self.test_fraction,
             random_state=self.split_seed,
             download=self.download,
+            image_size=self.image_size,
         )
 
 

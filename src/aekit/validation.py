@@ -20,6 +20,10 @@ def check_data(
 ) -> np.ndarray:
     """Return ``X`` as a finite float32 (or ``dtype``) array of vectors or images.
 
+    ``uint8`` values are 8-bit levels 0..255 and are divided by 255, exactly as the
+    command line reads image files, so a model never sees raw levels from one
+    caller and [0, 1] from another.
+
     Parameters
     ----------
     X : array-like of shape (n, D), (n, H, W) or (n, C, H, W)
@@ -52,6 +56,8 @@ def check_data(
     --------
     >>> check_data([[0.0, 1.0], [2.0, 3.0]]).shape
     (2, 2)
+    >>> check_data(np.array([[0, 51, 255]], dtype=np.uint8)).tolist()
+    [[0.0, 0.20000000298023224, 1.0]]
     """
     if type(X).__module__.startswith("torch"):  # a tensor, perhaps on a GPU or with a graph
         X = X.detach().cpu().numpy()
@@ -86,7 +92,10 @@ def check_data(
         raise DataError(
             f"{what} is empty: 0 feature(s) (shape={array.shape}) while a minimum of 1 is required."
         )
+    levels = array.dtype == np.uint8
     array = np.ascontiguousarray(array, dtype=dtype)  # a memmap of that dtype stays a view
+    if levels:
+        np.divide(array, 255.0, out=array, casting="unsafe")  # a fresh float copy
     if finite and not _all_finite(array):
         raise DataError(f"{what} contains NaN or infinite values.")
     if expected_shape is not None:
@@ -172,8 +181,6 @@ def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
 # -- estimator parameters ---------------------------------------------------------------
 Check = Callable[[object, str], object]
 MAX_SEED = 2**32 - 1  # NumPy's and scikit-learn's seeds
-
-
 
 
 def positive(
