@@ -261,10 +261,53 @@ def test_the_code_density_is_saved_as_numbers_and_reloaded(small_images, tmp_pat
     old = Autoencoder(**{**SMALL})
     from aekit.safe_files import load_tensors
 
-    old._restore(config["fitted"], load_tensors(tmp_path / "model.safetensors")[0])
+    tensors = load_tensors(tmp_path / "model.safetensors")[0]
+    del tensors["training_codes_"]
+    old._restore(config["fitted"], tensors)
     with pytest.raises(ValueError, match="call fit_latent_density"):
         old.sample(2, method="gmm")
     assert old.sample(2, method="prior").shape == (2, 1, 6, 6)
+
+
+def test_fit_fits_no_mixture_and_the_lazy_density_survives_save(
+    small_images, tmp_path, monkeypatch
+):
+    """fit keeps training codes only; the first sample fits the densities to them,
+    and a model saved before that samples exactly like one saved after."""
+    from aekit.code_densities import MixtureDensity
+
+    fits = []
+    real_fit = MixtureDensity.fit.__func__
+    monkeypatch.setattr(
+        MixtureDensity,
+        "fit",
+        classmethod(lambda cls, *a, **k: fits.append(1) or real_fit(cls, *a, **k)),
+    )
+    model = Autoencoder(**SMALL).fit(small_images)
+    assert fits == [] and model.latent_density_ is None
+    assert model.training_codes_.shape == (len(small_images), SMALL["latent_dim"])
+    model.save(tmp_path / "before")
+    draws = model.sample(5, method="gmm", random_state=3)
+    assert len(fits) == 1
+    model.sample(5, method="gmm", random_state=3)
+    assert len(fits) == 1  # fitted once, then kept
+    model.save(tmp_path / "after")
+    after = aekit.load(tmp_path / "after")
+    np.testing.assert_array_equal(after.sample(5, method="gmm", random_state=3), draws)
+    assert len(fits) == 1  # saved densities are read back, not refitted
+    before = aekit.load(tmp_path / "before")
+    np.testing.assert_array_equal(before.sample(5, method="gmm", random_state=3), draws)
+
+
+def test_training_codes_are_a_bounded_subsample(monkeypatch):
+    import aekit.generation
+
+    monkeypatch.setattr(aekit.generation, "TRAINING_CODES", 50)
+    X = np.random.default_rng(0).random((120, 6), dtype=np.float32)
+    model = Autoencoder(latent_dim=2, hidden=(8,), epochs=1, random_state=0).fit(X)
+    assert model.training_codes_.shape == (50, 2)
+    rows = np.flatnonzero(np.isin(model.transform(X)[:, 0], model.training_codes_[:, 0]))
+    assert len(rows) == 50
 
 
 def test_interpolate_and_traverse(small_images):

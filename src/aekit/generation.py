@@ -24,6 +24,9 @@ from aekit.code_paths import INTERPOLATIONS, interpolate_codes, traversal_codes
 from aekit.validation import check_choice, check_data, check_positive
 
 SAMPLE_METHODS = ("prior", "gaussian", "gmm", "chain")
+# training codes fit keeps for the code densities: enough for a 10-component
+# full-covariance mixture in 64 dimensions, and a mixture fit of seconds
+TRAINING_CODES = 10_000
 CHAIN_STEPS = ("mean", "sample")
 
 
@@ -34,10 +37,11 @@ class GenerativeMixin:
     def fit_latent_density(self, X: Any, n_components: int | str = "bic") -> GenerativeMixin:
         """Fit the code densities of ``sample(method="gaussian" | "gmm")`` to the codes of ``X``.
 
-        ``fit`` calls this on the training data, so a fitted (or loaded) model
-        samples at once; call it again to choose the number of mixture components
-        yourself or to use other data. Both densities are saved with the model as
-        plain numbers.
+        Without this call the densities are fitted when first needed (by ``sample``,
+        ``traverse`` or ``aekit report``) to the training codes ``fit`` keeps (at
+        most :data:`TRAINING_CODES` of them), so ``fit`` itself fits no mixture.
+        Call it to choose the number of mixture components yourself or to use other
+        data. Fitted densities are saved with the model as plain numbers.
 
         Parameters
         ----------
@@ -52,16 +56,31 @@ class GenerativeMixin:
         self
         """
         X = check_data(X, min_samples=2)
-        self._fit_latent_density(X, n_components)
-        return self
-
-    def _fit_latent_density(self, X: np.ndarray, n_components: int | str) -> None:
-        """Sets ``latent_density_``: {"gaussian": GaussianDensity, "gmm": MixtureDensity}."""
         Z = self._encode(self._to_tensor(X)).astype(np.float64)
         self.latent_density_ = fit_code_densities(Z, n_components, random_state=self.seed_)
+        return self
+
+    def _keep_training_codes(self, X: np.ndarray) -> None:
+        """Keep the codes of at most :data:`TRAINING_CODES` training examples (a
+        seeded subsample) for densities fitted later; forget fitted densities."""
+        rows = np.arange(len(X))
+        if len(X) > TRAINING_CODES:
+            rng = np.random.default_rng(self.seed_)
+            rows = np.sort(rng.choice(len(X), TRAINING_CODES, replace=False))
+        self.training_codes_ = self._encode(self._to_tensor(X[rows])).astype(np.float32)
+        self.latent_density_ = None
+
+    def code_densities(self) -> dict[str, Any] | None:
+        """The fitted code densities ``{"gaussian": …, "gmm": …}``, fitted now to the
+        kept training codes if they were not yet; ``None`` for a model that has
+        neither (saved before codes were kept)."""
+        if self.latent_density_ is None and self.training_codes_ is not None:
+            Z = self.training_codes_.astype(np.float64)
+            self.latent_density_ = fit_code_densities(Z, "bic", random_state=self.seed_)
+        return self.latent_density_
 
     def _density(self, method: str):
-        densities = getattr(self, "latent_density_", None)
+        densities = self.code_densities()
         if densities is None:
             raise ValueError(
                 f"this {type(self).__name__} has no fitted code density; "
@@ -342,7 +361,7 @@ class GenerativeMixin:
         dims = list(range(min(self.latent_dim, 10))) if dims is None else [int(j) for j in dims]
         if not dims or min(dims) < 0 or max(dims) >= self.latent_dim:
             raise ValueError(f"dims must be code dimensions in 0..{self.latent_dim - 1}.")
-        if self.centred_on_prior or getattr(self, "latent_density_", None) is None:
+        if self.centred_on_prior or self.code_densities() is None:
             center, scale = np.zeros(self.latent_dim), np.ones(self.latent_dim)
         else:
             gauss = self._density("gaussian")
@@ -393,5 +412,3 @@ def markov_chain(
         kept.append(shown)
         total += len(shown)
     return torch.cat(kept)[:n]
-
-

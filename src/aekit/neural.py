@@ -192,9 +192,9 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             ``"bfloat16"`` runs the networks under bf16 autocast (fast on GPUs with bf16
             tensor cores); codes, log-densities and losses stay float32.
 
-        After training, a full-covariance Gaussian and a Gaussian mixture are fitted
-        to the codes of ``X`` (see :meth:`fit_latent_density`) for
-        ``sample(method="gaussian" | "gmm")``.
+        After training, the codes of (at most 10000 of) the examples of ``X`` are
+        kept as ``training_codes_``: ``sample(method="gaussian" | "gmm")`` fits its
+        code density to them when first asked (see :meth:`fit_latent_density`).
 
         Returns
         -------
@@ -234,7 +234,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
                 resume=resume,
             )
         self.module_.eval()
-        self._fit_latent_density(X, "bic")
+        self._keep_training_codes(X)
         return self
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
@@ -346,7 +346,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         return [self.device_] if self.device_.type == "cuda" else []
 
     # -- persistence -----------------------------------------------------------------
-    _saved_arrays = ("scale_offset_", "scale_factor_")
+    _saved_arrays = ("scale_offset_", "scale_factor_", "training_codes_")
     _saved_values: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "scale_": str,
         "input_shape_": shape_of,
@@ -357,7 +357,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
 
     def _export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         scaling, fitted = super()._export()
-        fitted["latent_density_"] = densities_to_dict(getattr(self, "latent_density_", None))
+        fitted["latent_density_"] = densities_to_dict(self.latent_density_)
         return {**self.module_.state_dict(), **scaling}, fitted
 
     def _restore(self, fitted: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
@@ -380,4 +380,3 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
 def _model_shape(input_shape: tuple[int, ...]) -> tuple[int, ...]:
     """(H, W) images get a channel axis; vectors and (C, H, W) stay."""
     return (1, *input_shape) if len(input_shape) == 2 else input_shape
-

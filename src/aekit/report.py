@@ -104,7 +104,7 @@ def _prior_name(model) -> str:
 def _sample_figures(model, X, folder: Path, seed: int) -> list[Figure]:
     out: list[Figure] = []
     methods = ["prior"]
-    densities = getattr(model, "latent_density_", None)
+    densities = model.code_densities()
     if densities is not None:
         methods += ["gaussian", "gmm"]
     if model.module_.corruption.std > 0 and densities is not None:
@@ -249,7 +249,7 @@ def build_report(
         active = model.active_units(X)
         final["active code dimensions"] = f"{int(active.sum())} of {model.latent_dim}"
         final["unused code dimensions"] = [int(j) + 1 for j in np.flatnonzero(~active)]
-    densities = getattr(model, "latent_density_", None)
+    densities = getattr(model, "latent_density_", None)  # fitted by the figures
     if densities is not None:
         final["gmm components"] = densities["gmm"].n_components
     title = f"aekit report: {kind} on {data.source} ({run_dir.name})"
