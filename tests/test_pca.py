@@ -88,8 +88,10 @@ def test_mnist_reconstruction_error_equals_eckart_young_bound(
     bound = eckart_young(reference[0], d)
     assert mse == pytest.approx(bound, rel=1e-6)
     assert pca.reconstruction_error_bound() == pytest.approx(bound, rel=RTOL[dtype])
+    # the tail beyond 200 components is small: its error is that of the eigenvalues,
+    # relative to the total variance (float32 products), not to the tail itself
     assert pca.reconstruction_error_bound(200) == pytest.approx(
-        eckart_young(reference[0], 200), rel=RTOL[dtype]
+        eckart_young(reference[0], 200), abs=RTOL[dtype] * eckart_young(reference[0], 0)
     )
 
 
