@@ -72,6 +72,9 @@ class Autoencoder(NeuralAutoencoder):
         Seed of initialisation, batching and noise; the same seed gives the same fit.
     verbose : bool, default=False
         Progress bar (on a terminal) and one line per epoch.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Share of outliers assumed in the training data: it sets ``offset_``, the
+        threshold of ``predict`` and ``decision_function`` (:mod:`aekit.outliers`).
 
     Attributes
     ----------
@@ -114,6 +117,7 @@ class Autoencoder(NeuralAutoencoder):
         device: str = "auto",
         random_state: int | None = None,
         verbose: bool = False,
+        contamination: str | float = "auto",
     ) -> None:
         self.latent_dim = latent_dim
         self.architecture = architecture
@@ -135,6 +139,7 @@ class Autoencoder(NeuralAutoencoder):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.contamination = contamination
 
     _constraints: ClassVar[dict[str, Check]] = {
         **DEEP_CONSTRAINTS,
@@ -224,7 +229,7 @@ class LinearAutoencoder(NeuralAutoencoder):
     lr : float, optional
         Default 5e-4 for Adam, 1.0 for L-BFGS (with a strong-Wolfe line search).
     weight_decay : float, default=0
-    device, random_state, verbose
+    device, random_state, verbose, contamination
         As in :class:`Autoencoder`.
 
     Examples
@@ -255,6 +260,7 @@ class LinearAutoencoder(NeuralAutoencoder):
         device: str = "auto",
         random_state: int | None = None,
         verbose: bool = False,
+        contamination: str | float = "auto",
     ) -> None:
         self.latent_dim = latent_dim
         self.solver = solver
@@ -265,6 +271,7 @@ class LinearAutoencoder(NeuralAutoencoder):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.contamination = contamination
 
     # the linear row of the table in aekit.module: no hidden layer, Gaussian σ = 1,
     # the data as given (PCA's problem)

@@ -29,10 +29,12 @@ from aekit.cli_options import (
     SEED_OPTION,
     SPLIT_OPTION,
     FiniteFloat,
+    load_run,
     model_params,
     out_option,
     show_model_defaults,
 )
+from aekit.cli_score import score_command
 from aekit.code_paths import INTERPOLATIONS
 from aekit.engine import PRECISIONS
 from aekit.errors import AekitError
@@ -46,7 +48,6 @@ from aekit.run_folder import (
     DataSpec,
     RunWriter,
     check_resume,
-    read_run,
     write_run,
 )
 from aekit.safe_files import check_writable
@@ -173,27 +174,6 @@ def _on_rank_0(write: Callable[[], None]) -> None:
         raise error
 
 
-def _load_run(
-    run: str,
-    data_source: str | None,
-    data_dir: str | None,
-    split_seed: int | None,
-    device: str = "auto",
-):
-    """The run's kind, its data (with any of them overridden) and its model, loaded
-    onto ``device`` (a run trained on a GPU evaluates on a CPU-only machine)."""
-    kind, data, _ = read_run(run)
-    if data_source is not None:
-        data.source = data_source
-    if data_dir is not None:
-        data.data_dir = data_dir
-    elif data.data_dir is not None:  # a folder named by the run's file, not by the user:
-        data.download = False  # read it, never create it
-    if split_seed is not None:
-        data.split_seed = split_seed
-    return kind, data, load(run, device=device)
-
-
 @cli.command("evaluate")
 @click.argument("run", type=click.Path())
 @click.option("--data", help="Evaluate on other data (default: the run's).")
@@ -217,7 +197,7 @@ def evaluate_command(
     device: str,
 ) -> None:
     """Print a run's metrics on a data split as JSON."""
-    kind, spec, model = _load_run(run, data, data_dir, split_seed, device)
+    kind, spec, model = load_run(run, data, data_dir, split_seed, device)
     if nll_samples and kind != "vae":
         raise click.UsageError("--nll-samples applies to 'vae' runs only.")
     metrics = evaluate(model, spec.load(), split, binarized=spec.binarize, nll_samples=nll_samples)
@@ -251,7 +231,7 @@ def reconstruct(
     device: str,
 ) -> None:
     """Draw originals above their reconstructions (or noisy / denoised / clean)."""
-    kind, spec, model = _load_run(run, data, data_dir, split_seed, device)
+    kind, spec, model = load_run(run, data, data_dir, split_seed, device)
     path = check_writable(out or Path(run) / "reconstructions.png")
     X = getattr(spec.load(), split).X[:n]
     if noise > 0:
@@ -264,7 +244,7 @@ def reconstruct(
 
 
 def _sampling_model(run: str, device: str):
-    kind, spec, model = _load_run(run, None, None, None, device)
+    kind, spec, model = load_run(run, None, None, None, device)
     if not isinstance(model, GenerativeMixin):
         raise AekitError(f"{run} is a '{kind}' run; sampling applies to neural model runs.")
     return kind, spec, model
@@ -407,11 +387,14 @@ def report(
     device: str,
 ) -> None:
     """Draw every figure that applies and write one self-contained HTML page."""
-    kind, spec, model = _load_run(run, data, data_dir, split_seed, device)
+    kind, spec, model = load_run(run, data, data_dir, split_seed, device)
     bundle = spec.load()
     metrics = evaluate(model, bundle, "test", binarized=spec.binarize)
     path = build_report(run, model, kind, spec, bundle, metrics, out=out, seed=seed)
     click.echo(str(path))
+
+
+cli.add_command(score_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,8 +20,10 @@ from aekit.image_folder import parse_image_size
 from aekit.likelihoods import LIKELIHOODS
 from aekit.module import OBJECTIVES
 from aekit.networks import ACTIVATIONS, ARCHITECTURES, NORMS
+from aekit.outliers import check_contamination
 from aekit.priors import PRIORS
-from aekit.registry import ESTIMATORS, estimator_class
+from aekit.registry import ESTIMATORS, estimator_class, load
+from aekit.run_folder import read_run
 from aekit.scaling import SCALINGS
 from aekit.vae import BINARIZE
 
@@ -68,6 +70,20 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+class Contamination(click.ParamType):
+    """``auto`` or a fraction in (0, 0.5]."""
+
+    name = "auto|FRACTION"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str | float:
+        if value == "auto":
+            return value
+        try:
+            return check_contamination(FiniteFloat().convert(value, param, ctx))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 POSITIVE = FiniteFloat(min=0, min_open=True)
 NON_NEGATIVE = FiniteFloat(min=0)
 MODEL_OPTIONS = options(
@@ -108,6 +124,11 @@ MODEL_OPTIONS = options(
     click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
     click.option("--whiten", is_flag=True, default=None, help="Whitened codes (PCA)."),
     click.option("--solver", help="PCA: auto, covariance, svd, randomized; linear: lbfgs, adam."),
+    click.option(
+        "--contamination",
+        type=Contamination(),
+        help="Share of outliers in the training data: the threshold of aekit score.",
+    ),
 )
 DATA_OPTIONS = options(
     click.option(
@@ -213,3 +234,24 @@ def model_params(ctx: click.Context, kind: str, opts: dict[str, Any]) -> dict[st
     if "verbose" in accepted:
         params["verbose"] = not opts["quiet"]
     return params
+
+
+def load_run(
+    run: str,
+    data_source: str | None,
+    data_dir: str | None,
+    split_seed: int | None,
+    device: str = "auto",
+):
+    """The run's kind, its data (with any of them overridden) and its model, loaded
+    onto ``device`` (a run trained on a GPU evaluates on a CPU-only machine)."""
+    kind, data, _ = read_run(run)
+    if data_source is not None:
+        data.source = data_source
+    if data_dir is not None:
+        data.data_dir = data_dir
+    elif data.data_dir is not None:  # a folder named by the run's file, not by the user:
+        data.download = False  # read it, never create it
+    if split_seed is not None:
+        data.split_seed = split_seed
+    return kind, data, load(run, device=device)

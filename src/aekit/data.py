@@ -296,6 +296,39 @@ def load_data(
         test_images, test_y = _load_idx_raw(source, "test", data_dir, download)
         splits = [(images, y, train), (images, y, val), (test_images, test_y, None)]
         return _bundle(source, splits, source)
+    raw, y, what = _read_source(source, image_size)
+    n = len(raw)
+    n_test, n_val = round(test_fraction * n), round(val_fraction * n)
+    _check_sizes(what, n, n - n_test - n_val, n_val, n_test)
+    rest, test = _split_off(np.arange(n), y, n_test, rng)
+    train, val = _split_off(rest, y, n_val, rng)
+    return _bundle(source, [(raw, y, train), (raw, y, val), (raw, y, test)], what)
+
+
+def load_examples(
+    source: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    image_size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Every example of a source, unsplit, in its own order, as float32 arrays
+    (MNIST and Fashion-MNIST: the official training set, then the test set).
+
+    Examples
+    --------
+    >>> load_examples("digits").shape
+    (1797, 1, 8, 8)
+    """
+    if source in IDX_DATASETS:
+        parts = [_load_idx_raw(source, split, data_dir, download)[0] for split in ("train", "test")]
+        return as_examples(np.concatenate(parts), source)
+    raw, _, what = _read_source(source, image_size)
+    return as_examples(np.asarray(raw), what)
+
+
+def _read_source(source: str, image_size: tuple[int, int] | None) -> tuple:
+    """(raw examples, labels or None, a name for messages) of digits or a user path."""
     if source == "digits":
         from sklearn.datasets import load_digits
 
@@ -315,12 +348,7 @@ def load_data(
             f"{what} must hold an array of shape (n, features), (n, H, W) or (n, C, H, W), "
             f"but its shape is {raw.shape}."
         )
-    n = len(raw)
-    n_test, n_val = round(test_fraction * n), round(val_fraction * n)
-    _check_sizes(what, n, n - n_test - n_val, n_val, n_test)
-    rest, test = _split_off(np.arange(n), y, n_test, rng)
-    train, val = _split_off(rest, y, n_val, rng)
-    return _bundle(source, [(raw, y, train), (raw, y, val), (raw, y, test)], what)
+    return raw, y, what
 
 
 def _check_fraction(value: float, name: str) -> None:

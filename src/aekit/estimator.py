@@ -19,12 +19,18 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import _check_feature_names, check_is_fitted
 
+from aekit.outliers import OutlierMixin
 from aekit.persistence import save_model
 from aekit.validation import check_data
 
 
-class AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class AutoencoderEstimator(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, OutlierMixin, BaseEstimator
+):
     """Base class of every aekit estimator. Not used directly.
+
+    Every estimator is also an outlier detector (:mod:`aekit.outliers`):
+    ``score_samples``, ``decision_function``, ``predict`` and ``offset_``.
 
     Fitted on a DataFrame, an estimator keeps ``feature_names_in_``; its codes are
     named ``get_feature_names_out()`` (``pca0, pca1, …``, ``autoencoder0, …``), and
@@ -53,15 +59,36 @@ class AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         """``inverse_transform(transform(X))``: the reconstruction, in the input's shape."""
         return self.inverse_transform(self.transform(X))
 
-    def reconstruction_error(self, X: Any) -> float:
-        """Mean squared error per value between ``X`` and its reconstruction."""
+    def reconstruction_errors(self, X: Any) -> np.ndarray:
+        """The mean squared error per value of each example's reconstruction.
+
+        Returns
+        -------
+        ndarray of shape (n,), float64
+        """
         X_hat = self.reconstruct(X)
         X = check_data(X, dtype=float_type_of(X)).reshape(X_hat.shape)
-        return float(np.mean((X.astype(np.float64) - X_hat) ** 2))
+        squares = (X.astype(np.float64) - X_hat) ** 2
+        return squares.reshape(len(squares), -1).mean(axis=1)
+
+    def reconstruction_error(self, X: Any) -> float:
+        """Mean squared error per value between ``X`` and its reconstruction."""
+        return float(np.mean(self.reconstruction_errors(X)))
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """How normal each example is, higher for more normal: minus its
+        reconstruction MSE (PCA and the VAE: log-likelihood and ELBO, in nats).
+
+        Returns
+        -------
+        ndarray of shape (n,), float64
+        """
+        return -self.reconstruction_errors(X)
 
     def score(self, X: Any, y: Any = None) -> float:
-        """Higher is better: minus the reconstruction MSE per value."""
-        return -self.reconstruction_error(X)
+        """Higher is better: the mean of :meth:`score_samples` (for this class, minus
+        the reconstruction MSE per value)."""
+        return float(np.mean(self.score_samples(X)))
 
     # -- persistence -----------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -75,6 +102,7 @@ class AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         arrays = {name: getattr(self, name) for name in self._saved_arrays}
         tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items() if v is not None}
         fitted = {name: getattr(self, name) for name in self._saved_values}
+        fitted["offset_"] = self.offset_
         if hasattr(self, "feature_names_in_"):
             fitted["feature_names_in_"] = [str(name) for name in self.feature_names_in_]
         return tensors, fitted
@@ -86,6 +114,8 @@ class AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
             setattr(self, name, tensors[name].numpy() if name in tensors else None)
         for name, read in self._saved_values.items():
             setattr(self, name, read(fitted[name]))
+        if "offset_" in fitted:  # models saved before outlier detection have none
+            self.offset_ = float(fitted["offset_"])
         if "feature_names_in_" in fitted:
             self.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
 

@@ -267,6 +267,25 @@ def training_curves(history: Sequence[dict], path: str | Path, *, title: str | N
     return _save(fig, path)
 
 
+def score_histogram(
+    scores: np.ndarray, offset: float, path: str | Path, *, xlabel: str = "score"
+) -> Path:
+    """Histogram of outlier scores with the threshold ``offset`` marked."""
+    scores = np.asarray(scores, dtype=np.float64)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.hist(scores, bins=min(60, max(10, len(scores) // 20)), color="tab:blue", alpha=0.8)
+    flagged = int((scores < offset).sum())
+    ax.axvline(
+        offset, color="tab:red", lw=1.5, label=f"threshold ({flagged} of {len(scores)} below)"
+    )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("examples")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def scree_plot(explained_variance_ratio: np.ndarray, path: str | Path, *, title: str | None = None):
     """Explained variance ratio per principal component, with the cumulative sum."""
     ratio = np.asarray(explained_variance_ratio, dtype=np.float64)

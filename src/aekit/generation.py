@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from aekit.code_densities import fit_code_densities
 from aekit.code_paths import INTERPOLATIONS, interpolate_codes, traversal_codes
+from aekit.outliers import bounded_rows
 from aekit.validation import check_choice, check_data, check_positive
 
 SAMPLE_METHODS = ("prior", "gaussian", "gmm", "chain")
@@ -63,10 +64,7 @@ class GenerativeMixin:
     def _keep_training_codes(self, X: np.ndarray) -> None:
         """Keep the codes of at most :data:`TRAINING_CODES` training examples (a
         seeded subsample) for densities fitted later; forget fitted densities."""
-        rows = np.arange(len(X))
-        if len(X) > TRAINING_CODES:
-            rng = np.random.default_rng(self.seed_)
-            rows = np.sort(rng.choice(len(X), TRAINING_CODES, replace=False))
+        rows = bounded_rows(len(X), TRAINING_CODES, self.seed_)
         self.training_codes_ = self._encode(self._to_tensor(X[rows])).astype(np.float32)
         self.latent_density_ = None
 

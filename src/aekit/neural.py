@@ -36,6 +36,7 @@ from aekit.heads import DeterministicHead
 from aekit.likelihoods import LIKELIHOODS, Likelihood, make_likelihood
 from aekit.module import AutoencoderModule
 from aekit.networks import ACTIVATIONS, ARCHITECTURES, DEFAULT_HIDDEN, NORMS, build_networks
+from aekit.outliers import check_contamination
 from aekit.scaling import SCALINGS, apply_scaling, fit_scaling, undo_scaling
 from aekit.validation import (
     MAX_SEED,
@@ -59,6 +60,7 @@ COMMON_CONSTRAINTS: dict[str, Check] = {
     "lr": positive(optional=True),
     "weight_decay": positive(zero=True),
     "random_state": positive(integer=True, zero=True, optional=True, maximum=MAX_SEED),
+    "contamination": check_contamination,
 }
 # and those of the deep ones
 DEEP_CONSTRAINTS: dict[str, Check] = {
@@ -235,6 +237,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             )
         self.module_.eval()
         self._keep_training_codes(X)
+        self._fit_offset(X, self.seed_)
         return self
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
@@ -280,17 +283,27 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
     # -- using -----------------------------------------------------------------------
     @torch.no_grad()
     def _batched(
-        self, fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, batch_size: int = 4096
+        self,
+        fn: Callable[[torch.Tensor], torch.Tensor],
+        X: torch.Tensor,
+        batch_size: int = 4096,
+        *,
+        padded: bool = False,
     ) -> np.ndarray:
         """``fn`` over ``X`` in batches, each moved to the device in turn (bounded device
-        memory); a progress bar on long jobs when ``verbose``."""
+        memory); a progress bar on long jobs when ``verbose``. ``padded`` pads the
+        last batch to ``batch_size`` rows: matrix products then round every example
+        alike whatever the batch it comes in (scores invariant to order and subset)."""
         self.module_.eval()
         starts = range(0, len(X), batch_size)
         show = bool(self.verbose) and len(starts) > 4 and live_progress()
-        outs = [
-            fn(to_device(X[i : i + batch_size], self.device_)).cpu()
-            for i in tqdm(starts, disable=not show, leave=False, unit="batch", file=sys.stderr)
-        ]
+        outs = []
+        for i in tqdm(starts, disable=not show, leave=False, unit="batch", file=sys.stderr):
+            batch = to_device(X[i : i + batch_size], self.device_)
+            n = len(batch)
+            if padded and n < batch_size:
+                batch = torch.cat([batch, batch.new_zeros((batch_size - n, *batch.shape[1:]))])
+            outs.append(fn(batch)[:n].cpu())
         return torch.cat(outs).numpy()
 
     def transform(self, X: Any) -> np.ndarray:
@@ -325,6 +338,28 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             return lik.mean(params) if mean else lik.sample(params)
 
         return self._unscaled(self._batched(run, z))
+
+    def reconstruction_errors(self, X: Any) -> np.ndarray:
+        """The mean squared error per value of each example's reconstruction, in the
+        user's units; computed batch by batch (memory of one batch, not of ``X``).
+
+        Returns
+        -------
+        ndarray of shape (n,), float64
+        """
+        Xt = self._check_X(X)
+        factor = None
+        if self.scale_ != "none":
+            shape = (1, *_model_shape(self.input_shape_))
+            factor = torch.from_numpy(self.scale_factor_.reshape(shape)).to(self.device_)
+
+        def errors(xb: torch.Tensor) -> torch.Tensor:
+            diff = self.module_.reconstruct(xb) - xb  # x̂ - x in scaled units ...
+            if factor is not None:
+                diff = diff * factor  # ... and in the user's: the offset cancels
+            return diff.double().square().flatten(1).mean(1)
+
+        return self._batched(errors, Xt, batch_size=256, padded=True)
 
     def reconstruct(self, X: Any, noise_std: float = 0.0) -> np.ndarray:
         """``inverse_transform(transform(X))``, optionally of ``X`` plus Gaussian noise

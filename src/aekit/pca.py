@@ -21,7 +21,9 @@ from sklearn.utils.validation import check_is_fitted
 from aekit.device import resolve_device
 from aekit.errors import DataError
 from aekit.estimator import AutoencoderEstimator, float_type_of, shape_of
+from aekit.outliers import check_contamination
 from aekit.pca_solvers import chunks, covariance_eigh, flip_signs, svd_spectrum
+from aekit.ppca import ProbabilisticPCAMixin
 from aekit.validation import (
     MAX_SEED,
     Check,
@@ -39,7 +41,7 @@ SOLVERS = ("auto", "covariance", "svd", "randomized")
 DTYPES = {"auto": None, "float64": torch.float64, "float32": torch.float32}
 
 
-class PCA(AutoencoderEstimator):
+class PCA(ProbabilisticPCAMixin, AutoencoderEstimator):
     """Principal component analysis in the input's precision, solved in float64, on
     the CPU or CUDA.
 
@@ -79,6 +81,9 @@ class PCA(AutoencoderEstimator):
         float32 products far more exact than float32 throughout (BENCHMARKS.md,
         "PCA"). ``"float64"`` on float32 input is exact to float64 rounding and
         costs a cast of every chunk.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Share of outliers assumed in the training data: it sets ``offset_``, the
+        threshold of ``predict`` and ``decision_function`` (:mod:`aekit.outliers`).
 
     Attributes
     ----------
@@ -140,6 +145,7 @@ class PCA(AutoencoderEstimator):
         n_oversamples: int = 10,
         n_power_iter: int = 4,
         dtype: str = "auto",
+        contamination: str | float = "auto",
     ) -> None:
         self.n_components = n_components
         self.whiten = whiten
@@ -149,12 +155,14 @@ class PCA(AutoencoderEstimator):
         self.n_oversamples = n_oversamples
         self.n_power_iter = n_power_iter
         self.dtype = dtype
+        self.contamination = contamination
 
     # -- validation --------------------------------------------------------------------
     _constraints: ClassVar[dict[str, Check]] = {
         "solver": one_of(SOLVERS),
         "dtype": one_of(tuple(DTYPES)),
         "whiten": flag,
+        "contamination": check_contamination,
         "n_oversamples": positive(integer=True, zero=True),
         "n_power_iter": positive(integer=True, zero=True),
         "random_state": positive(integer=True, zero=True, optional=True, maximum=MAX_SEED),
@@ -265,6 +273,10 @@ class PCA(AutoencoderEstimator):
         if full is not None:
             discarded = float(full[k : min(n, D)].sum())
         self.noise_variance_ = max(discarded, 0.0) / rest if rest else 0.0
+        try:
+            self._fit_offset(array, 0 if self.random_state is None else int(self.random_state))
+        except ValueError:  # a singular PPCA model: no log-likelihood, no outlier threshold
+            self.offset_ = float("nan")
         return X, out_dtype
 
     # -- using -------------------------------------------------------------------------
@@ -343,73 +355,6 @@ class PCA(AutoencoderEstimator):
             discarded = max(self.total_variance_ - float(self.explained_variance_[:m].sum()), 0.0)
         n = self.n_samples_
         return discarded * (n - 1) / n / self.n_features_in_
-
-    # -- probabilistic PCA ---------------------------------------------------------------
-    def _ppca(self) -> tuple[np.ndarray, float]:
-        """Model variances along the components (at least the noise) and the noise."""
-        check_is_fitted(self, "components_")
-        noise = float(self.noise_variance_)
-        variances = np.maximum(self.explained_variance_, noise)
-        # below this, a variance is float64 rounding of zero
-        tiny = self.n_features_in_ * np.finfo(np.float64).eps * variances.max()
-        if variances.min() <= tiny or (noise <= tiny and self.n_components_ < self.n_features_in_):
-            raise ValueError(
-                "The probabilistic PCA covariance is singular (zero variance in some "
-                "direction), so the log-likelihood is infinite; use fewer components."
-            )
-        return variances, noise
-
-    def get_covariance(self) -> np.ndarray:
-        """Covariance of the PPCA model:
-        ``components_.T @ diag(explained_variance_ - noise_variance_) @ components_
-        + noise_variance_ * I`` (shape (n_features, n_features))."""
-        check_is_fitted(self, "components_")
-        noise = float(self.noise_variance_)
-        W = self.components_
-        cov = (W.T * np.maximum(self.explained_variance_ - noise, 0.0)) @ W
-        cov[np.diag_indices_from(cov)] += noise
-        return cov
-
-    def get_precision(self) -> np.ndarray:
-        """Inverse of :meth:`get_covariance`, by the matrix inversion lemma."""
-        variances, noise = self._ppca()
-        W = self.components_
-        if self.n_components_ == self.n_features_in_:
-            return (W.T / variances) @ W
-        precision = -(W.T * ((variances - noise) / variances)) @ W
-        precision[np.diag_indices_from(precision)] += 1.0
-        return precision / noise
-
-    def score_samples(self, X: Any) -> np.ndarray:
-        """Log-likelihood of each example under probabilistic PCA, in nats.
-
-        ``log N(x | mean_, get_covariance())`` with every constant, computed in
-        O(n D k) from the eigen-decomposition of the model covariance. Whitening
-        changes the codes only, not the model.
-
-        Returns
-        -------
-        ndarray of shape (n,), float64
-        """
-        X, _ = self._check_X(X)
-        variances, noise = self._ppca()
-        W, mean = self._tensor(self.components_), self._tensor(self.mean_)
-        inv_var = self._tensor(1.0 / variances)
-        D, k = self.n_features_in_, self.n_components_
-        log_det = float(np.log(variances).sum()) + ((D - k) * math.log(noise) if D > k else 0.0)
-        out = []
-        for chunk in chunks(X, self.device_):
-            centred = chunk - mean
-            codes = centred @ W.T
-            quad = codes.square() @ inv_var
-            if D > k:  # the residual off the principal subspace, measured directly
-                quad += (centred - codes @ W).square().sum(1) / noise
-            out.append((-0.5 * (quad + log_det + D * math.log(2 * math.pi))).cpu().numpy())
-        return np.concatenate(out)
-
-    def score(self, X: Any, y: Any = None) -> float:
-        """Mean log-likelihood per example under probabilistic PCA, in nats."""
-        return float(np.mean(self.score_samples(X)))
 
     # -- persistence -------------------------------------------------------------------
     _saved_arrays = (

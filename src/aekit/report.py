@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from aekit import figures as F
+from aekit.outliers import OUTLIER_SCORES
 from aekit.run_folder import FIGURES_DIR, REPORT_FILE, DataSpec
 from aekit.safe_files import atomic_write_bytes, check_writable
 
@@ -92,8 +93,31 @@ def make_figures(model: Any, kind: str, bundle: Any, folder: str | Path, *, seed
     how = "the codes" if codes.shape[1] == 2 else "a 2-D PCA of the codes"
     out.append(Figure("Code map", path, f"{n_map} {split} codes ({how}), coloured by label."))
 
+    out += _outlier_figures(model, kind, X, split, folder)
     if hasattr(model, "sample") and hasattr(model, "module_"):
         out += _sample_figures(model, X, folder, seed)
+    return out
+
+
+def _outlier_figures(model, kind: str, X: np.ndarray, split: str, folder: Path) -> list[Figure]:
+    """The score histogram with the threshold, and the least and most normal examples."""
+    if not hasattr(model, "offset_"):
+        return []
+    scores = model.score_samples(X)
+    measure = OUTLIER_SCORES[kind]
+    path = F.score_histogram(scores, model.offset_, folder / "scores.png", xlabel=measure)
+    caption = (
+        f"{measure} of the {len(X)} {split} examples; below the red line (set from the "
+        f"training data, contamination={model.contamination}) an example is an outlier."
+    )
+    out = [Figure("Outlier scores", path, caption)]
+    order = np.argsort(scores)
+    n = min(10, len(X) // 2)
+    path = F.image_mosaic(
+        [X[order[:n]], X[order[::-1][:n]]], ["least normal", "most normal"], folder / "extremes.png"
+    )
+    caption = f"The {n} {split} examples of lowest and of highest score."
+    out.append(Figure("Least and most normal examples", path, caption))
     return out
 
 

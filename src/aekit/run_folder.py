@@ -29,7 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from aekit.data import DataBundle, load_data
+import numpy as np
+
+from aekit.data import DataBundle, load_data, load_examples
 from aekit.errors import RunFileError
 from aekit.safe_files import read_json, write_json
 
@@ -72,6 +74,15 @@ class DataSpec:
             val_fraction=self.val_fraction,
             test_fraction=self.test_fraction,
             random_state=self.split_seed,
+            download=self.download,
+            image_size=self.image_size,
+        )
+
+    def examples(self) -> np.ndarray:
+        """Every example of the source, unsplit, in its own order."""
+        return load_examples(
+            self.source,
+            data_dir=self.data_dir,
             download=self.download,
             image_size=self.image_size,
         )

@@ -74,7 +74,7 @@ class VAE(NeuralAutoencoder):
         As in :class:`Autoencoder`; likelihoods and ELBOs include the scaling's
         Jacobian, so they are densities of the data in the user's units.
     architecture, hidden, activation, norm, epochs, batch_size, lr, weight_decay,
-    lr_schedule, grad_clip, early_stopping, device, random_state, verbose
+    lr_schedule, grad_clip, early_stopping, device, random_state, verbose, contamination
         As in :class:`Autoencoder`.
 
     Examples
@@ -132,6 +132,7 @@ class VAE(NeuralAutoencoder):
         device: str = "auto",
         random_state: int | None = None,
         verbose: bool = False,
+        contamination: str | float = "auto",
     ) -> None:
         self.latent_dim = latent_dim
         self.likelihood = likelihood
@@ -160,6 +161,7 @@ class VAE(NeuralAutoencoder):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.contamination = contamination
 
     def _validate_params(self) -> None:
         super()._validate_params()
@@ -217,6 +219,32 @@ class VAE(NeuralAutoencoder):
         """``Σ_j log factor_j``: a density of the scaled data, less this, is the
         density of the data in the user's units (change of variables)."""
         return float(np.log(self.scale_factor_.astype(np.float64)).sum())
+
+    def score_samples(self, X: Any, random_state: int | None = 0) -> np.ndarray:
+        """The ELBO of each example in nats, higher for more normal examples.
+
+        One reparametrised sample ``z = μ(x) + σ(x) ε`` per example, with the same
+        seeded draw ``ε ~ N(0, I)`` for every example (common random numbers): each
+        score is an unbiased one-sample ELBO estimate that depends on the example
+        alone, not on its position or batch, so ``predict`` does not change when
+        the examples are reordered.
+
+        Returns
+        -------
+        ndarray of shape (n,), float64
+        """
+        Xt = self._check_X(X)
+        module = self.module_
+        rng = torch.Generator().manual_seed(self.seed_ if random_state is None else random_state)
+        eps = torch.randn(self.latent_dim, generator=rng).to(self.device_)
+
+        def elbo(x: torch.Tensor) -> torch.Tensor:
+            q = module.encode(x)
+            z = q.mean + torch.exp(0.5 * q.log_var) * eps
+            return module.likelihood.log_prob(module.decode(z), x) - module.prior.kl(q, z).sum(-1)
+
+        scores = self._batched(elbo, Xt, batch_size=256, padded=True).astype(np.float64)
+        return scores - self._log_scale_jacobian()
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean ELBO per example in nats (higher is better). With the Bernoulli
