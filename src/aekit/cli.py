@@ -18,6 +18,7 @@ import torch
 
 from aekit import distributed
 from aekit.cli_exit import echo_err, run_command
+from aekit.cli_export import export_command
 from aekit.cli_options import (
     DATA_OPTIONS,
     DEVICE_OPTION,
@@ -395,6 +396,7 @@ def report(
 
 
 cli.add_command(score_command)
+cli.add_command(export_command)
 
 
 def main(argv: list[str] | None = None) -> int:

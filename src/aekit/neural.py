@@ -127,7 +127,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         for examples of shape ``input_shape``, on the CPU (``fit`` builds and trains one)."""
         self._validate_params()
         likelihood = self._likelihood()
-        model_shape = _model_shape(tuple(input_shape))
+        model_shape = model_shape_of(tuple(input_shape))
         encoder, decoder = self._networks(model_shape, likelihood.params_per_value)
         head = self._head(encoder.out_features, self.latent_dim)
         return AutoencoderModule(encoder, head, decoder, likelihood, **self._module_options())
@@ -263,7 +263,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         X = self._scaled(X)
         with warnings.catch_warnings():  # read-only memmaps: aekit never writes to X
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            Xt = torch.from_numpy(X.reshape(len(X), *_model_shape(self.input_shape_)))
+            Xt = torch.from_numpy(X.reshape(len(X), *model_shape_of(self.input_shape_)))
         if whole_on_device and not isinstance(X, np.memmap):
             Xt = Xt.to(self.device_)
         return Xt
@@ -350,7 +350,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         Xt = self._check_X(X)
         factor = None
         if self.scale_ != "none":
-            shape = (1, *_model_shape(self.input_shape_))
+            shape = (1, *model_shape_of(self.input_shape_))
             factor = torch.from_numpy(self.scale_factor_.reshape(shape)).to(self.device_)
 
         def errors(xb: torch.Tensor) -> torch.Tensor:
@@ -412,6 +412,6 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         return tags
 
 
-def _model_shape(input_shape: tuple[int, ...]) -> tuple[int, ...]:
+def model_shape_of(input_shape: tuple[int, ...]) -> tuple[int, ...]:
     """(H, W) images get a channel axis; vectors and (C, H, W) stay."""
     return (1, *input_shape) if len(input_shape) == 2 else input_shape
