@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
+from torch import nn
 
 from aekit.corruption import GaussianNoise
 from aekit.engine import TrainConfig
@@ -40,6 +41,14 @@ class Autoencoder(NeuralAutoencoder):
         counts (conv). Default ``(512, 256)`` for MLPs, ``(32, 64)`` for conv nets.
     activation : {"relu", "gelu", "tanh", "elu", "silu"}, default="relu"
     norm : {"none", "batch", "layer"}, default="none"
+    encoder, decoder : torch.nn.Module, optional
+        Your own networks instead of aekit's (both or neither;
+        :mod:`aekit.user_networks`): the encoder maps a batch of examples to
+        features of any width, on which the code layer is built; the decoder maps
+        codes ``(n, latent_dim)`` to the likelihood's parameters in the input's
+        shape. aekit trains copies; ``aekit.load(path, encoder=..., decoder=...)``
+        takes the same modules again. ``architecture``, ``hidden``, ``activation``
+        and ``norm`` do not apply then.
     likelihood : {"gaussian", "bernoulli", "gaussian-learned"}, default="gaussian"
         Decoder likelihood; ``"bernoulli"`` (logits, cross-entropy) suits data in [0, 1].
     scale : {"auto", "none", "minmax", "standard"}, default="auto"
@@ -102,6 +111,8 @@ class Autoencoder(NeuralAutoencoder):
         hidden: tuple[int, ...] | None = None,
         activation: str = "relu",
         norm: str = "none",
+        encoder: nn.Module | None = None,
+        decoder: nn.Module | None = None,
         likelihood: str = "gaussian",
         scale: str = "auto",
         code_l1: float = 0.0,
@@ -124,6 +135,8 @@ class Autoencoder(NeuralAutoencoder):
         self.hidden = hidden
         self.activation = activation
         self.norm = norm
+        self.encoder = encoder
+        self.decoder = decoder
         self.likelihood = likelihood
         self.scale = scale
         self.code_l1 = code_l1

@@ -38,6 +38,7 @@ from aekit.module import AutoencoderModule
 from aekit.networks import ACTIVATIONS, ARCHITECTURES, DEFAULT_HIDDEN, NORMS, build_networks
 from aekit.outliers import check_contamination
 from aekit.scaling import SCALINGS, apply_scaling, fit_scaling, undo_scaling
+from aekit.user_networks import user_networks
 from aekit.validation import (
     MAX_SEED,
     Check,
@@ -93,6 +94,10 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         return make_likelihood(self.likelihood)
 
     def _networks(self, model_shape: tuple[int, ...], params_per_value: int):
+        if self.encoder is not None or self.decoder is not None:
+            return user_networks(
+                self.encoder, self.decoder, model_shape, self.latent_dim, params_per_value
+            )
         hidden = DEFAULT_HIDDEN[self.architecture] if self.hidden is None else self.hidden
         return build_networks(
             self.architecture,

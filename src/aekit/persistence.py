@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from aekit.errors import RunFileError
 from aekit.run_folder import MODEL_CONFIG as CONFIG
 from aekit.run_folder import MODEL_WEIGHTS as WEIGHTS
 from aekit.safe_files import load_tensors, read_json, save_tensors, write_json
 
+USER_MODULE = "user_module"  # how config.json marks a parameter that was the user's network
 FORMAT = "aekit-model"
 FORMAT_VERSION = 1
 
@@ -32,6 +34,8 @@ def _jsonable(value: Any) -> Any:
         return int(value)
     if isinstance(value, np.floating):
         return float(value)
+    if isinstance(value, torch.nn.Module):  # a user's network: its weights are saved, not its code
+        return {USER_MODULE: type(value).__name__}
     return value
 
 
@@ -53,6 +57,29 @@ def save_model(model: Any, path: str | Path) -> Path:
     }
     write_json(path / CONFIG, config)
     return path
+
+
+def _put_user_modules(params: dict[str, Any], modules: dict[str, Any], path: Path) -> None:
+    """Replace the saved marks of user networks by the modules given for them."""
+    for name, value in params.items():
+        saved = isinstance(value, dict) and USER_MODULE in value
+        given = modules.get(name)
+        if saved and given is None:
+            marked = {k: v for k, v in params.items() if isinstance(v, dict) and USER_MODULE in v}
+            wanted = ", ".join(f"{k}=<a {marked[k][USER_MODULE]}>" for k in sorted(marked)[::-1])
+            raise RunFileError(
+                f"{path} was trained with your own networks; load it with aekit.load(path, "
+                f"{wanted}), built as when it was trained."
+            )
+        if saved:
+            params[name] = given
+    unused = sorted(
+        name
+        for name, given in modules.items()
+        if given is not None and not (isinstance(params.get(name), torch.nn.Module))
+    )
+    if unused:
+        raise RunFileError(f"{path} was not trained with your own {' or '.join(unused)}.")
 
 
 def _digest(path: Path) -> str:
@@ -77,9 +104,16 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return config
 
 
-def restore_model(classes: dict[str, type], path: str | Path, device: str | None = None) -> Any:
+def restore_model(
+    classes: dict[str, type],
+    path: str | Path,
+    device: str | None = None,
+    modules: dict[str, Any] | None = None,
+) -> Any:
     """The model saved in the folder ``path``, its class taken from ``classes``
-    (class name → class); ``device`` overrides the saved ``device`` parameter."""
+    (class name → class); ``device`` overrides the saved ``device`` parameter;
+    ``modules`` gives the user's networks (parameter name → module) a model was
+    trained with, into which the saved weights are loaded."""
     path = Path(path)
     config = read_config(path)
     cls = classes.get(config.get("model"))
@@ -93,6 +127,7 @@ def restore_model(classes: dict[str, type], path: str | Path, device: str | None
     if unknown:
         raise RunFileError(f"{path / CONFIG} names unknown {cls.__name__} parameters {unknown}.")
     params = dict(params)
+    _put_user_modules(params, modules or {}, path)
     if params.get("hidden") is not None:
         params["hidden"] = tuple(params["hidden"])
     if device is not None:

@@ -43,7 +43,13 @@ def kind_of(model: AutoencoderEstimator) -> str:
     raise AekitError(f"{type(model).__name__} is not one of aekit's models.")
 
 
-def load(path: str | Path, *, device: str | None = None) -> Any:
+def load(
+    path: str | Path,
+    *,
+    device: str | None = None,
+    encoder: Any = None,
+    decoder: Any = None,
+) -> Any:
     """Load a model saved with ``model.save(path)``.
 
     Parameters
@@ -52,6 +58,10 @@ def load(path: str | Path, *, device: str | None = None) -> Any:
         The folder given to ``save`` (or a run folder made by ``aekit train``).
     device : str, optional
         Override the saved ``device`` parameter (e.g. ``"cpu"``).
+    encoder, decoder : torch.nn.Module, optional
+        For a model trained with your own networks: modules built as they were
+        then (the saved weights are loaded into copies of them). No code is read
+        from the files.
 
     Examples
     --------
@@ -63,4 +73,4 @@ def load(path: str | Path, *, device: str | None = None) -> Any:
     ...     np.array_equal(aekit.load(d).transform(X), m.transform(X))
     True
     """
-    return restore_model(_BY_CLASS_NAME, path, device)
+    return restore_model(_BY_CLASS_NAME, path, device, {"encoder": encoder, "decoder": decoder})

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from aekit.corruption import DynamicBinarization
@@ -73,7 +74,7 @@ class VAE(NeuralAutoencoder):
     scale : {"auto", "none", "minmax", "standard"}, default="auto"
         As in :class:`Autoencoder`; likelihoods and ELBOs include the scaling's
         Jacobian, so they are densities of the data in the user's units.
-    architecture, hidden, activation, norm, epochs, batch_size, lr, weight_decay,
+    architecture, hidden, activation, norm, encoder, decoder, epochs, batch_size, lr, weight_decay,
     lr_schedule, grad_clip, early_stopping, device, random_state, verbose, contamination
         As in :class:`Autoencoder`.
 
@@ -122,6 +123,8 @@ class VAE(NeuralAutoencoder):
         hidden: tuple[int, ...] | None = None,
         activation: str = "relu",
         norm: str = "none",
+        encoder: nn.Module | None = None,
+        decoder: nn.Module | None = None,
         epochs: int | None = None,
         batch_size: int = 128,
         lr: float = 1e-3,
@@ -151,6 +154,8 @@ class VAE(NeuralAutoencoder):
         self.hidden = hidden
         self.activation = activation
         self.norm = norm
+        self.encoder = encoder
+        self.decoder = decoder
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
