@@ -77,6 +77,9 @@ class Autoencoder(NeuralAutoencoder):
         Stop after this many epochs without validation improvement; keep the best weights.
     device : str, default="auto"
         ``"auto"`` picks CUDA, then MPS, then the CPU.
+    n_threads : int, optional
+        CPU threads of training; default torch's, but never more than the CPUs
+        this process may use (affinity and container quota: :mod:`aekit.threads`).
     random_state : int, optional
         Seed of initialisation, batching and noise; the same seed gives the same fit.
     verbose : bool, default=False
@@ -126,6 +129,7 @@ class Autoencoder(NeuralAutoencoder):
         grad_clip: float | None = None,
         early_stopping: int | None = None,
         device: str = "auto",
+        n_threads: int | None = None,
         random_state: int | None = None,
         verbose: bool = False,
         contamination: str | float = "auto",
@@ -150,6 +154,7 @@ class Autoencoder(NeuralAutoencoder):
         self.grad_clip = grad_clip
         self.early_stopping = early_stopping
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
         self.contamination = contamination
@@ -242,7 +247,7 @@ class LinearAutoencoder(NeuralAutoencoder):
     lr : float, optional
         Default 5e-4 for Adam, 1.0 for L-BFGS (with a strong-Wolfe line search).
     weight_decay : float, default=0
-    device, random_state, verbose, contamination
+    device, n_threads, random_state, verbose, contamination
         As in :class:`Autoencoder`.
 
     Examples
@@ -271,6 +276,7 @@ class LinearAutoencoder(NeuralAutoencoder):
         lr: float | None = None,
         weight_decay: float = 0.0,
         device: str = "auto",
+        n_threads: int | None = None,
         random_state: int | None = None,
         verbose: bool = False,
         contamination: str | float = "auto",
@@ -282,6 +288,7 @@ class LinearAutoencoder(NeuralAutoencoder):
         self.lr = lr
         self.weight_decay = weight_decay
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
         self.contamination = contamination

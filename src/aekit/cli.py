@@ -52,13 +52,21 @@ from aekit.run_folder import (
     write_run,
 )
 from aekit.safe_files import check_writable
+from aekit.threads import default_threads
 from aekit.training_log import require_tensorboard
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="aekit")
-def cli() -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 4096),
+    help="CPU threads of every computation (default: torch's, at most the CPUs this "
+    "process may use: affinity and container quota).",
+)
+def cli(threads: int | None) -> None:
     """aekit: autoencoders from PCA to VAEs, with honest evaluation."""
+    torch.set_num_threads(threads or default_threads())
 
 
 @cli.command()

@@ -38,6 +38,7 @@ from aekit.module import AutoencoderModule
 from aekit.networks import ACTIVATIONS, ARCHITECTURES, DEFAULT_HIDDEN, NORMS, build_networks
 from aekit.outliers import check_contamination
 from aekit.scaling import SCALINGS, apply_scaling, fit_scaling, undo_scaling
+from aekit.threads import thread_limit
 from aekit.user_networks import user_networks
 from aekit.validation import (
     MAX_SEED,
@@ -62,6 +63,7 @@ COMMON_CONSTRAINTS: dict[str, Check] = {
     "weight_decay": positive(zero=True),
     "random_state": positive(integer=True, zero=True, optional=True, maximum=MAX_SEED),
     "contamination": check_contamination,
+    "n_threads": positive(integer=True, optional=True, maximum=4096),
 }
 # and those of the deep ones
 DEEP_CONSTRAINTS: dict[str, Check] = {
@@ -231,7 +233,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             order = np.random.default_rng(self.seed_).permutation(len(X))
             X, X_val = X[order[n_val:]], X[order[:n_val]]
         self.device_ = resolve_device(self.device)
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), thread_limit(self.n_threads):
             torch.manual_seed(self.seed_)
             self.module_ = self.build_module(self.input_shape_).to(self.device_)
             trainer = Trainer(self.module_, config, self.device_, run_dir)

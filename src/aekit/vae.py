@@ -75,7 +75,8 @@ class VAE(NeuralAutoencoder):
         As in :class:`Autoencoder`; likelihoods and ELBOs include the scaling's
         Jacobian, so they are densities of the data in the user's units.
     architecture, hidden, activation, norm, encoder, decoder, epochs, batch_size, lr, weight_decay,
-    lr_schedule, grad_clip, early_stopping, device, random_state, verbose, contamination
+    lr_schedule, grad_clip, early_stopping, device, n_threads, random_state, verbose,
+    contamination
         As in :class:`Autoencoder`.
 
     Examples
@@ -133,6 +134,7 @@ class VAE(NeuralAutoencoder):
         grad_clip: float | None = None,
         early_stopping: int | None = None,
         device: str = "auto",
+        n_threads: int | None = None,
         random_state: int | None = None,
         verbose: bool = False,
         contamination: str | float = "auto",
@@ -164,6 +166,7 @@ class VAE(NeuralAutoencoder):
         self.grad_clip = grad_clip
         self.early_stopping = early_stopping
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
         self.contamination = contamination
