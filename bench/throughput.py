@@ -15,6 +15,11 @@ the median samples per second and the ratio aekit / hand-written, and the peak
 RSS of each. Models: the MLP VAE 784-512-256-16 with a Bernoulli likelihood and
 the convolutional autoencoder (channels 32-64, d = 16).
 
+``--fit-latency`` times ``fit`` of a 2-epoch VAE on 20000 images against its
+training epochs; ``--contention`` times epochs idle and beside a 2-thread job, for
+the default thread count and for 1 and 2 threads (both print JSON and write
+``throughput-load.json`` beside ``--out``).
+
 ``--ddp`` also times ``aekit train vae`` (the same VAE, MNIST, global batch 128)
 launched by ``torchrun --nproc_per_node=2`` against one process, both through the
 CLI on this machine's CPU cores (gloo), from the per-epoch seconds in each run's
@@ -80,7 +85,6 @@ def worker(side: str, model: str, data_dir: str, epochs: int) -> dict:
     X = load(data_dir, model)
     est = estimator(model, epochs).set_params(random_state=0, device="cpu")
     if side in ("aekit", "aekit-compiled"):
-        est._fit_latent_density = lambda *args: None  # time the training loop only
         est.fit(X, compile=side == "aekit-compiled")  # compiling happens in epoch 1
         seconds = [row["seconds"] for row in est.history_]
     else:
@@ -118,6 +122,66 @@ def ddp_comparison(data_dir: str, epochs: int, workdir: Path) -> dict:
     return {"speedup": one["seconds_per_epoch"] / two["seconds_per_epoch"], **speeds}
 
 
+COMPETITOR = """
+import time, torch
+torch.set_num_threads(2)
+a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+while True:
+    a @ b
+"""
+
+
+def fit_latency(data_dir: str) -> dict:
+    """Wall time of ``fit`` for a 2-epoch VAE on 20000 MNIST images against the time
+    of its training epochs: what ``fit`` does beyond training."""
+    from aekit import VAE
+
+    X = load(data_dir, "vae-mlp")[:20000]
+    model = VAE(16, likelihood="bernoulli", hidden=(512, 256), epochs=2, random_state=0)
+    start = time.perf_counter()
+    model.fit(X)
+    wall = time.perf_counter() - start
+    epochs = sum(row["seconds"] for row in model.history_)
+    return {"fit_seconds": wall, "epoch_seconds": epochs, "ratio": wall / epochs}
+
+
+def contention_worker(threads: str, data_dir: str) -> dict:
+    from aekit import VAE
+
+    X = load(data_dir, "vae-mlp")[:12800]
+    n_threads = None if threads == "default" else int(threads)
+    model = VAE(16, likelihood="bernoulli", hidden=(512, 256), epochs=4, lr=1e-3)
+    model.set_params(random_state=0, device="cpu", n_threads=n_threads).fit(X)
+    seconds = [row["seconds"] for row in model.history_]
+    return {"seconds_per_epoch": statistics.median(seconds[1:]), "epochs": seconds}
+
+
+def contention(data_dir: str) -> dict:
+    """Epoch seconds of the MNIST VAE (12800 images) for the default thread count and
+    for 1 and 2 threads, with the machine idle and beside a 2-thread matmul job."""
+    out: dict[str, dict] = {}
+    for load_name in ("idle", "competitor"):
+        competitor = None
+        if load_name == "competitor":
+            competitor = subprocess.Popen([sys.executable, "-c", COMPETITOR])
+            time.sleep(2)
+        try:
+            for threads in ("default", "1", "2"):
+                command = [sys.executable, __file__, "--contention-worker", threads]
+                command += ["--data-dir", data_dir]
+                text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+                row = json.loads(text.strip().splitlines()[-1])
+                out.setdefault(threads, {})[load_name] = row
+                print("contention", load_name, threads, row, file=sys.stderr, flush=True)
+        finally:
+            if competitor is not None:
+                competitor.kill()
+                competitor.wait()
+    for row in out.values():
+        row["kept"] = row["idle"]["seconds_per_epoch"] / row["competitor"]["seconds_per_epoch"]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get("AEKIT_DATA"))
@@ -127,8 +191,23 @@ def main() -> None:
     parser.add_argument("--out", default="bench/out/throughput.json")
     parser.add_argument("--ddp", action="store_true", help="also time torchrun, 2 processes")
     parser.add_argument("--compile", action="store_true", help="also time fit(compile=True)")
+    parser.add_argument("--fit-latency", action="store_true", help="time fit beyond training")
+    parser.add_argument("--contention", action="store_true", help="epochs beside a CPU job")
     parser.add_argument("--worker", nargs=2, metavar=("SIDE", "MODEL"), help=argparse.SUPPRESS)
+    parser.add_argument("--contention-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.contention_worker:
+        print(json.dumps(contention_worker(args.contention_worker, args.data_dir)))
+        return
+    if args.fit_latency or args.contention:
+        report = {"fit_latency": fit_latency(args.data_dir)} if args.fit_latency else {}
+        if args.contention:
+            report["contention"] = contention(args.data_dir)
+        print(json.dumps(report, indent=2))
+        out = Path(args.out).with_name("throughput-load.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+        return
     if args.worker:
         print(json.dumps(worker(*args.worker, args.data_dir, args.epochs)))
         return
