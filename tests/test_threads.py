@@ -61,3 +61,31 @@ def test_cli_threads_option(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "threads 1" in out.stdout
+
+
+def test_the_governor_gives_way_to_other_processes_and_takes_the_cores_back(monkeypatch):
+    import aekit.threads as threads
+
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    counts = iter([(0, 0, 0), (200, 200, 40), (260, 400, 100), (260, 400, 100)])
+    monkeypatch.setattr(threads, "_busy_jiffies", lambda: next(counts))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        governor = threads.LoadGovernor(None, torch.device("cpu"), interval=0.0)
+        governor.adapt()  # both CPUs busy, 40 of 200 ticks ours: others hold 1.6 cores
+        assert torch.get_num_threads() == 1
+        governor.adapt()  # 60 busy ticks, all ours: the others left
+        assert torch.get_num_threads() == 2
+        fixed = threads.LoadGovernor(2, torch.device("cpu"), interval=0.0)
+        assert not fixed.active  # n_threads given: the user's count stays
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_governor_reads_this_machine():
+    from aekit.threads import _busy_jiffies
+
+    busy, total, own = _busy_jiffies()
+    assert 0 <= busy <= total and own >= 0

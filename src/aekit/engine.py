@@ -1,11 +1,9 @@
 """The one training loop that fits every neural model in aekit.
 
-Adam on in-memory tensors with index-permutation batching; validation each epoch;
-early stopping; an optional learning-rate schedule and gradient clipping; a
-progress bar; per-epoch metrics and an atomic checkpoint in the run directory;
-exact resumption. Randomness in epoch ``e`` comes from a seed derived from
-``(random_state, e)``, so a run resumed from a checkpoint replays the same
-batches and noise as an uninterrupted one (bitwise on the CPU).
+Adam with index-permutation batching; validation, early stopping, schedules and
+clipping; progress; per-epoch metrics and atomic checkpoints; exact resumption:
+epoch ``e`` draws from a seed of ``(random_state, e)``, so a resumed run replays the
+batches and noise of an uninterrupted one (bitwise on the CPU).
 """
 
 from __future__ import annotations
@@ -29,6 +27,7 @@ from aekit.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from aekit.device import to_device
 from aekit.errors import RunFileError, TrainingDivergedError
 from aekit.run_folder import CHECKPOINT
+from aekit.threads import LoadGovernor
 from aekit.training_log import EpochLog
 
 SCHEDULES = ("none", "cosine", "plateau")
@@ -62,6 +61,7 @@ class TrainConfig:
     tensorboard_dir: str | None = None  # also write each epoch's metrics as TensorBoard scalars
     compile: bool = False  # torch.compile the training forward and backward
     precision: str = "float32"  # "bfloat16": autocast matrix products (pays on recent GPUs)
+    n_threads: int | None = None  # None: fewer threads while other processes load the CPUs
 
     @classmethod
     def from_params(cls, params: dict[str, Any], **settings: Any) -> TrainConfig:
@@ -127,6 +127,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.threads = LoadGovernor(config.n_threads, device)
         self.rank, self.world = distributed.rank(), distributed.world_size()
         self.train_module: nn.Module = module
         if self.world > 1:  # torchrun: gradients averaged across ranks by DDP
@@ -279,15 +280,15 @@ class Trainer:
             for step in range(first, n_batches):
                 idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 idx = idx[self.rank :: self.world]  # this rank's share of the global batch
-                xb = to_device(X[idx], self.device)
-                parts = self._step(xb, cfg.kl_weight(epoch))
+                self.threads.adapt()
+                parts = self._step(to_device(X[idx], self.device), cfg.kl_weight(epoch))
                 loss = parts["loss"]
                 bad_step = torch.where(
                     (bad_step < 0) & ~torch.isfinite(loss.detach()), float(step), bad_step
                 )
                 for k, v in parts.items():
-                    sums[k] = sums.get(k, zero) + v.detach() * xb.shape[0]
-                sums["count"] = sums.get("count", zero) + xb.shape[0]
+                    sums[k] = sums.get(k, zero) + v.detach() * len(idx)
+                sums["count"] = sums.get("count", zero) + len(idx)
                 bar.update(1)
                 if (step + 1) % cfg.progress_every == 0:
                     if self.world > 1:  # every rank must stop at the same step

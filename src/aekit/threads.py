@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,3 +72,48 @@ def thread_limit(n_threads: int | None) -> Iterator[int]:
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
+
+
+def _busy_jiffies() -> tuple[int, int, int]:
+    """(busy, total) jiffies of all CPUs from /proc/stat, and this process's own."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    values = [int(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    own = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(values) - idle, sum(values), int(own[11]) + int(own[12])  # utime + stime
+
+
+class LoadGovernor:
+    """Fewer threads while other processes keep the CPUs busy, all of them again after.
+
+    OpenMP threads wait for each other at every parallel region; when other
+    processes hold the cores, a descheduled thread makes the rest spin, and an
+    epoch can take many times longer (measured: 52 s against 0.7 s, BENCHMARKS.md,
+    "Threads under load"). Every ``interval`` seconds (called once per training
+    step, it reads two /proc files at most that often) this measures how many
+    cores other processes used and sets ``threads = cpus - others`` (at least 1,
+    at most the starting count). Inactive when the user fixed ``n_threads``, off
+    the CPU, or where /proc is missing.
+    """
+
+    def __init__(self, n_threads: int | None, device: torch.device, interval: float = 1.0):
+        self.active = n_threads is None and device.type == "cpu" and Path("/proc/stat").exists()
+        self.most, self.interval = torch.get_num_threads(), interval
+        self.cpus = available_cpus()
+        self.last = time.monotonic()
+        self.counts = _busy_jiffies() if self.active else (0, 0, 0)
+
+    def adapt(self) -> None:
+        """Re-decide the thread count if ``interval`` has passed."""
+        if not self.active or time.monotonic() - self.last < self.interval:
+            return
+        counts = _busy_jiffies()
+        busy, total, own = (now - then for now, then in zip(counts, self.counts, strict=True))
+        self.counts, self.last = counts, time.monotonic()
+        if total <= 0:
+            return
+        machine_cpus = os.cpu_count() or self.cpus
+        others = max(0.0, (busy - own) / total * machine_cpus)  # cores used by others
+        wanted = max(1, min(self.most, self.cpus - round(others)))
+        if wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
