@@ -67,7 +67,7 @@ def test_linear_vae_reaches_the_probabilistic_pca_likelihood():
         architecture="linear",
         likelihood="gaussian-learned",
         shared_variance=True,
-        epochs=150,
+        epochs=600,  # 0.0007 nats from PPCA at 600 (8.7 s); 150 epochs left 0.1-0.5
         batch_size=256,
         lr=1e-2,
         lr_schedule="cosine",
@@ -76,9 +76,9 @@ def test_linear_vae_reaches_the_probabilistic_pca_likelihood():
         device="cpu",
     ).fit(X)
     ll = vae.log_likelihood(X, n_samples=200, random_state=0).mean()
-    assert abs(ll - ppca) < max(0.01 * abs(ppca), 0.5), (ll, ppca)
+    assert abs(ll - ppca) < 0.05, (ll, ppca)
     # a linear Gaussian VAE has an exact posterior family: its ELBO nearly closes the gap
-    assert abs(vae.score(X) - ppca) < max(0.01 * abs(ppca), 0.5)
+    assert abs(vae.score(X) - ppca) < 0.05
 
 
 def test_reported_log_likelihood_is_never_better_than_the_true_density():
