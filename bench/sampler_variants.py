@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = next((r["fd"] for r in rows if (r["variant"], r["method"]) == ("AE", "gmm")), None)
     lines = [
         "| model | sampler (@: temperature) | FD ↓ | / AE + gmm | class entropy "
-        "| test ELBO (nats/image, 2000) | fit s |",
+        "| ELBO-form cross-entropy on grey levels (nats/image, 2000; not log p) | fit s |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
