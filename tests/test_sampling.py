@@ -300,9 +300,9 @@ def test_fit_fits_no_mixture_and_the_lazy_density_survives_save(
 
 
 def test_training_codes_are_a_bounded_subsample(monkeypatch):
-    import aekit.generation
+    import aekit.estimator
 
-    monkeypatch.setattr(aekit.generation, "TRAINING_CODES", 50)
+    monkeypatch.setattr(aekit.estimator, "TRAINING_SAMPLE", 50)
     X = np.random.default_rng(0).random((120, 6), dtype=np.float32)
     model = Autoencoder(latent_dim=2, hidden=(8,), epochs=1, random_state=0).fit(X)
     assert model.training_codes_.shape == (50, 2)

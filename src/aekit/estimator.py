@@ -23,6 +23,11 @@ from aekit.outliers import OutlierMixin
 from aekit.persistence import save_model
 from aekit.validation import check_data
 
+# training examples fit keeps the codes of and scores for offset_ (a seeded sample):
+# enough for a 10-component full-covariance mixture in 64 dimensions and a quantile,
+# and a mixture fit of seconds
+TRAINING_SAMPLE = 10_000
+
 
 class AutoencoderEstimator(
     ClassNamePrefixFeaturesOutMixin, TransformerMixin, OutlierMixin, BaseEstimator
@@ -118,6 +123,15 @@ class AutoencoderEstimator(
             self.offset_ = float(fitted["offset_"])
         if "feature_names_in_" in fitted:
             self.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+
+
+def training_sample(X: np.ndarray, seed: int) -> np.ndarray:
+    """``X`` itself, or :data:`TRAINING_SAMPLE` of its rows drawn with ``seed``
+    (kept in order): the examples ``fit`` keeps codes of and sets ``offset_`` by."""
+    if len(X) <= TRAINING_SAMPLE:
+        return X
+    rows = np.random.default_rng(seed).choice(len(X), TRAINING_SAMPLE, replace=False)
+    return X[np.sort(rows)]
 
 
 def shape_of(value: Any) -> tuple[int, ...]:

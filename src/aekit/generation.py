@@ -21,13 +21,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from aekit.code_densities import fit_code_densities
 from aekit.code_paths import INTERPOLATIONS, interpolate_codes, traversal_codes
-from aekit.outliers import bounded_rows
 from aekit.validation import check_choice, check_data, check_positive
 
 SAMPLE_METHODS = ("prior", "gaussian", "gmm", "chain")
-# training codes fit keeps for the code densities: enough for a 10-component
-# full-covariance mixture in 64 dimensions, and a mixture fit of seconds
-TRAINING_CODES = 10_000
 CHAIN_STEPS = ("mean", "sample")
 
 
@@ -40,7 +36,7 @@ class GenerativeMixin:
 
         Without this call the densities are fitted when first needed (by ``sample``,
         ``traverse`` or ``aekit report``) to the training codes ``fit`` keeps (at
-        most :data:`TRAINING_CODES` of them), so ``fit`` itself fits no mixture.
+        most :data:`aekit.estimator.TRAINING_SAMPLE` of them), so ``fit`` itself fits no mixture.
         Call it to choose the number of mixture components yourself or to use other
         data. Fitted densities are saved with the model as plain numbers.
 
@@ -61,11 +57,10 @@ class GenerativeMixin:
         self.latent_density_ = fit_code_densities(Z, n_components, random_state=self.seed_)
         return self
 
-    def _keep_training_codes(self, X: np.ndarray) -> None:
-        """Keep the codes of at most :data:`TRAINING_CODES` training examples (a
-        seeded subsample) for densities fitted later; forget fitted densities."""
-        rows = bounded_rows(len(X), TRAINING_CODES, self.seed_)
-        self.training_codes_ = self._encode(self._to_tensor(X[rows])).astype(np.float32)
+    def _keep_training_codes(self, sample: np.ndarray) -> None:
+        """Keep the codes of the training ``sample`` for densities fitted later;
+        forget fitted densities."""
+        self.training_codes_ = self._encode(self._to_tensor(sample)).astype(np.float32)
         self.latent_density_ = None
 
     def code_densities(self) -> dict[str, Any] | None:

@@ -30,7 +30,7 @@ from aekit.code_densities import densities_from_dict, densities_to_dict
 from aekit.device import resolve_device, to_device
 from aekit.engine import PRECISIONS, SCHEDULES, TrainConfig, Trainer, live_progress
 from aekit.errors import DataError
-from aekit.estimator import AutoencoderEstimator, shape_of
+from aekit.estimator import AutoencoderEstimator, shape_of, training_sample
 from aekit.generation import GenerativeMixin
 from aekit.heads import DeterministicHead
 from aekit.likelihoods import LIKELIHOODS, Likelihood, make_likelihood
@@ -243,8 +243,9 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
                 resume=resume,
             )
         self.module_.eval()
-        self._keep_training_codes(X)
-        self._fit_offset(X, self.seed_)
+        sample = training_sample(X, self.seed_)  # read once, for both
+        self._keep_training_codes(sample)
+        self._fit_offset(sample)
         return self
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:

@@ -65,26 +65,15 @@ def offset_from(scores: np.ndarray, contamination: object) -> float:
     return float(np.quantile(scores, float(contamination)))
 
 
-OFFSET_SAMPLES = 10_000  # training examples scored for offset_ (a seeded subsample)
-
-
-def bounded_rows(n: int, limit: int, seed: int) -> np.ndarray:
-    """All of ``range(n)``, or ``limit`` of them drawn with ``seed``, sorted."""
-    if n <= limit:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
-
-
 class OutlierMixin(SklearnOutlierMixin):
     """``decision_function`` and ``predict`` over the host's ``score_samples``."""
 
-    def _fit_offset(self, X: Any, seed: int) -> None:
-        """Set ``offset_`` from the scores of (at most :data:`OFFSET_SAMPLES` of)
-        the training examples ``X``."""
-        rows = bounded_rows(len(X), OFFSET_SAMPLES, seed)
-        with warnings.catch_warnings():  # X is the validated array, names already checked
+    def _fit_offset(self, sample: Any) -> None:
+        """Set ``offset_`` from the scores of ``sample``, the validated training
+        sample of :func:`aekit.estimator.training_sample`."""
+        with warnings.catch_warnings():  # the array was validated; names already checked
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
-            scores = self.score_samples(X[rows])
+            scores = self.score_samples(sample)
         self.offset_ = offset_from(scores, self.contamination)
 
     def decision_function(self, X: Any) -> np.ndarray:

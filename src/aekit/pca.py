@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from aekit.device import resolve_device
 from aekit.errors import DataError
-from aekit.estimator import AutoencoderEstimator, float_type_of, shape_of
+from aekit.estimator import AutoencoderEstimator, float_type_of, shape_of, training_sample
 from aekit.outliers import check_contamination
 from aekit.pca_solvers import chunks, covariance_eigh, flip_signs, svd_spectrum
 from aekit.ppca import ProbabilisticPCAMixin
@@ -274,7 +274,8 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator):
             discarded = float(full[k : min(n, D)].sum())
         self.noise_variance_ = max(discarded, 0.0) / rest if rest else 0.0
         try:
-            self._fit_offset(array, 0 if self.random_state is None else int(self.random_state))
+            seed = 0 if self.random_state is None else int(self.random_state)
+            self._fit_offset(training_sample(array, seed))
         except ValueError:  # a singular PPCA model: no log-likelihood, no outlier threshold
             self.offset_ = float("nan")
         return X, out_dtype
