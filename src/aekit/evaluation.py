@@ -87,7 +87,9 @@ def evaluate(
         ``kind``, ``data``, ``split``, ``n``, ``mse``, ``psnr_db``, ``score``; the
         linear reference (``latent_dim``, ``eckart_young_bound_mse``, ``pca_mse``);
         for a VAE the ELBO's parts in nats and, with ``nll_samples``,
-        ``log_likelihood_nats`` with its standard error over examples.
+        ``log_likelihood_nats`` with its standard error over examples
+        (``log_likelihood_stderr``) and its Monte-Carlo standard error
+        (``log_likelihood_mc_stderr``).
     """
     kind = kind_of(model)
     X = evaluation_data(bundle, split, binarized=binarized)
@@ -118,9 +120,13 @@ def evaluate(
         metrics.update({f"{k}_nats": v for k, v in model.elbo_parts(X).items()})
         if nll_samples:
             show = sys.stderr.isatty() if progress is None else progress
-            ll = model.log_likelihood(X, n_samples=nll_samples, progress=show)
+            ll, mc = model.log_likelihood(
+                X, n_samples=nll_samples, progress=show, return_mc_stderr=True
+            )
             metrics["log_likelihood_nats"] = float(ll.mean())
             metrics["log_likelihood_stderr"] = float(ll.std(ddof=1) / np.sqrt(len(ll)))
+            # the Monte-Carlo error of the mean itself, as opposed to the spread over examples
+            metrics["log_likelihood_mc_stderr"] = float(np.sqrt(np.sum(mc**2)) / len(ll))
             metrics["nll_nats"] = -metrics["log_likelihood_nats"]
             metrics["nll_samples"] = nll_samples
     return metrics

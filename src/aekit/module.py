@@ -165,7 +165,7 @@ class AutoencoderModule(nn.Module):
         those of the ELBO, averaged over the same ``iwae_k`` samples."""
         z = q.rsample(self.iwae_k)  # (k, n, d)
         params = self.decode(z.flatten(0, 1))
-        log_px = self.likelihood.log_prob(params, _repeat(x, self.iwae_k)).view(self.iwae_k, -1)
+        log_px = self.likelihood.log_prob_samples(params, x, self.iwae_k)
         kl = q.log_prob(z) - self.prior.log_prob(z)  # (k, n)
         log_w = log_px - kl
         bound = torch.logsumexp(log_w, 0) - math.log(self.iwae_k)
@@ -177,13 +177,8 @@ class AutoencoderModule(nn.Module):
     def log_weights(self, x: torch.Tensor, q: CodeDistribution, k: int) -> torch.Tensor:
         """``log p(x, z_k) − log q(z_k | x)`` for ``k`` samples: shape (k, n)."""
         z = q.rsample(k)  # (k, n, d)
-        log_px = self.likelihood.log_prob(self.decode(z.flatten(0, 1)), _repeat(x, k)).view(k, -1)
+        log_px = self.likelihood.log_prob_samples(self.decode(z.flatten(0, 1)), x, k)
         return log_px + self.prior.log_prob(z) - q.log_prob(z)
-
-
-def _repeat(x: torch.Tensor, k: int) -> torch.Tensor:
-    """``k`` copies of the batch ``x`` stacked on the batch axis, without a copy."""
-    return x.expand(k, *x.shape).flatten(0, 1)
 
 
 def _mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
