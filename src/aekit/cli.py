@@ -144,7 +144,12 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
         else:
             model.fit(
                 bundle.train.X,
-                X_val=evaluation_data(bundle, "val", binarized=data.binarize),
+                X_val=evaluation_data(
+                    bundle,
+                    "val",
+                    binarized=data.binarize,
+                    dequantized=bool(params.get("dequantize")),
+                ),
                 run_dir=run_dir,
                 resume=opts["resume"],
                 tensorboard_dir=run_dir / TENSORBOARD_DIR if opts["tensorboard"] else None,

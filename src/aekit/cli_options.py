@@ -110,6 +110,12 @@ MODEL_OPTIONS = options(
         type=click.Choice(BINARIZE),
         help="dynamic: fresh Bernoulli draws of grey levels each batch (VAE).",
     ),
+    click.option(
+        "--dequantize",
+        is_flag=True,
+        default=None,
+        help="Uniform noise in [0, 1/256) on 8-bit data each batch; bits/dim (Gaussian VAE).",
+    ),
     click.option("--noise-std", type=NON_NEGATIVE, help="Input noise σ (DAE)."),
     click.option("--walkback", type=click.IntRange(min=0), help="Walkback steps (DAE chain)."),
     click.option("--code-l1", type=NON_NEGATIVE, help="L1 penalty on codes."),

@@ -3,7 +3,8 @@ resampling of the data.
 
 A corruption changes the encoder's input only; the target stays the clean batch
 (the denoising criterion of Vincent et al. 2008). A resampling changes the batch
-itself, input and target alike (dynamic binarisation, Salakhutdinov & Murray 2008).
+itself, input and target alike (dynamic binarisation, Salakhutdinov & Murray 2008;
+uniform dequantisation of 8-bit values).
 Both act in training only: :class:`~aekit.module.AutoencoderModule` skips them in
 evaluation mode.
 
@@ -43,6 +44,15 @@ class GaussianNoise(nn.Module):
 
     def extra_repr(self) -> str:
         return f"std={self.std}"
+
+
+class UniformDequantization(nn.Module):
+    """``x + u`` with ``u ~ U[0, 1/256)`` per value, drawn afresh at every call: a
+    continuous density on 8-bit values in [0, 1] then bounds their probabilities
+    (Theis et al. 2016), where on the values themselves it is unbounded."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.rand_like(x) / 256
 
 
 class DynamicBinarization(nn.Module):

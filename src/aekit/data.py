@@ -23,6 +23,7 @@ __all__ = [
     "DataBundle",
     "Split",
     "binarize",
+    "dequantize",
     "load_data",
     "load_idx_dataset",
     "resolve_data_dir",
@@ -88,6 +89,32 @@ def binarize(X: np.ndarray, seed: int = 0) -> np.ndarray:
     """
     rng = np.random.default_rng(seed)
     return (rng.random(X.shape, dtype=np.float32) < X).astype(np.float32)
+
+
+def dequantize(X: np.ndarray, seed: int = 0) -> np.ndarray:
+    """8-bit values in [0, 1] plus fixed, seeded uniform noise in [0, 1/256).
+
+    The evaluation set of a model trained with ``dequantize=True``; the seeds of
+    the evaluation protocol are in :mod:`aekit.evaluation`.
+
+    Examples
+    --------
+    >>> x = dequantize(np.array([[0.0, 1.0]], dtype=np.float32), seed=0)
+    >>> bool(((x >= [0.0, 1.0]) & (x < [1 / 256, 1 + 1 / 256])).all())
+    True
+    """
+    rng = np.random.default_rng(seed)
+    return (X + rng.random(X.shape, dtype=np.float32) / 256).astype(np.float32)
+
+
+def is_8bit(X: np.ndarray, rows: int = 4096) -> bool:
+    """Whether (the first ``rows`` examples of) ``X`` hold levels k/255 in [0, 1]."""
+    head = np.asarray(X[:rows], dtype=np.float64)
+    return bool(
+        np.all(np.abs(head * 255 - np.round(head * 255)) < 1e-3)
+        and np.all(head >= 0)
+        and np.all(head <= 1)
+    )
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:

@@ -5,7 +5,9 @@ Every metric is per value (MSE, PSNR) or per example in nats (``score`` for PCA
 and the VAE, the ELBO's parts, the importance-sampled log-likelihood). A model
 trained with dynamic binarisation is evaluated on a fixed binarisation of each
 split, drawn with the seeds :data:`BINARIZATION_SEEDS`, so that every evaluation
-of a run sees the same binary data.
+of a run sees the same binary data; a model trained with uniform dequantisation, on
+a fixed dequantisation drawn with the same seeds, and its log-likelihoods are also
+given in bits per dimension (:func:`bits_per_dim`).
 
 Examples
 --------
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from aekit.data import DataBundle, binarize
+from aekit.data import DataBundle, binarize, dequantize, is_8bit
 from aekit.errors import AekitError
 from aekit.estimator import AutoencoderEstimator
 from aekit.pca import PCA
@@ -45,13 +47,32 @@ SCORE_MEASURES = {
 BINARIZATION_SEEDS = {"train": 0, "val": 1, "test": 2}
 
 
-def evaluation_data(bundle: DataBundle, split: str, *, binarized: bool = False) -> np.ndarray:
+def evaluation_data(
+    bundle: DataBundle, split: str, *, binarized: bool = False, dequantized: bool = False
+) -> np.ndarray:
     """The examples of ``split``, as evaluation sees them: a fixed binarisation
-    (seed ``BINARIZATION_SEEDS[split]``) for a dynamically binarised model."""
+    (seed ``BINARIZATION_SEEDS[split]``) for a dynamically binarised model, a fixed
+    dequantisation (same seeds) for a dequantised one."""
     if split not in SPLITS:
         raise AekitError(f"split must be one of {', '.join(SPLITS)}; got {split!r}.")
     X = getattr(bundle, split).X
-    return binarize(X, seed=BINARIZATION_SEEDS[split]) if binarized else X
+    if binarized:
+        return binarize(X, seed=BINARIZATION_SEEDS[split])
+    return dequantize(X, seed=BINARIZATION_SEEDS[split]) if dequantized else X
+
+
+def bits_per_dim(log_likelihood_nats: float, n_values: int) -> float:
+    """Bits per dimension of 8-bit values from the log-density (nats per example)
+    of their dequantisation in [0, 1]: each value's bin has width 1/256, so its
+    probability is at least the density times 1/256 per value (Jensen over the
+    noise) and ``−log₂ P(x) ≤ (−log p(x + u) + D log 256) / (D log 2)``.
+
+    Examples
+    --------
+    >>> bits_per_dim(0.0, 784)  # a uniform density on [0, 1]^D: 8 bits per value
+    8.0
+    """
+    return (-log_likelihood_nats + n_values * np.log(256)) / (n_values * np.log(2))
 
 
 def evaluate(
@@ -92,7 +113,8 @@ def evaluate(
         (``log_likelihood_mc_stderr``).
     """
     kind = kind_of(model)
-    X = evaluation_data(bundle, split, binarized=binarized)
+    dequantized = isinstance(model, VAE) and model.dequantize
+    X = evaluation_data(bundle, split, binarized=binarized, dequantized=dequantized)
     if len(X) == 0:
         raise AekitError(f"the {split} split of {bundle.name} is empty.")
     mse = float(model.reconstruction_error(X))
@@ -112,7 +134,7 @@ def evaluate(
             "Bernoulli likelihood on non-binary values: the ELBO and log-likelihood are "
             "cross-entropies, not log-probabilities of these data (evaluate binarised data)."
         )
-    X_train = evaluation_data(bundle, "train", binarized=binarized)
+    X_train = evaluation_data(bundle, "train", binarized=binarized, dequantized=dequantized)
     metrics.update(linear_reference(model, X_train, X))
     if getattr(model, "scale_", "none") != "none":  # also in the units the model trained in
         metrics.update(_scaled_errors(model, X_train, X))
@@ -129,7 +151,30 @@ def evaluate(
             metrics["log_likelihood_mc_stderr"] = float(np.sqrt(np.sum(mc**2)) / len(ll))
             metrics["nll_nats"] = -metrics["log_likelihood_nats"]
             metrics["nll_samples"] = nll_samples
+        metrics.update(_density_units(model, X, metrics))
     return metrics
+
+
+def _density_units(model: VAE, X: np.ndarray, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Bits per dimension beside nats for a dequantised Gaussian VAE, or why not."""
+    if not model.likelihood.startswith("gaussian"):
+        return {}
+    D = model.n_features_in_
+    if model.dequantize:
+        out = {"elbo_bits_per_dim": bits_per_dim(metrics["elbo_nats"], D)}
+        if "log_likelihood_nats" in metrics:
+            out["bits_per_dim"] = bits_per_dim(metrics["log_likelihood_nats"], D)
+        out["bits_per_dim_note"] = (
+            "densities of the dequantised 8-bit values (fixed uniform noise in [0, 1/256)); "
+            "bits/dim = (-log p + D log 256) / (D log 2), an upper bound on the 8-bit code length."
+        )
+        return out
+    if is_8bit(X):
+        return {
+            "bits_per_dim_note": "8-bit data under a continuous density: nats are not "
+            "log-probabilities of these values and no bits/dim is given; train with dequantize."
+        }
+    return {}
 
 
 def _scaled_errors(model: Any, X_train: np.ndarray, X: np.ndarray) -> dict[str, Any]:

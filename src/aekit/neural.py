@@ -219,6 +219,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         self.input_shape_ = tuple(X.shape[1:])
         self.n_features_in_ = math.prod(self.input_shape_)
         self.scale_offset_, self.scale_factor_, self.scale_ = fit_scaling(X, self._scaling())
+        self._check_training_values(X)
         config = self._train_config(
             len(X),
             random_state=self.seed_,
@@ -247,6 +248,9 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         self._keep_training_codes(sample)
         self._fit_offset(sample)
         return self
+
+    def _check_training_values(self, X: np.ndarray) -> None:
+        """Refuse training data the model's options do not suit (none here)."""
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         """``X`` in the model's units: unchanged (no copy) unless a scaling was fitted."""

@@ -10,8 +10,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from aekit.corruption import DynamicBinarization
+from aekit.corruption import DynamicBinarization, UniformDequantization
+from aekit.data import is_8bit
 from aekit.device import to_device
+from aekit.errors import DataError
 from aekit.heads import GaussianHead
 from aekit.likelihoods import Likelihood, make_likelihood
 from aekit.module import OBJECTIVES
@@ -75,6 +77,12 @@ class VAE(NeuralAutoencoder):
         levels (for the Bernoulli likelihood on grey-level images). Evaluate on a
         fixed, seeded binarisation (:func:`aekit.data.binarize`, with the seeds of
         :mod:`aekit.evaluation`).
+    dequantize : bool, default=False
+        For 8-bit data (levels k/255 in [0, 1]) and a Gaussian likelihood: each
+        training batch gets fresh uniform noise in [0, 1/256) (Theis et al. 2016), so
+        that the density bounds the probabilities of the 8-bit values; evaluate on a
+        fixed dequantisation (:func:`aekit.data.dequantize`), where
+        :func:`aekit.evaluation.evaluate` also gives bits per dimension.
     scale : {"auto", "none", "minmax", "standard"}, default="auto"
         As in :class:`Autoencoder`; likelihoods and ELBOs include the scaling's
         Jacobian, so they are densities of the data in the user's units.
@@ -106,6 +114,7 @@ class VAE(NeuralAutoencoder):
         "objective": one_of(OBJECTIVES),
         "k": positive(integer=True),
         "binarize": one_of(BINARIZE),
+        "dequantize": flag,
     }
 
     def __init__(
@@ -123,6 +132,7 @@ class VAE(NeuralAutoencoder):
         objective: str = "elbo",
         k: int = 5,
         binarize: str = "none",
+        dequantize: bool = False,
         scale: str = "auto",
         architecture: str = "mlp",
         hidden: tuple[int, ...] | None = None,
@@ -155,6 +165,7 @@ class VAE(NeuralAutoencoder):
         self.objective = objective
         self.k = k
         self.binarize = binarize
+        self.dequantize = dequantize
         self.scale = scale
         self.architecture = architecture
         self.hidden = hidden
@@ -185,10 +196,31 @@ class VAE(NeuralAutoencoder):
                 f"{name} weights the ELBO's KL term, which the IWAE bound does not have; "
                 "use objective='elbo' or leave beta=1, kl_warmup_epochs=0, free_bits=0."
             )
+        if self.dequantize and self.binarize == "dynamic":
+            raise ValueError("dequantize and binarize='dynamic' exclude each other; pick one.")
+        if self.dequantize and not self.likelihood.startswith("gaussian"):
+            raise ValueError(
+                "dequantize applies to the Gaussian likelihoods, densities of continuous "
+                "values; the Bernoulli likelihood models the values themselves."
+            )
         if self.prior == "mixture" and self.free_bits > 0:
             raise ValueError(
                 "free_bits needs the per-dimension KL of the standard prior; "
                 "use prior='standard' or free_bits=0."
+            )
+
+    def _check_training_values(self, X: np.ndarray) -> None:
+        if not self.dequantize:
+            return
+        if self.scale_ != "none":
+            raise ValueError(
+                f"dequantize adds noise of width 1/256 to values in [0, 1], which scale="
+                f"{self.scale!r} would change; use scale='none' for 8-bit data in [0, 1]."
+            )
+        if not is_8bit(X):
+            raise DataError(
+                "dequantize=True expects 8-bit levels k/255 in [0, 1] (images, or uint8 "
+                "arrays), but X holds other values."
             )
 
     def _likelihood(self) -> Likelihood:
@@ -199,7 +231,13 @@ class VAE(NeuralAutoencoder):
             "free_bits": float(self.free_bits),
             "objective": self.objective,
             "iwae_k": int(self.k),
-            "resample": DynamicBinarization() if self.binarize == "dynamic" else None,
+            "resample": (
+                DynamicBinarization()
+                if self.binarize == "dynamic"
+                else UniformDequantization()
+                if self.dequantize
+                else None
+            ),
             "prior": make_prior(self.prior, self.latent_dim, int(self.prior_components)),
         }
 
