@@ -1,7 +1,7 @@
 """The one training loop that fits every neural model in aekit.
 
-Adam with index-permutation batching; validation, early stopping, schedules and
-clipping; progress; per-epoch metrics and atomic checkpoints; exact resumption:
+Adam (fused) with index-permutation batching; validation, early stopping, schedules
+and clipping; progress; per-epoch metrics and atomic checkpoints; exact resumption:
 epoch ``e`` draws from a seed of ``(random_state, e)``, so a resumed run replays the
 batches and noise of an uninterrupted one (bitwise on the CPU).
 """
@@ -23,6 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from aekit import distributed
+from aekit.adam import adam
 from aekit.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from aekit.device import to_device
 from aekit.errors import RunFileError, TrainingDivergedError
@@ -146,9 +147,7 @@ class Trainer:
                 line_search_fn="strong_wolfe",
             )
         else:
-            self.optimizer = torch.optim.Adam(
-                module.parameters(), lr=config.lr, weight_decay=config.weight_decay
-            )
+            self.optimizer = adam(module.parameters(), config.lr, device, config.weight_decay)
         self.state = _State(lr=config.lr)
         self.best_weights: dict[str, torch.Tensor] | None = None
         self._partial: dict[str, torch.Tensor] = {}
