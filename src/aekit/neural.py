@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from aekit.code_densities import densities_from_dict, densities_to_dict
-from aekit.device import resolve_device, to_device
+from aekit.device import flush_denormals, resolve_device, to_device
 from aekit.engine import PRECISIONS, SCHEDULES, TrainConfig, Trainer, live_progress
 from aekit.errors import DataError
 from aekit.estimator import AutoencoderEstimator, shape_of, training_sample
@@ -234,7 +234,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             order = np.random.default_rng(self.seed_).permutation(len(X))
             X, X_val = X[order[n_val:]], X[order[:n_val]]
         self.device_ = resolve_device(self.device)
-        with torch.random.fork_rng(devices=[]), thread_limit(self.n_threads):
+        with torch.random.fork_rng(devices=[]), thread_limit(self.n_threads), flush_denormals():
             torch.manual_seed(self.seed_)
             self.module_ = self.build_module(self.input_shape_).to(self.device_)
             trainer = Trainer(self.module_, config, self.device_, run_dir)
