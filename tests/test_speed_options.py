@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -136,3 +137,34 @@ def test_fused_adam_takes_the_same_steps_as_the_default_one():
     moved = (weights[1] - torch.cat([p.detach().flatten() for p in start.parameters()])).abs()
     assert moved.max() > 0.1  # the steps went somewhere
     torch.testing.assert_close(weights[0], weights[1], rtol=1e-4, atol=1e-5)
+
+
+class SubnormalProbe(nn.Module):
+    """An encoder that records whether subnormal floats are flushed as it trains."""
+
+    seen: ClassVar[list[bool]] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(6, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not x.is_meta:  # fit checks shapes on the meta device first
+            one = torch.ones(1, device=x.device)
+            tiny = torch.full((1,), 1e-39, device=x.device) * one  # subnormal in float32
+            SubnormalProbe.seen.append(bool(tiny.item() == 0.0))
+        return self.linear(x)
+
+
+@pytest.mark.skipif(not torch.set_flush_denormal(False), reason="the CPU cannot flush")
+def test_training_flushes_subnormal_floats_and_restores_them_after():
+    """Subnormals (Adam's moments of weights that never get a gradient decay into
+    them) are many times slower on x86: training computes without them."""
+    SubnormalProbe.seen.clear()
+    X = np.random.default_rng(0).random((40, 6), dtype=np.float32)
+    model = Autoencoder(2, encoder=SubnormalProbe(), decoder=nn.Linear(2, 6), epochs=2)
+    model.set_params(batch_size=8, device="cpu").fit(X)
+    # every training step (2 epochs of 5 batches) ran flushed; the shape check
+    # before training and the codes kept after it did not
+    assert sum(SubnormalProbe.seen) >= 10 and not all(SubnormalProbe.seen)
+    assert (torch.tensor([1e-39]) * torch.tensor([1.0])).item() != 0.0  # restored
