@@ -24,8 +24,8 @@ from aekit.validation import Check, check_positive, flag, one_of, positive
 BINARIZE = ("none", "dynamic")
 ACTIVE_THRESHOLD = 0.01  # Burda et al.'s activity threshold for a code dimension
 # Decoder outputs per importance-sampling chunk. On a CPU, chunks that stay in cache
-# run 1.5x faster than 2**25 (measured, BENCHMARKS "IWAE evaluation"); a GPU wants
-# large ones.
+# run 1.65x faster than 2**25 (measured, BENCHMARKS.md "IWAE evaluation"); a GPU
+# wants large ones.
 CHUNK_ELEMENTS = {"cpu": 2**21, "cuda": 2**25}
 
 
