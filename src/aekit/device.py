@@ -54,8 +54,9 @@ def flush_denormals() -> Iterator[None]:
     """Compute with subnormal floats (below 1.2e-38 in float32) flushed to zero
     inside the block, on CPUs that can; back to IEEE behaviour after it.
 
-    Adam's first moment of a weight whose gradient is always zero (a border pixel
-    of MNIST feeds nothing) decays by 0.9 a step into the subnormal range, where
+    Adam's first moment of a weight whose gradient is almost always zero (a pixel
+    near MNIST's border is rarely anything but 0) decays by 0.9 a step between its
+    rare gradients, into the subnormal range within some 850 steps, where
     x86 arithmetic is many times slower: a 350-epoch VAE run slowed from 15 to 30 s
     an epoch as they spread (BENCHMARKS.md, "The VAE at the state of the art").
     Flushing changes only values 38 orders of magnitude below one.

@@ -298,7 +298,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         self,
         fn: Callable[[torch.Tensor], torch.Tensor],
         X: torch.Tensor,
-        batch_size: int = 4096,
+        batch_size: int = 1024,
         *,
         padded: bool = False,
     ) -> np.ndarray:
