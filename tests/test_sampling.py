@@ -417,3 +417,27 @@ def test_the_dae_chain_stays_on_the_digit_manifold(digits_models):
     assert fd["chain 500"] < fd["ae prior"] / 2
     assert fd["chain from noise"] < fd["noise"] / 4  # pulled from noise onto the manifold
     assert score.entropy(late) > 0.9 * math.log(10)  # all ten digits, no collapse
+
+
+def test_vae_fit_encodes_its_training_sample_once(monkeypatch):
+    """After training, a VAE's kept codes and its ``offset_`` come from one encoder pass
+    over the training sample (the ELBO's posterior means are the codes), and they are
+    what ``transform`` and ``score_samples`` give."""
+    from aekit.module import AutoencoderModule
+
+    rows: list[int] = []
+    encode = AutoencoderModule.encode
+
+    def counting(self, x):
+        if not self.training:
+            rows.append(len(x))
+        return encode(self, x)
+
+    monkeypatch.setattr(AutoencoderModule, "encode", counting)
+    X = np.random.default_rng(0).random((200, 6), dtype=np.float32)
+    model = VAE(latent_dim=2, hidden=(8,), epochs=1, random_state=0).fit(X)
+    assert sum(rows) == 256  # one padded batch of the 200 rows, not two passes
+    np.testing.assert_allclose(model.training_codes_, model.transform(X), rtol=1e-5, atol=1e-6)
+    from aekit.outliers import offset_from
+
+    assert model.offset_ == offset_from(model.score_samples(X), model.contamination)

@@ -57,10 +57,12 @@ class GenerativeMixin:
         self.latent_density_ = fit_code_densities(Z, n_components, random_state=self.seed_)
         return self
 
-    def _keep_training_codes(self, sample: np.ndarray) -> None:
-        """Keep the codes of the training ``sample`` for densities fitted later;
-        forget fitted densities."""
-        self.training_codes_ = self._encode(self._to_tensor(sample)).astype(np.float32)
+    def _keep_training_codes(self, sample: np.ndarray, codes: np.ndarray | None = None) -> None:
+        """Keep the codes of the training ``sample`` (``codes``, when already computed)
+        for densities fitted later; forget fitted densities."""
+        if codes is None:
+            codes = self._encode(self._to_tensor(sample))
+        self.training_codes_ = codes.astype(np.float32)
         self.latent_density_ = None
 
     def code_densities(self) -> dict[str, Any] | None:

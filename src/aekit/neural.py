@@ -244,10 +244,13 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
                 resume=resume,
             )
         self.module_.eval()
-        sample = training_sample(X, self.seed_)  # read once, for both
+        self._summarise_training(training_sample(X, self.seed_))
+        return self
+
+    def _summarise_training(self, sample: np.ndarray) -> None:
+        """Keep the codes of the training ``sample`` and set ``offset_`` from its scores."""
         self._keep_training_codes(sample)
         self._fit_offset(sample)
-        return self
 
     def _check_training_values(self, X: np.ndarray) -> None:
         """Refuse training data the model's options do not suit (none here)."""

@@ -68,12 +68,14 @@ def offset_from(scores: np.ndarray, contamination: object) -> float:
 class OutlierMixin(SklearnOutlierMixin):
     """``decision_function`` and ``predict`` over the host's ``score_samples``."""
 
-    def _fit_offset(self, sample: Any) -> None:
+    def _fit_offset(self, sample: Any, scores: np.ndarray | None = None) -> None:
         """Set ``offset_`` from the scores of ``sample``, the validated training
-        sample of :func:`aekit.estimator.training_sample`."""
-        with warnings.catch_warnings():  # the array was validated; names already checked
-            warnings.filterwarnings("ignore", message="X does not have valid feature names")
-            scores = self.score_samples(sample)
+        sample of :func:`aekit.estimator.training_sample` (``scores``, when already
+        computed)."""
+        if scores is None:
+            with warnings.catch_warnings():  # the array was validated; names checked
+                warnings.filterwarnings("ignore", message="X does not have valid feature names")
+                scores = self.score_samples(sample)
         self.offset_ = offset_from(scores, self.contamination)
 
     def decision_function(self, X: Any) -> np.ndarray:

@@ -283,18 +283,32 @@ class VAE(NeuralAutoencoder):
         -------
         ndarray of shape (n,), float64
         """
-        Xt = self._check_X(X)
+        return self._codes_and_scores(self._check_X(X), random_state)[1]
+
+    def _codes_and_scores(
+        self, Xt: torch.Tensor, random_state: int | None = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The posterior means and the one-sample ELBOs of ``Xt`` (model-shaped), from
+        one encoder pass (see :meth:`score_samples`)."""
         module = self.module_
         rng = torch.Generator().manual_seed(self.seed_ if random_state is None else random_state)
         eps = torch.randn(self.latent_dim, generator=rng).to(self.device_)
 
-        def elbo(x: torch.Tensor) -> torch.Tensor:
+        def codes_and_elbo(x: torch.Tensor) -> torch.Tensor:
             q = module.encode(x)
             z = q.mean + torch.exp(0.5 * q.log_var) * eps
-            return module.likelihood.log_prob(module.decode(z), x) - module.prior.kl(q, z).sum(-1)
+            elbo = module.likelihood.log_prob(module.decode(z), x) - module.prior.kl(q, z).sum(-1)
+            return torch.cat([q.mean, elbo[:, None].to(q.mean.dtype)], dim=1)
 
-        scores = self._batched(elbo, Xt, batch_size=256, padded=True).astype(np.float64)
-        return scores - self._log_scale_jacobian()
+        out = self._batched(codes_and_elbo, Xt, batch_size=256, padded=True)
+        return out[:, :-1], out[:, -1].astype(np.float64) - self._log_scale_jacobian()
+
+    def _summarise_training(self, sample: np.ndarray) -> None:
+        # one pass over the training sample: the ELBO's encoder output is the kept code
+        # (issue 17: a 2-epoch fit on 20000 images spent 2% of its time encoding twice)
+        codes, scores = self._codes_and_scores(self._to_tensor(sample))
+        self._keep_training_codes(sample, codes)
+        self._fit_offset(sample, scores)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean ELBO per example in nats (higher is better). With the Bernoulli
