@@ -22,6 +22,7 @@ from aekit.code_densities import GaussianDensity, MixtureDensity
 from aekit.code_paths import interpolate_codes, traversal_codes
 from aekit.data import load_data
 from aekit.generation import markov_chain
+from aekit.outliers import offset_from
 from aekit.sample_scores import class_entropy, frechet_distance
 
 SMALL = dict(latent_dim=2, hidden=(8,), epochs=2, batch_size=16, random_state=0, device="cpu")
@@ -438,6 +439,4 @@ def test_vae_fit_encodes_its_training_sample_once(monkeypatch):
     model = VAE(latent_dim=2, hidden=(8,), epochs=1, random_state=0).fit(X)
     assert sum(rows) == 256  # one padded batch of the 200 rows, not two passes
     np.testing.assert_allclose(model.training_codes_, model.transform(X), rtol=1e-5, atol=1e-6)
-    from aekit.outliers import offset_from
-
     assert model.offset_ == offset_from(model.score_samples(X), model.contamination)
