@@ -16,9 +16,10 @@ RSS of each. Models: the MLP VAE 784-512-256-16 with a Bernoulli likelihood and
 the convolutional autoencoder (channels 32-64, d = 16).
 
 ``--fit-latency`` times ``fit`` of a 2-epoch VAE on 20000 images against its
-training epochs; ``--contention`` times epochs idle and beside a 2-thread job, for
-the default thread count and for 1 and 2 threads (both print JSON and write
-``throughput-load.json`` beside ``--out``).
+training epochs; ``--contention`` times training steps of one process while a
+2-thread job beside it runs in every other 12-second window, for the default thread
+count and for 1 and 2 threads (both print JSON and write ``throughput-load.json``
+beside ``--out``).
 
 ``--decompose`` adds the hand-written loop with aekit's fused Adam, and with fused
 Adam and subnormals flushed to zero (``aekit.device.flush_denormals``, as ``fit``
@@ -40,6 +41,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -176,40 +178,83 @@ def fit_latency(data_dir: str) -> dict:
     return out
 
 
-def contention_worker(threads: str, data_dir: str) -> dict:
-    from aekit import VAE
+def contention_worker(threads: str, data_dir: str, window: float = 12.0) -> dict:
+    """Trains the MNIST VAE (12800 images an epoch) while a 2-thread competitor runs
+    in every other ``window`` seconds, and times every training step; "kept" is
+    steps per second with the competitor over steps per second without, in the same
+    process and interleaved in time (this VM's speed drifts by tens of percent
+    between minutes, far more than between neighbouring windows)."""
+    import threading
 
+    from aekit import VAE
+    from aekit.threads import LoadGovernor
+
+    stamps: list[float] = []
+    adapt = LoadGovernor.adapt
+
+    def timed_adapt(self) -> None:  # called once per training step by the engine
+        stamps.append(time.perf_counter())
+        adapt(self)
+
+    LoadGovernor.adapt = timed_adapt
     X = load(data_dir, "vae-mlp")[:12800]
     n_threads = None if threads == "default" else int(threads)
-    model = VAE(16, likelihood="bernoulli", hidden=(512, 256), epochs=4, lr=1e-3)
-    model.set_params(random_state=0, device="cpu", n_threads=n_threads).fit(X)
-    seconds = [row["seconds"] for row in model.history_]
-    return {"seconds_per_epoch": statistics.median(seconds[1:]), "epochs": seconds}
+    model = VAE(16, likelihood="bernoulli", hidden=(512, 256), epochs=96, lr=1e-3)
+    model.set_params(random_state=0, device="cpu", n_threads=n_threads)
+    windows: list[tuple[str, float, float]] = []
+    done = threading.Event()
+
+    # one competitor, paused (SIGSTOP) and resumed (SIGCONT): the load comes and goes
+    # at once, without a Python start-up in every window
+    competitor = subprocess.Popen([sys.executable, "-c", COMPETITOR])
+    competitor.send_signal(signal.SIGSTOP)
+
+    def alternate() -> None:
+        loaded = False
+        while not done.is_set():
+            competitor.send_signal(signal.SIGCONT if loaded else signal.SIGSTOP)
+            begin = time.perf_counter()
+            done.wait(window)
+            windows.append(("competitor" if loaded else "idle", begin, time.perf_counter()))
+            loaded = not loaded
+
+    toggler = threading.Thread(target=alternate)
+    toggler.start()
+    try:
+        model.fit(X)
+    finally:
+        done.set()
+        toggler.join()
+        competitor.kill()
+        competitor.wait()
+    stamps_array = np.array(stamps)
+    rates: dict[str, list[float]] = {"idle": [], "competitor": []}
+    for name, begin, end in windows[1:-1]:  # whole windows while training ran
+        steps = int(((stamps_array >= begin) & (stamps_array < end)).sum())
+        rates[name].append(steps / (end - begin))
+    idle, loaded = (statistics.median(rates[k]) for k in ("idle", "competitor"))
+    return {
+        "idle_steps_per_s": idle,
+        "competitor_steps_per_s": loaded,
+        "kept": loaded / idle,
+        "windows": rates,
+    }
 
 
 def contention(data_dir: str) -> dict:
-    """Epoch seconds of the MNIST VAE (12800 images) for the default thread count and
-    for 1 and 2 threads, with the machine idle and beside a 2-thread matmul job."""
+    """Steps per second of the MNIST VAE with and without a 2-thread matmul job
+    beside it, for the default thread count and for 1 and 2 threads (each its own
+    process, see :func:`contention_worker`)."""
     out: dict[str, dict] = {}
-    for load_name in ("idle", "competitor"):
-        competitor = None
-        if load_name == "competitor":
-            competitor = subprocess.Popen([sys.executable, "-c", COMPETITOR])
-            time.sleep(2)
-        try:
-            for threads in ("default", "1", "2"):
-                command = [sys.executable, __file__, "--contention-worker", threads]
-                command += ["--data-dir", data_dir]
-                text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-                row = json.loads(text.strip().splitlines()[-1])
-                out.setdefault(threads, {})[load_name] = row
-                print("contention", load_name, threads, row, file=sys.stderr, flush=True)
-        finally:
-            if competitor is not None:
-                competitor.kill()
-                competitor.wait()
-    for row in out.values():
-        row["kept"] = row["idle"]["seconds_per_epoch"] / row["competitor"]["seconds_per_epoch"]
+    for threads in ("default", "1", "2"):
+        command = [sys.executable, __file__, "--contention-worker", threads]
+        command += ["--data-dir", data_dir]
+        text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        out[threads] = json.loads(text.strip().splitlines()[-1])
+        print("contention", threads, out[threads], file=sys.stderr, flush=True)
+    idle_default = out["default"]["idle_steps_per_s"]
+    for row in out.values():  # against the default's idle speed
+        row["kept_of_default_idle"] = row["competitor_steps_per_s"] / idle_default
     return out
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -63,23 +66,70 @@ def test_cli_threads_option(tmp_path):
     assert "threads 1" in out.stdout
 
 
+class _Machine:
+    """A fake clock and /proc for the governor: steps take ``seconds[threads]``, and
+    others hold 1.6 of 2 cores while ``loaded``."""
+
+    def __init__(self, monkeypatch, threads_module):
+        self.now, self.jiffies, self.loaded = 0.0, (0, 0, 0), True
+        self.placement_calls: list[str] = []
+        monkeypatch.setattr(threads_module, "available_cpus", lambda: 2)
+        monkeypatch.setattr(threads_module.os, "cpu_count", lambda: 2)
+        monkeypatch.setattr(threads_module, "time", SimpleNamespace(monotonic=lambda: self.now))
+        monkeypatch.setattr(threads_module, "_busy_jiffies", self.read)
+
+    def read(self):
+        busy, total, own = self.jiffies
+        self.jiffies = (
+            (busy + 200, total + 200, own + 40)
+            if self.loaded
+            else (busy + 60, total + 200, own + 60)
+        )
+        return self.jiffies
+
+    def train(self, governor, seconds: dict[int, float], steps: int) -> list[int]:
+        used = []
+        for _ in range(steps):
+            used.append(torch.get_num_threads())
+            self.now += seconds[used[-1]]
+            governor.adapt()
+        return used
+
+
+class _Placement:
+    def __init__(self):
+        self.calls = []
+
+    def spread(self):
+        self.calls.append("spread")
+
+    def release(self):
+        self.calls.append("release")
+
+
 def test_the_governor_gives_way_to_other_processes_and_takes_the_cores_back(monkeypatch):
     import aekit.threads as threads
 
-    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
-    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
-    counts = iter([(0, 0, 0), (200, 200, 40), (260, 400, 100), (260, 400, 100)])
-    monkeypatch.setattr(threads, "_busy_jiffies", lambda: next(counts))
+    machine = _Machine(monkeypatch, threads)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        governor = threads.LoadGovernor(None, torch.device("cpu"), interval=0.0)
-        governor.adapt()  # both CPUs busy, 40 of 200 ticks ours: others hold 1.6 cores
-        assert torch.get_num_threads() == 1
-        governor.adapt()  # 60 busy ticks, all ours: the others left
-        assert torch.get_num_threads() == 2
-        fixed = threads.LoadGovernor(2, torch.device("cpu"), interval=0.0)
-        assert not fixed.active  # n_threads given: the user's count stays
+        governor = threads.LoadGovernor(None, torch.device("cpu"), interval=1.0)
+        governor.placement = placement = _Placement()
+        used = machine.train(governor, {1: 0.05, 2: 0.02}, 200)  # others hold 1.6 cores
+        assert used[-150:] == [1] * 150
+        assert set(placement.calls) == {"spread"}  # busy threads pinned apart meanwhile
+        machine.loaded = False  # the others leave: all threads, unpinned
+        used = machine.train(governor, {1: 0.05, 2: 0.02}, 200)
+        assert used[-150:] == [2] * 150 and placement.calls[-1] == "release"
+        fixed = threads.LoadGovernor(2, torch.device("cpu"))
+        fixed.placement = placement = _Placement()
+        machine.loaded = True
+        used = machine.train(fixed, {1: 0.05, 2: 0.02}, 200)
+        assert used == [2] * 200  # n_threads given: the user's count stays ...
+        assert set(placement.calls) == {"spread"}  # ... and is kept apart under load
+        fixed.close()
+        assert placement.calls[-1] == "release"
     finally:
         torch.set_num_threads(before)
 
@@ -89,3 +139,63 @@ def test_the_governor_reads_this_machine():
 
     busy, total, own = _busy_jiffies()
     assert 0 <= busy <= total and own >= 0
+
+
+def test_thread_cpu_times_sees_this_thread_work():
+    from aekit.thread_placement import thread_cpu_times
+
+    if not thread_cpu_times():
+        pytest.skip("no /proc/self/task")
+    me = threading.get_native_id()
+    cpu, before = thread_cpu_times()[me]
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:  # busy for 0.2 s of CPU
+        pass
+    assert cpu in os.sched_getaffinity(0)
+    assert thread_cpu_times()[me][1] - before >= 0.1 * os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs Linux and two CPUs",
+)
+def test_busy_threads_on_one_cpu_are_pinned_apart_and_released(monkeypatch):
+    """Two real threads that /proc shows busy on one CPU (the state the scheduler
+    can leave OpenMP workers in) get a CPU each, and their own masks back."""
+    import aekit.thread_placement as placement_module
+
+    mask = os.sched_getaffinity(0)
+    stop, tids = threading.Event(), []
+
+    def worker():
+        tids.append(threading.get_native_id())
+        stop.wait()
+
+    workers = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in workers:
+        thread.start()
+    while len(tids) < 3:
+        time.sleep(0.01)
+    used = {"ticks": 0}
+
+    def stacked_on_one_cpu():  # two workers busy on the first CPU, the third idle
+        used["ticks"] += 10_000
+        busy = {tid: (min(mask), used["ticks"]) for tid in tids[:2]}
+        return busy | {tids[2]: (min(mask), 0)}
+
+    monkeypatch.setattr(placement_module, "thread_cpu_times", stacked_on_one_cpu)
+    try:
+        placement = placement_module.ThreadPlacement()
+        placement.spread()
+        first, second = (os.sched_getaffinity(tid) for tid in tids[:2])
+        assert len(first) == len(second) == 1 and first != second
+        assert first | second <= mask
+        assert os.sched_getaffinity(tids[2]) == mask  # idle: left alone
+        placement.spread()  # pinned threads stay where they are
+        assert [os.sched_getaffinity(tid) for tid in tids[:2]] == [first, second]
+        placement.release()
+        assert all(os.sched_getaffinity(tid) == mask for tid in tids)
+    finally:
+        stop.set()
+        for thread in workers:
+            thread.join()

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from aekit.thread_placement import ThreadPlacement
+
 
 def available_cpus() -> int:
     """The CPUs this process may use: its affinity mask, capped by a cgroup quota.
@@ -84,36 +86,57 @@ def _busy_jiffies() -> tuple[int, int, int]:
 
 
 class LoadGovernor:
-    """Fewer threads while other processes keep the CPUs busy, all of them again after.
+    """Fewer threads, kept on CPUs of their own, while other processes keep the CPUs
+    busy; all threads, unpinned, again after.
 
-    OpenMP threads wait for each other at every parallel region; when other
-    processes hold the cores, a descheduled thread makes the rest spin, and an
-    epoch can take many times longer (measured: 52 s against 0.7 s, BENCHMARKS.md,
-    "Threads under load"). Every ``interval`` seconds (called once per training
-    step, it reads two /proc files at most that often) this measures how many
-    cores other processes used and sets ``threads = cpus - others`` (at least 1,
-    at most the starting count). Inactive when the user fixed ``n_threads``, off
-    the CPU, or where /proc is missing.
+    OpenMP threads wait for each other at every parallel region, so two things go
+    wrong when other processes hold the cores (BENCHMARKS.md, "Threads under load"):
+
+    - more threads than the cores left to us wait for each other in turn. Every
+      ``interval`` seconds (``adapt`` is called once per training step and reads
+      /proc at most that often) this measures how many cores other processes used
+      and trains with ``cpus - others`` threads (at least 1, at most the starting
+      count); not when the user fixed ``n_threads``;
+    - the scheduler can leave two of our threads on one CPU, where each barrier
+      waits a time slice (steps of 500 ms against 14 ms). While others load the
+      machine, busy threads are pinned apart (:class:`ThreadPlacement`), also for a
+      count the user fixed.
+
+    Nothing happens off the CPU or where /proc is missing. ``close`` unpins.
     """
 
+    #: cores others must hold before the machine counts as loaded
+    LOADED = 0.5
+
     def __init__(self, n_threads: int | None, device: torch.device, interval: float = 1.0):
-        self.active = n_threads is None and device.type == "cpu" and Path("/proc/stat").exists()
+        self.active = device.type == "cpu" and Path("/proc/stat").exists()
+        self.adapts_count = self.active and n_threads is None
         self.most, self.interval = torch.get_num_threads(), interval
         self.cpus = available_cpus()
         self.last = time.monotonic()
         self.counts = _busy_jiffies() if self.active else (0, 0, 0)
+        self.placement = ThreadPlacement() if self.active else None
 
     def adapt(self) -> None:
-        """Re-decide the thread count if ``interval`` has passed."""
+        """Re-decide the thread count and placement if ``interval`` has passed."""
         if not self.active or time.monotonic() - self.last < self.interval:
             return
         counts = _busy_jiffies()
-        busy, total, own = (now - then for now, then in zip(counts, self.counts, strict=True))
+        busy, total, own = (new - old for new, old in zip(counts, self.counts, strict=True))
         self.counts, self.last = counts, time.monotonic()
         if total <= 0:
             return
         machine_cpus = os.cpu_count() or self.cpus
         others = max(0.0, (busy - own) / total * machine_cpus)  # cores used by others
+        if others < self.LOADED:
+            self.placement.release()
+        else:
+            self.placement.spread()
         wanted = max(1, min(self.most, self.cpus - round(others)))
-        if wanted != torch.get_num_threads():
+        if self.adapts_count and wanted != torch.get_num_threads():
             torch.set_num_threads(wanted)
+
+    def close(self) -> None:
+        """Give pinned threads their CPU masks back."""
+        if self.placement is not None:
+            self.placement.release()
