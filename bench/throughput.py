@@ -190,10 +190,12 @@ def contention_worker(threads: str, data_dir: str, window: float = 12.0) -> dict
     from aekit.threads import LoadGovernor
 
     stamps: list[float] = []
+    counts: list[int] = []
     adapt = LoadGovernor.adapt
 
     def timed_adapt(self) -> None:  # called once per training step by the engine
         stamps.append(time.perf_counter())
+        counts.append(torch.get_num_threads())
         adapt(self)
 
     LoadGovernor.adapt = timed_adapt
@@ -228,15 +230,20 @@ def contention_worker(threads: str, data_dir: str, window: float = 12.0) -> dict
         competitor.kill()
         competitor.wait()
     stamps_array = np.array(stamps)
+    counts_array = np.array(counts)
     rates: dict[str, list[float]] = {"idle": [], "competitor": []}
+    threads_used: dict[str, dict[int, int]] = {"idle": {}, "competitor": {}}
     for name, begin, end in windows[1:-1]:  # whole windows while training ran
-        steps = int(((stamps_array >= begin) & (stamps_array < end)).sum())
-        rates[name].append(steps / (end - begin))
+        inside = (stamps_array >= begin) & (stamps_array < end)
+        rates[name].append(int(inside.sum()) / (end - begin))
+        for count in counts_array[inside].tolist():
+            threads_used[name][count] = threads_used[name].get(count, 0) + 1
     idle, loaded = (statistics.median(rates[k]) for k in ("idle", "competitor"))
     return {
         "idle_steps_per_s": idle,
         "competitor_steps_per_s": loaded,
         "kept": loaded / idle,
+        "steps_by_threads": threads_used,
         "windows": rates,
     }
 

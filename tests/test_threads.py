@@ -176,12 +176,13 @@ def test_busy_threads_on_one_cpu_are_pinned_apart_and_released(monkeypatch):
         thread.start()
     while len(tids) < 3:
         time.sleep(0.01)
-    used = {"ticks": 0}
+    used = {"ticks": 0, "busy": 2}
 
-    def stacked_on_one_cpu():  # two workers busy on the first CPU, the third idle
+    def stacked_on_one_cpu():  # the first `busy` workers busy on the first CPU
         used["ticks"] += 10_000
-        busy = {tid: (min(mask), used["ticks"]) for tid in tids[:2]}
-        return busy | {tids[2]: (min(mask), 0)}
+        return {
+            tid: (min(mask), used["ticks"] if k < used["busy"] else 0) for k, tid in enumerate(tids)
+        }
 
     monkeypatch.setattr(placement_module, "thread_cpu_times", stacked_on_one_cpu)
     try:
@@ -194,6 +195,10 @@ def test_busy_threads_on_one_cpu_are_pinned_apart_and_released(monkeypatch):
         placement.spread()  # pinned threads stay where they are
         assert [os.sched_getaffinity(tid) for tid in tids[:2]] == [first, second]
         placement.release()
+        assert all(os.sched_getaffinity(tid) == mask for tid in tids)
+        placement.spread()
+        used["busy"] = 1  # one thread left working (the governor cut the count)
+        placement.spread()  # a lone thread is not held on one CPU
         assert all(os.sched_getaffinity(tid) == mask for tid in tids)
     finally:
         stop.set()

@@ -79,7 +79,10 @@ class Autoencoder(NeuralAutoencoder):
         ``"auto"`` picks CUDA, then MPS, then the CPU.
     n_threads : int, optional
         CPU threads of training; default torch's, but never more than the CPUs
-        this process may use (affinity and container quota: :mod:`aekit.threads`).
+        this process may use (affinity and container quota: :mod:`aekit.threads`),
+        and fewer while other processes keep the CPUs busy. Under such load the
+        busy threads, a count given here included, are pinned to CPUs of their
+        own until it ends (:class:`aekit.threads.LoadGovernor`).
     random_state : int, optional
         Seed of initialisation, batching and noise; the same seed gives the same fit.
     verbose : bool, default=False

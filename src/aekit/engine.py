@@ -222,11 +222,7 @@ class Trainer:
             echo=self._chatty,
             epochs=cfg.epochs,
         )
-        with (
-            _sigint_sets_flag(self),
-            contextlib.closing(self._log),
-            contextlib.closing(self.threads),
-        ):
+        with _sigint_sets_flag(self), contextlib.closing(self._log), self.threads:
             while self.state.epoch < cfg.epochs and not self._should_stop():
                 epoch = self.state.epoch
                 self._set_lr(epoch)

