@@ -107,21 +107,26 @@ class _Placement:
         self.calls.append("release")
 
 
-def test_the_governor_gives_way_to_other_processes_and_takes_the_cores_back(monkeypatch):
+def test_the_governor_times_thread_counts_under_load_and_keeps_the_faster(monkeypatch):
     import aekit.threads as threads
 
     machine = _Machine(monkeypatch, threads)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        governor = threads.LoadGovernor(None, torch.device("cpu"), interval=1.0)
+        governor = threads.LoadGovernor(None, torch.device("cpu"), reprobe=10.0)
         governor.placement = placement = _Placement()
-        used = machine.train(governor, {1: 0.05, 2: 0.02}, 200)  # others hold 1.6 cores
-        assert used[-150:] == [1] * 150
+        # others hold 1.6 cores and two threads collapse: one is kept, two retried
+        used = machine.train(governor, {1: 0.05, 2: 0.5}, 2000)
+        assert used[-1000:].count(1) > 0.95 * 1000
+        assert 2 in used[-1000:]  # timed again after `reprobe` seconds
+        # two threads are the faster beside the load (the old rule kept one): two
+        used = machine.train(governor, {1: 0.05, 2: 0.02}, 2000)
+        assert used[-1000:].count(2) > 0.9 * 1000
         assert set(placement.calls) == {"spread"}  # busy threads pinned apart meanwhile
         machine.loaded = False  # the others leave: all threads, unpinned
-        used = machine.train(governor, {1: 0.05, 2: 0.02}, 200)
-        assert used[-150:] == [2] * 150 and placement.calls[-1] == "release"
+        used = machine.train(governor, {1: 0.05, 2: 0.5}, 20)
+        assert used[-1] == 2 and placement.calls[-1] == "release"
         fixed = threads.LoadGovernor(2, torch.device("cpu"))
         fixed.placement = placement = _Placement()
         machine.loaded = True

@@ -92,11 +92,14 @@ class LoadGovernor:
     OpenMP threads wait for each other at every parallel region, so two things go
     wrong when other processes hold the cores (BENCHMARKS.md, "Threads under load"):
 
-    - more threads than the cores left to us wait for each other in turn. Every
-      ``interval`` seconds (``adapt`` is called once per training step and reads
-      /proc at most that often) this measures how many cores other processes used
-      and trains with ``cpus - others`` threads (at least 1, at most the starting
-      count); not when the user fixed ``n_threads``;
+    - more threads than the cores left to us can wait for each other in turn, or
+      get more of the machine than fewer would. Every ``interval`` seconds
+      (``adapt`` is called once per training step and reads /proc at most that
+      often) this measures how many cores other processes used. Under load it
+      times training steps with ``cpus - others`` threads (at least 1) and with
+      all of them, ``probe`` seconds each, trains with fewer only if their steps
+      are ``MARGIN`` faster, and times the other count again every ``reprobe``
+      seconds. Not when the user fixed ``n_threads``;
     - the scheduler can leave two of our threads on one CPU, where each barrier
       waits a time slice (steps of 500 ms against 14 ms). While others load the
       machine, busy threads are pinned apart (:class:`ThreadPlacement`), also for a
@@ -108,18 +111,31 @@ class LoadGovernor:
 
     #: cores others must hold before the machine counts as loaded
     LOADED = 0.5
+    #: how much faster a step with fewer threads must be to be kept over all of them
+    MARGIN = 0.1
 
-    def __init__(self, n_threads: int | None, device: torch.device, interval: float = 0.25):
+    def __init__(
+        self,
+        n_threads: int | None,
+        device: torch.device,
+        interval: float = 0.25,
+        probe: float = 2.0,
+        reprobe: float = 20.0,
+    ):
         self.active = device.type == "cpu" and Path("/proc/stat").exists()
         self.adapts_count = self.active and n_threads is None
         self.most, self.interval = torch.get_num_threads(), interval
+        self.probe, self.reprobe = probe, reprobe
         self.cpus = available_cpus()
-        self.last = time.monotonic()
+        self.last = self.since = time.monotonic()
         self.counts = _busy_jiffies() if self.active else (0, 0, 0)
         self.placement = ThreadPlacement() if self.active else None
+        self.steps = 0  # since `since`, with the current count
+        self.step_seconds: dict[int, tuple[float, float]] = {}  # count: (s/step, when)
 
     def adapt(self) -> None:
-        """Re-decide the thread count and placement if ``interval`` has passed."""
+        """Count a step; re-decide count and placement if ``interval`` has passed."""
+        self.steps += 1
         if not self.active or time.monotonic() - self.last < self.interval:
             return
         counts = _busy_jiffies()
@@ -131,11 +147,30 @@ class LoadGovernor:
         others = max(0.0, (busy - own) / total * machine_cpus)  # cores used by others
         if others < self.LOADED:
             self.placement.release()
-        else:
-            self.placement.spread()
-        wanted = max(1, min(self.most, self.cpus - round(others)))
-        if self.adapts_count and wanted != torch.get_num_threads():
-            torch.set_num_threads(wanted)
+            self.step_seconds.clear()
+            self._use(self.most)
+            self.steps, self.since = 0, time.monotonic()  # timings start with the load
+            return
+        self.placement.spread()
+        now, current = time.monotonic(), torch.get_num_threads()
+        if not self.adapts_count or now - self.since < self.probe:
+            return
+        self.step_seconds[current] = ((now - self.since) / self.steps, now)
+        self.steps, self.since = 0, now
+        fewer = max(1, min(self.most, self.cpus - round(others)))
+        candidates = sorted({fewer, self.most})
+        measured = {k: self.step_seconds.get(k, (math.inf, -math.inf)) for k in candidates}
+        stale = [k for k in candidates if now - measured[k][1] > self.reprobe]
+        if stale:
+            self._use(stale[0])
+        else:  # fewer threads must be clearly faster: a probe's timing varies by ~15%
+            faster = measured[fewer][0] < (1 - self.MARGIN) * measured[self.most][0]
+            self._use(fewer if faster else self.most)
+
+    def _use(self, n_threads: int) -> None:
+        if self.adapts_count and n_threads != torch.get_num_threads():
+            torch.set_num_threads(n_threads)
+            self.steps, self.since = 0, time.monotonic()  # time the new count from here
 
     def close(self) -> None:
         """Give pinned threads their CPU masks back."""
