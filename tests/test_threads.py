@@ -72,7 +72,6 @@ class _Machine:
 
     def __init__(self, monkeypatch, threads_module):
         self.now, self.jiffies, self.loaded = 0.0, (0, 0, 0), True
-        self.placement_calls: list[str] = []
         monkeypatch.setattr(threads_module, "available_cpus", lambda: 2)
         monkeypatch.setattr(threads_module.os, "cpu_count", lambda: 2)
         monkeypatch.setattr(threads_module, "time", SimpleNamespace(monotonic=lambda: self.now))

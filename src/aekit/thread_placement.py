@@ -21,6 +21,13 @@ from pathlib import Path
 BUSY_SHARE = 0.2
 
 
+def stat_fields(path: Path) -> list[str]:
+    """The fields of a /proc ``stat`` file after the command name (which may hold
+    spaces and parentheses): utime and stime are ``[11]`` and ``[12]``, the CPU last
+    run on ``[36]``."""
+    return path.read_text().rsplit(")", 1)[1].split()
+
+
 def thread_cpu_times() -> dict[int, tuple[int, int]]:
     """``{thread id: (the CPU it last ran on, its CPU time in clock ticks)}`` for the
     threads of this process (empty where /proc is missing)."""
@@ -31,8 +38,7 @@ def thread_cpu_times() -> dict[int, tuple[int, int]]:
         return out
     for task in tasks:
         try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            # fields after the name: utime, stime are 14th/15th of stat, processor the 39th
+            fields = stat_fields(task / "stat")
             out[int(task.name)] = (int(fields[36]), int(fields[11]) + int(fields[12]))
         except (OSError, ValueError, IndexError):  # the thread ended meanwhile
             continue

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from aekit.thread_placement import ThreadPlacement
+from aekit.thread_placement import ThreadPlacement, stat_fields
 
 
 def available_cpus() -> int:
@@ -81,7 +81,7 @@ def _busy_jiffies() -> tuple[int, int, int]:
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     values = [int(v) for v in fields]
     idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    own = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    own = stat_fields(Path("/proc/self/stat"))
     return sum(values) - idle, sum(values), int(own[11]) + int(own[12])  # utime + stime
 
 
