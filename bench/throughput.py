@@ -18,8 +18,8 @@ the convolutional autoencoder (channels 32-64, d = 16).
 ``--fit-latency`` times ``fit`` of a 2-epoch VAE on 20000 images against its
 training epochs; ``--contention`` times training steps of one process while a
 2-thread job beside it runs in every other 12-second window, for the default thread
-count and for 1 and 2 threads (both print JSON and write ``throughput-load.json``
-beside ``--out``).
+count and for 1 and 2 threads, ``--contention-epochs`` epochs of 12800 images each
+(both print JSON and write ``throughput-load.json`` beside ``--out``).
 
 ``--decompose`` adds the hand-written loop with aekit's fused Adam, and with fused
 Adam and subnormals flushed to zero (``aekit.device.flush_denormals``, as ``fit``
@@ -178,12 +178,13 @@ def fit_latency(data_dir: str) -> dict:
     return out
 
 
-def contention_worker(threads: str, data_dir: str, window: float = 12.0) -> dict:
+def contention_worker(threads: str, data_dir: str, epochs: int = 192, window: float = 12.0) -> dict:
     """Trains the MNIST VAE (12800 images an epoch) while a 2-thread competitor runs
-    in every other ``window`` seconds, and times every training step; "kept" is
-    steps per second with the competitor over steps per second without, in the same
-    process and interleaved in time (this VM's speed drifts by tens of percent
-    between minutes, far more than between neighbouring windows)."""
+    in every other ``window`` seconds, and times every training step. "kept" is the
+    median over loaded windows of their steps per second over the mean of the two
+    idle windows around them: in the same process and next to each other in time,
+    since this VM's speed drifts by tens of percent between minutes, far more than
+    between neighbouring windows."""
     import threading
 
     from aekit import VAE
@@ -201,7 +202,7 @@ def contention_worker(threads: str, data_dir: str, window: float = 12.0) -> dict
     LoadGovernor.adapt = timed_adapt
     X = load(data_dir, "vae-mlp")[:12800]
     n_threads = None if threads == "default" else int(threads)
-    model = VAE(16, likelihood="bernoulli", hidden=(512, 256), epochs=96, lr=1e-3)
+    model = VAE(16, likelihood="bernoulli", hidden=(512, 256), epochs=epochs, lr=1e-3)
     model.set_params(random_state=0, device="cpu", n_threads=n_threads)
     windows: list[tuple[str, float, float]] = []
     done = threading.Event()
@@ -233,29 +234,51 @@ def contention_worker(threads: str, data_dir: str, window: float = 12.0) -> dict
     counts_array = np.array(counts)
     rates: dict[str, list[float]] = {"idle": [], "competitor": []}
     threads_used: dict[str, dict[int, int]] = {"idle": {}, "competitor": {}}
+    whole: list[tuple[str, float]] = []  # (kind, steps per second) in time order
     for name, begin, end in windows[1:-1]:  # whole windows while training ran
         inside = (stamps_array >= begin) & (stamps_array < end)
         rates[name].append(int(inside.sum()) / (end - begin))
+        whole.append((name, rates[name][-1]))
         for count in counts_array[inside].tolist():
             threads_used[name][count] = threads_used[name].get(count, 0) + 1
     idle, loaded = (statistics.median(rates[k]) for k in ("idle", "competitor"))
+    paired = [
+        rate / ((whole[i - 1][1] + whole[i + 1][1]) / 2)
+        for i, (name, rate) in enumerate(whole)
+        if name == "competitor" and 0 < i < len(whole) - 1
+    ]
+    # where in a loaded window the steps are lost: its first second, the next four
+    # (probes), the rest
+    phases = {"0-1s": (0.0, 1.0), "1-5s": (1.0, 5.0), "5s-end": (5.0, window)}
+    by_phase: dict[str, float] = {}
+    for phase, (start, stop) in phases.items():
+        steps = seconds = 0.0
+        for name, begin, end in windows[1:-1]:
+            if name == "competitor":
+                low, high = begin + start, min(end, begin + stop)
+                steps += int(((stamps_array >= low) & (stamps_array < high)).sum())
+                seconds += high - low
+        by_phase[phase] = steps / seconds
     return {
         "idle_steps_per_s": idle,
         "competitor_steps_per_s": loaded,
-        "kept": loaded / idle,
+        "kept": statistics.median(paired),
+        "kept_by_window": paired,
+        "kept_of_medians": loaded / idle,
         "steps_by_threads": threads_used,
+        "competitor_steps_per_s_by_phase": by_phase,
         "windows": rates,
     }
 
 
-def contention(data_dir: str) -> dict:
+def contention(data_dir: str, epochs: int) -> dict:
     """Steps per second of the MNIST VAE with and without a 2-thread matmul job
     beside it, for the default thread count and for 1 and 2 threads (each its own
     process, see :func:`contention_worker`)."""
     out: dict[str, dict] = {}
     for threads in ("default", "1", "2"):
         command = [sys.executable, __file__, "--contention-worker", threads]
-        command += ["--data-dir", data_dir]
+        command += ["--data-dir", data_dir, "--contention-epochs", str(epochs)]
         text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         out[threads] = json.loads(text.strip().splitlines()[-1])
         print("contention", threads, out[threads], file=sys.stderr, flush=True)
@@ -279,16 +302,18 @@ def main() -> None:
     )
     parser.add_argument("--fit-latency", action="store_true", help="time fit beyond training")
     parser.add_argument("--contention", action="store_true", help="epochs beside a CPU job")
+    parser.add_argument("--contention-epochs", type=int, default=192, help="of 12800 images")
     parser.add_argument("--worker", nargs=2, metavar=("SIDE", "MODEL"), help=argparse.SUPPRESS)
     parser.add_argument("--contention-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.contention_worker:
-        print(json.dumps(contention_worker(args.contention_worker, args.data_dir)))
+        worker_args = (args.contention_worker, args.data_dir, args.contention_epochs)
+        print(json.dumps(contention_worker(*worker_args)))
         return
     if args.fit_latency or args.contention:
         report = {"fit_latency": fit_latency(args.data_dir)} if args.fit_latency else {}
         if args.contention:
-            report["contention"] = contention(args.data_dir)
+            report["contention"] = contention(args.data_dir, args.contention_epochs)
         print(json.dumps(report, indent=2))
         out = Path(args.out).with_name("throughput-load.json")
         out.parent.mkdir(parents=True, exist_ok=True)

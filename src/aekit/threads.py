@@ -85,6 +85,39 @@ def _busy_jiffies() -> tuple[int, int, int]:
     return sum(values) - idle, sum(values), int(own[11]) + int(own[12])  # utime + stime
 
 
+class _LoadLevel:
+    """What was timed at one load level (the thread count ``cpus - others`` it
+    suggests): seconds a step and when, for that count and for all threads; the count
+    kept; and how many ``reprobe`` periods the other count may go untimed."""
+
+    #: the most ``reprobe`` periods a confirmed choice goes without timing the other
+    PATIENCE = 8
+
+    def __init__(self, fewer: int, most: int):
+        self.fewer, self.most = fewer, most
+        self.seconds: dict[int, tuple[float, float]] = {}  # count: (s/step, when)
+        self.kept: int | None = None
+        self.patience = 1
+
+    def next_count(self, current: int, now: float, reprobe: float, margin: float) -> int:
+        """The count to train with after ``current`` was timed at ``now``."""
+        other = self.fewer if current == self.most else self.most
+        if other not in self.seconds:
+            return other
+        if current != self.kept:  # the other count was timed: decide again
+            # fewer threads must be clearly faster: a 2-s timing varies by ~15%
+            faster = self.seconds[self.fewer][0] < (1 - margin) * self.seconds[self.most][0]
+            best = self.fewer if faster else self.most
+            # a choice confirmed waits twice as long before the next check
+            same = best == self.kept
+            self.patience = min(2 * self.patience, self.PATIENCE) if same else 1
+            self.kept = best
+            return best
+        if now - self.seconds[other][1] > reprobe * self.patience:
+            return other
+        return current
+
+
 class LoadGovernor:
     """Fewer threads, kept on CPUs of their own, while other processes keep the CPUs
     busy; all threads, unpinned, again after.
@@ -97,9 +130,12 @@ class LoadGovernor:
       (``adapt`` is called once per training step and reads /proc at most that
       often) this measures how many cores other processes used. Under load it
       times training steps with ``cpus - others`` threads (at least 1) and with
-      all of them, ``probe`` seconds each, trains with fewer only if their steps
-      are ``MARGIN`` faster, and times the other count again every ``reprobe``
-      seconds. Not when the user fixed ``n_threads``;
+      all of them, ``probe`` seconds each, and trains with fewer only if their
+      steps are ``MARGIN`` faster. The choice is remembered for that load level
+      across idle spells, so a load that comes back gets it at once; the other
+      count is timed again after ``reprobe`` seconds, twice as long each time the
+      choice holds (up to ``_LoadLevel.PATIENCE`` times). Not when the user fixed
+      ``n_threads``;
     - the scheduler can leave two of our threads on one CPU, where each barrier
       waits a time slice (steps of 500 ms against 14 ms). While others load the
       machine, busy threads are pinned apart (:class:`ThreadPlacement`), also for a
@@ -131,7 +167,8 @@ class LoadGovernor:
         self.counts = _busy_jiffies() if self.active else (0, 0, 0)
         self.placement = ThreadPlacement() if self.active else None
         self.steps = 0  # since `since`, with the current count
-        self.step_seconds: dict[int, tuple[float, float]] = {}  # count: (s/step, when)
+        self.levels: dict[int, _LoadLevel] = {}  # by the count `cpus - others`
+        self.level: _LoadLevel | None = None  # the load now, None while idle
 
     def adapt(self) -> None:
         """Count a step; re-decide count and placement if ``interval`` has passed."""
@@ -147,25 +184,27 @@ class LoadGovernor:
         others = max(0.0, (busy - own) / total * machine_cpus)  # cores used by others
         if others < self.LOADED:
             self.placement.release()
-            self.step_seconds.clear()
+            self.level = None
             self._use(self.most)
             self.steps, self.since = 0, time.monotonic()  # timings start with the load
             return
         self.placement.spread()
-        now, current = time.monotonic(), torch.get_num_threads()
-        if not self.adapts_count or now - self.since < self.probe:
+        if not self.adapts_count:
             return
-        self.step_seconds[current] = ((now - self.since) / self.steps, now)
-        self.steps, self.since = 0, now
         fewer = max(1, min(self.most, self.cpus - round(others)))
-        candidates = sorted({fewer, self.most})
-        measured = {k: self.step_seconds.get(k, (math.inf, -math.inf)) for k in candidates}
-        stale = [k for k in candidates if now - measured[k][1] > self.reprobe]
-        if stale:
-            self._use(stale[0])
-        else:  # fewer threads must be clearly faster: a probe's timing varies by ~15%
-            faster = measured[fewer][0] < (1 - self.MARGIN) * measured[self.most][0]
-            self._use(fewer if faster else self.most)
+        if fewer == self.most:
+            self.level = None
+            return
+        level = self.levels.setdefault(fewer, _LoadLevel(fewer, self.most))
+        if level is not self.level:  # a load starts: what was best at this level
+            self.level = level
+            self._use(level.kept or torch.get_num_threads())
+        now, current = time.monotonic(), torch.get_num_threads()
+        if now - self.since < self.probe:
+            return
+        level.seconds[current] = ((now - self.since) / self.steps, now)
+        self.steps, self.since = 0, now
+        self._use(level.next_count(current, now, self.reprobe, self.MARGIN))
 
     def _use(self, n_threads: int) -> None:
         if self.adapts_count and n_threads != torch.get_num_threads():
