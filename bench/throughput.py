@@ -17,9 +17,10 @@ the convolutional autoencoder (channels 32-64, d = 16).
 
 ``--fit-latency`` times ``fit`` of a 2-epoch VAE on 20000 images against its
 training epochs; ``--contention`` times training steps of one process while a
-2-thread job beside it runs in every other 12-second window, for the default thread
-count and for 1 and 2 threads, ``--contention-epochs`` epochs of 12800 images each
-(both print JSON and write ``throughput-load.json`` beside ``--out``).
+2-thread job beside it runs in every other ``--contention-window`` seconds (12), for
+the default thread count and for 1 and 2 threads, ``--contention-epochs`` epochs of
+12800 images each (both print JSON and write ``throughput-load.json`` beside
+``--out``).
 
 ``--decompose`` adds the hand-written loop with aekit's fused Adam, and with fused
 Adam and subnormals flushed to zero (``aekit.device.flush_denormals``, as ``fit``
@@ -271,7 +272,7 @@ def contention_worker(threads: str, data_dir: str, epochs: int = 192, window: fl
     }
 
 
-def contention(data_dir: str, epochs: int) -> dict:
+def contention(data_dir: str, epochs: int, window: float) -> dict:
     """Steps per second of the MNIST VAE with and without a 2-thread matmul job
     beside it, for the default thread count and for 1 and 2 threads (each its own
     process, see :func:`contention_worker`)."""
@@ -279,6 +280,7 @@ def contention(data_dir: str, epochs: int) -> dict:
     for threads in ("default", "1", "2"):
         command = [sys.executable, __file__, "--contention-worker", threads]
         command += ["--data-dir", data_dir, "--contention-epochs", str(epochs)]
+        command += ["--contention-window", str(window)]
         text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         out[threads] = json.loads(text.strip().splitlines()[-1])
         print("contention", threads, out[threads], file=sys.stderr, flush=True)
@@ -303,17 +305,21 @@ def main() -> None:
     parser.add_argument("--fit-latency", action="store_true", help="time fit beyond training")
     parser.add_argument("--contention", action="store_true", help="epochs beside a CPU job")
     parser.add_argument("--contention-epochs", type=int, default=192, help="of 12800 images")
+    parser.add_argument("--contention-window", type=float, default=12.0, help="seconds")
     parser.add_argument("--worker", nargs=2, metavar=("SIDE", "MODEL"), help=argparse.SUPPRESS)
     parser.add_argument("--contention-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.contention_worker:
         worker_args = (args.contention_worker, args.data_dir, args.contention_epochs)
+        worker_args += (args.contention_window,)
         print(json.dumps(contention_worker(*worker_args)))
         return
     if args.fit_latency or args.contention:
         report = {"fit_latency": fit_latency(args.data_dir)} if args.fit_latency else {}
         if args.contention:
-            report["contention"] = contention(args.data_dir, args.contention_epochs)
+            report["contention"] = contention(
+                args.data_dir, args.contention_epochs, args.contention_window
+            )
         print(json.dumps(report, indent=2))
         out = Path(args.out).with_name("throughput-load.json")
         out.parent.mkdir(parents=True, exist_ok=True)
