@@ -79,8 +79,9 @@ class Autoencoder(NeuralAutoencoder):
         ``"auto"`` picks CUDA, then MPS, then the CPU.
     n_threads : int, optional
         CPU threads of training; default torch's, but never more than the CPUs
-        this process may use (affinity and container quota: :mod:`aekit.threads`),
-        and fewer while other processes keep the CPUs busy. Under such load the
+        this process may use (affinity and container quota: :mod:`aekit.threads`);
+        while other processes keep the CPUs busy, fewer if training steps timed
+        with fewer are faster. Under such load the
         busy threads, a count given here included, are pinned to CPUs of their
         own until it ends (:class:`aekit.threads.LoadGovernor`).
     random_state : int, optional
