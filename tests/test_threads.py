@@ -106,62 +106,61 @@ class _Placement:
         self.calls.append("release")
 
 
-def test_the_governor_times_thread_counts_under_load_and_keeps_the_faster(monkeypatch):
+@pytest.fixture
+def machine(monkeypatch):
+    """The fake machine, with torch at two threads (its setting restored after)."""
     import aekit.threads as threads
 
-    machine = _Machine(monkeypatch, threads)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
-    try:
-        governor = threads.LoadGovernor(None, torch.device("cpu"), reprobe=10.0)
-        governor.placement = placement = _Placement()
-        # others hold 1.6 cores and two threads collapse: one is kept, two retried
-        used = machine.train(governor, {1: 0.05, 2: 0.5}, 2000)
-        assert used[-1000:].count(1) > 0.95 * 1000
-        assert 2 in used[-1000:]  # timed again after `reprobe` seconds
-        # two threads are the faster beside the load (the old rule kept one): two,
-        # found at the latest when the confirmed choice's patience (8 x 10 s) runs out
-        used = machine.train(governor, {1: 0.05, 2: 0.02}, 6000)
-        assert used[-1000:].count(2) > 0.9 * 1000
-        assert set(placement.calls) == {"spread"}  # busy threads pinned apart meanwhile
-        machine.loaded = False  # the others leave: all threads, unpinned
-        used = machine.train(governor, {1: 0.05, 2: 0.5}, 20)
-        assert used[-1] == 2 and placement.calls[-1] == "release"
-        fixed = threads.LoadGovernor(2, torch.device("cpu"))
-        fixed.placement = placement = _Placement()
+    yield _Machine(monkeypatch, threads)
+    torch.set_num_threads(before)
+
+
+def test_the_governor_times_thread_counts_under_load_and_keeps_the_faster(machine):
+    from aekit.threads import LoadGovernor
+
+    governor = LoadGovernor(None, torch.device("cpu"), reprobe=10.0)
+    governor.placement = placement = _Placement()
+    # others hold 1.6 cores and two threads collapse: one is kept, two retried
+    used = machine.train(governor, {1: 0.05, 2: 0.5}, 2000)
+    assert used[-1000:].count(1) > 0.95 * 1000
+    assert 2 in used[-1000:]  # timed again after `reprobe` seconds
+    # two threads are the faster beside the load (the old rule kept one): two,
+    # found at the latest when the confirmed choice's patience (8 x 10 s) runs out
+    used = machine.train(governor, {1: 0.05, 2: 0.02}, 6000)
+    assert used[-1000:].count(2) > 0.9 * 1000
+    assert set(placement.calls) == {"spread"}  # busy threads pinned apart meanwhile
+    machine.loaded = False  # the others leave: all threads, unpinned
+    used = machine.train(governor, {1: 0.05, 2: 0.5}, 20)
+    assert used[-1] == 2 and placement.calls[-1] == "release"
+    fixed = LoadGovernor(2, torch.device("cpu"))
+    fixed.placement = placement = _Placement()
+    machine.loaded = True
+    used = machine.train(fixed, {1: 0.05, 2: 0.02}, 200)
+    assert used == [2] * 200  # n_threads given: the user's count stays ...
+    assert set(placement.calls) == {"spread"}  # ... and is kept apart under load
+    fixed.close()
+    assert placement.calls[-1] == "release"
+
+
+def test_the_governor_remembers_its_choice_when_the_load_comes_back(machine):
+    from aekit.threads import LoadGovernor
+
+    governor = LoadGovernor(None, torch.device("cpu"), reprobe=20.0)
+    governor.placement = _Placement()
+    seconds = {1: 0.05, 2: 0.02}  # two threads are the faster beside the load
+    probes = 0
+    for _ in range(10):  # the load comes for 12 s and goes for 12 s, ten times
         machine.loaded = True
-        used = machine.train(fixed, {1: 0.05, 2: 0.02}, 200)
-        assert used == [2] * 200  # n_threads given: the user's count stays ...
-        assert set(placement.calls) == {"spread"}  # ... and is kept apart under load
-        fixed.close()
-        assert placement.calls[-1] == "release"
-    finally:
-        torch.set_num_threads(before)
-
-
-def test_the_governor_remembers_its_choice_when_the_load_comes_back(monkeypatch):
-    import aekit.threads as threads
-
-    machine = _Machine(monkeypatch, threads)
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        governor = threads.LoadGovernor(None, torch.device("cpu"), reprobe=20.0)
-        governor.placement = _Placement()
-        seconds = {1: 0.05, 2: 0.02}  # two threads are the faster beside the load
-        probes = 0
-        for _ in range(10):  # the load comes for 12 s and goes for 12 s, ten times
-            machine.loaded = True
-            used = machine.train(governor, seconds, 600)
-            probes += 1 in used
-            assert used[-100:] == [2] * 100  # the choice, after any probe
-            machine.loaded = False
-            assert machine.train(governor, seconds, 600)[-1] == 2
-        # a probe of one thread in each loaded window cost 2 s of 12 before; now the
-        # first, then after 20, 40, 80 and 160 s
-        assert 2 <= probes <= 5
-    finally:
-        torch.set_num_threads(before)
+        used = machine.train(governor, seconds, 600)
+        probes += 1 in used
+        assert used[-100:] == [2] * 100  # the choice, after any probe
+        machine.loaded = False
+        assert machine.train(governor, seconds, 600)[-1] == 2
+    # a probe of one thread in each loaded window cost 2 s of 12 before; now the
+    # first, then after 20, 40, 80 and 160 s
+    assert 2 <= probes <= 5
 
 
 def test_the_governor_reads_this_machine():
