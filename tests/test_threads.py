@@ -68,22 +68,21 @@ def test_cli_threads_option(tmp_path):
 
 class _Machine:
     """A fake clock and /proc for the governor: steps take ``seconds[threads]``, and
-    others hold 1.6 of 2 cores while ``loaded``."""
+    others hold ``others`` of the ``cpus`` cores while ``loaded``."""
 
-    def __init__(self, monkeypatch, threads_module):
+    def __init__(self, monkeypatch, threads_module, cpus: int = 2):
         self.now, self.jiffies, self.loaded = 0.0, (0, 0, 0), True
-        monkeypatch.setattr(threads_module, "available_cpus", lambda: 2)
-        monkeypatch.setattr(threads_module.os, "cpu_count", lambda: 2)
+        self.cpus, self.others = cpus, 1.6
+        monkeypatch.setattr(threads_module, "available_cpus", lambda: cpus)
+        monkeypatch.setattr(threads_module.os, "cpu_count", lambda: cpus)
         monkeypatch.setattr(threads_module, "time", SimpleNamespace(monotonic=lambda: self.now))
         monkeypatch.setattr(threads_module, "_busy_jiffies", self.read)
 
     def read(self):
         busy, total, own = self.jiffies
-        self.jiffies = (
-            (busy + 200, total + 200, own + 40)
-            if self.loaded
-            else (busy + 60, total + 200, own + 60)
-        )
+        mine = 40 if self.loaded else 60
+        theirs = round(self.others / self.cpus * 200) if self.loaded else 0
+        self.jiffies = (busy + mine + theirs, total + 200, own + mine)
         return self.jiffies
 
     def train(self, governor, seconds: dict[int, float], steps: int) -> list[int]:
@@ -161,6 +160,18 @@ def test_the_governor_remembers_its_choice_when_the_load_comes_back(machine):
     # a probe of one thread in each loaded window cost 2 s of 12 before; now the
     # first, then after 20, 40, 80 and 160 s
     assert 2 <= probes <= 5
+
+
+def test_the_governor_goes_back_to_all_threads_when_the_load_leaves_room(machine, monkeypatch):
+    import aekit.threads as threads
+
+    machine = _Machine(monkeypatch, threads, cpus=4)  # torch's two threads, four CPUs
+    governor = threads.LoadGovernor(None, torch.device("cpu"))
+    governor.placement = _Placement()
+    machine.others = 3.2  # one core left: one thread, timed faster, is kept
+    assert machine.train(governor, {1: 0.02, 2: 0.05}, 1000)[-100:] == [1] * 100
+    machine.others = 1.6  # two cores left: room for both threads again
+    assert machine.train(governor, {1: 0.02, 2: 0.05}, 100)[-50:] == [2] * 50
 
 
 def test_the_governor_reads_this_machine():

@@ -192,8 +192,9 @@ class LoadGovernor:
         if not self.adapts_count:
             return
         fewer = max(1, min(self.most, self.cpus - round(others)))
-        if fewer == self.most:
+        if fewer == self.most:  # room for all threads
             self.level = None
+            self._use(self.most)
             return
         level = self.levels.setdefault(fewer, _LoadLevel(fewer, self.most))
         if level is not self.level:  # a load starts: what was best at this level
