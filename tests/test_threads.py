@@ -71,19 +71,24 @@ class _Machine:
     others hold ``others`` of the ``cpus`` cores while ``loaded``."""
 
     def __init__(self, monkeypatch, threads_module, cpus: int = 2):
-        self.now, self.jiffies, self.loaded = 0.0, (0, 0, 0), True
-        self.cpus, self.others = cpus, 1.6
-        monkeypatch.setattr(threads_module, "available_cpus", lambda: cpus)
-        monkeypatch.setattr(threads_module.os, "cpu_count", lambda: cpus)
+        self.now, self.loaded, self.cpus, self.others = 0.0, True, cpus, 1.6
+        self.per_cpu, self.own = dict.fromkeys(range(cpus), (0.0, 0.0)), 0.0
+        monkeypatch.setattr(threads_module, "_affinity", lambda: set(range(cpus)))
+        monkeypatch.setattr(threads_module, "_cgroup_quota", lambda: None)
         monkeypatch.setattr(threads_module, "time", SimpleNamespace(monotonic=lambda: self.now))
-        monkeypatch.setattr(threads_module, "_busy_jiffies", self.read)
+        monkeypatch.setattr(threads_module, "_cpu_jiffies", self.read)
 
     def read(self):
-        busy, total, own = self.jiffies
+        """Per CPU 100 jiffies since the last read; this process ran 40 of them in
+        all (60 when the others are gone), the others ``others`` CPUs' worth."""
         mine = 40 if self.loaded else 60
-        theirs = round(self.others / self.cpus * 200) if self.loaded else 0
-        self.jiffies = (busy + mine + theirs, total + 200, own + mine)
-        return self.jiffies
+        theirs = 100 * self.others if self.loaded else 0
+        self.own += mine
+        self.per_cpu = {
+            cpu: (busy + (mine + theirs) / self.cpus, total + 100)
+            for cpu, (busy, total) in self.per_cpu.items()
+        }
+        return dict(self.per_cpu), self.own
 
     def train(self, governor, seconds: dict[int, float], steps: int) -> list[int]:
         used = []
@@ -98,7 +103,7 @@ class _Placement:
     def __init__(self):
         self.calls = []
 
-    def spread(self):
+    def spread(self, cpu_busy=None):
         self.calls.append("spread")
 
     def release(self):
@@ -129,7 +134,7 @@ def test_the_governor_times_thread_counts_under_load_and_keeps_the_faster(machin
     # found at the latest when the confirmed choice's patience (8 x 10 s) runs out
     used = machine.train(governor, {1: 0.05, 2: 0.02}, 6000)
     assert used[-1000:].count(2) > 0.9 * 1000
-    assert set(placement.calls) == {"spread"}  # busy threads pinned apart meanwhile
+    assert placement.calls[-1] == "spread"  # busy threads pinned apart meanwhile
     machine.loaded = False  # the others leave: all threads, unpinned
     used = machine.train(governor, {1: 0.05, 2: 0.5}, 20)
     assert used[-1] == 2 and placement.calls[-1] == "release"
@@ -175,10 +180,59 @@ def test_the_governor_goes_back_to_all_threads_when_the_load_leaves_room(machine
 
 
 def test_the_governor_reads_this_machine():
-    from aekit.threads import _busy_jiffies
+    from aekit.threads import _cpu_jiffies
 
-    busy, total, own = _busy_jiffies()
-    assert 0 <= busy <= total and own >= 0
+    per_cpu, own = _cpu_jiffies()
+    assert os.sched_getaffinity(0) <= set(per_cpu) and own >= 0
+    assert all(0 <= busy <= total for busy, total in per_cpu.values())
+
+
+def test_load_outside_this_process_cpus_is_not_load(machine, monkeypatch):
+    import aekit.threads as threads
+
+    machine = _Machine(monkeypatch, threads, cpus=4)
+    monkeypatch.setattr(threads, "_affinity", lambda: {0, 1})  # taskset -c 0,1
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+    busy_elsewhere = {0: (20, 100), 1: (20, 100), 2: (100, 100), 3: (100, 100)}
+    readings = iter(
+        ({cpu: (n * b, n * t) for cpu, (b, t) in busy_elsewhere.items()}, n * 40)
+        for n in range(1000)
+    )
+    monkeypatch.setattr(threads, "_cpu_jiffies", lambda: next(readings))
+    governor = threads.LoadGovernor(None, torch.device("cpu"))
+    governor.placement = placement = _Placement()
+    used = machine.train(governor, {1: 0.02, 2: 0.05}, 200)
+    assert used == [2] * 200 and set(placement.calls) == {"release"}
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs two CPUs and Linux affinity",
+)
+def test_threads_started_after_a_pin_do_not_inherit_it():
+    from aekit.thread_placement import thread_cpu_times
+    from aekit.threads import LoadGovernor
+
+    before, mask = torch.get_num_threads(), os.sched_getaffinity(0)
+    x = torch.randn(1000, 1000)
+    try:
+        torch.set_num_threads(4)
+        x @ x
+        governor = LoadGovernor(None, torch.device("cpu"))
+        main = threading.get_native_id()  # pinned as `spread` pins a busy main thread
+        os.sched_setaffinity(main, {min(mask)})
+        governor.placement.pinned[main] = (min(mask), mask)
+        governor._use(2)
+        x @ x
+        known = set(thread_cpu_times())
+        governor._use(4)  # libgomp starts new workers from the main thread
+        x @ x
+        started = set(thread_cpu_times()) - known
+        assert all(os.sched_getaffinity(tid) == mask for tid in started | {main})
+        governor.close()
+    finally:
+        os.sched_setaffinity(threading.get_native_id(), mask)
+        torch.set_num_threads(before)
 
 
 def test_thread_cpu_times_sees_this_thread_work():
@@ -244,3 +298,30 @@ def test_busy_threads_on_one_cpu_are_pinned_apart_and_released(monkeypatch):
         stop.set()
         for thread in workers:
             thread.join()
+
+
+def test_a_pinned_thread_idle_for_a_moment_keeps_its_cpu(monkeypatch):
+    """On a fake 4-CPU machine: workers busy on one CPU move to the least busy free
+    CPU, and a pinned worker idle for one look keeps its CPU from the others."""
+    import aekit.thread_placement as placement_module
+
+    masks = dict.fromkeys((1, 2, 3, 4), {0, 1, 2, 3})
+    busy = {1: 0, 2: 0}  # thread: the CPU it is busy on
+    clock = {"ticks": 0}
+
+    def times():
+        clock["ticks"] += 10_000
+        return {tid: (busy.get(tid, 0), clock["ticks"] if tid in busy else 0) for tid in masks}
+
+    monkeypatch.setattr(placement_module, "thread_cpu_times", times)
+    monkeypatch.setattr(placement_module.os, "sched_getaffinity", lambda tid: masks[tid])
+    monkeypatch.setattr(placement_module.os, "sched_setaffinity", masks.__setitem__)
+    placement = placement_module.ThreadPlacement()
+    placement.spread({0: 0.5, 1: 0.9, 2: 0.1, 3: 0.6})
+    assert masks[1] == {0} and masks[2] == {2}  # the least busy free CPU, not CPU 1
+    busy.clear()
+    busy.update({1: 0, 3: 2, 4: 2})  # thread 2 waits a moment; 3 and 4 share its CPU
+    placement.spread({0: 0.5, 1: 0.9, 2: 0.1, 3: 0.6})
+    assert masks[2] == {2} and masks[3] == {3} and masks[4] == {1}
+    placement.release()
+    assert all(mask == {0, 1, 2, 3} for mask in masks.values())

@@ -75,10 +75,12 @@ class ThreadPlacement:
         self.before, self.last = times, now
         return busy
 
-    def spread(self) -> None:
-        """Pin every busy thread to one CPU of its mask that no other busy thread of
-        this process holds: pinned threads keep theirs, the others keep the CPU they
-        are on when it is free. Threads beyond the CPUs there are stay unpinned.
+    def spread(self, cpu_busy: dict[int, float] | None = None) -> None:
+        """Pin every busy thread to one CPU of its mask that no other thread of this
+        process is pinned to: pinned threads keep theirs, the others keep the CPU
+        they are on when it is free, or move to the free CPU with the smallest
+        ``cpu_busy`` share (so that two processes moving threads do not both pick
+        the lowest-numbered CPU). Threads beyond the CPUs there are stay unpinned.
 
         A lone busy thread is never pinned, and one pinned before is released: it
         gets more than a CPU's share by moving between CPUs (measured: 56 steps a
@@ -88,13 +90,16 @@ class ThreadPlacement:
         if len(busy) < 2:
             self.release()
             return
-        taken = {self.pinned[tid][0] for tid in busy if tid in self.pinned}
+        # a pinned thread idle for a moment keeps its CPU; one that ended gives it up
+        self.pinned = {tid: pin for tid, pin in self.pinned.items() if tid in self.before}
+        taken = {cpu for cpu, _ in self.pinned.values()}
+        load = cpu_busy or {}
         for tid, cpu in sorted(busy.items()):
             if tid in self.pinned:
                 continue
             try:
                 mask = os.sched_getaffinity(tid)
-                free = sorted(mask - taken)
+                free = sorted(mask - taken, key=lambda c: (load.get(c, 0.0), c))
                 if len(mask) < 2 or not free:
                     continue
                 target = cpu if cpu in free else free[0]

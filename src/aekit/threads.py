@@ -31,12 +31,17 @@ def available_cpus() -> int:
     >>> available_cpus() >= 1
     True
     """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        cpus = os.cpu_count() or 1
+    cpus = len(_affinity())
     quota = _cgroup_quota()
     return max(1, min(cpus, quota) if quota else cpus)
+
+
+def _affinity() -> set[int]:
+    """The CPUs in this process's affinity mask (all of them off Linux)."""
+    try:
+        return os.sched_getaffinity(0)
+    except (AttributeError, OSError):  # not Linux
+        return set(range(os.cpu_count() or 1))
 
 
 def _cgroup_quota() -> int | None:
@@ -76,13 +81,20 @@ def thread_limit(n_threads: int | None) -> Iterator[int]:
             torch.set_num_threads(before)
 
 
-def _busy_jiffies() -> tuple[int, int, int]:
-    """(busy, total) jiffies of all CPUs from /proc/stat, and this process's own."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    values = [int(v) for v in fields]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+def _cpu_jiffies() -> tuple[dict[int, tuple[int, int]], int]:
+    """``{cpu: (busy, total) jiffies}`` from the per-CPU lines of /proc/stat, and the
+    jiffies this process ran (utime + stime)."""
+    per_cpu = {}
+    for line in Path("/proc/stat").read_text().splitlines()[1:]:
+        if not line.startswith("cpu"):
+            break
+        name, *fields = line.split()
+        # user nice system idle iowait irq softirq steal; guest time is inside user
+        values = [int(v) for v in fields[:8]]
+        total = sum(values)
+        per_cpu[int(name[3:])] = (total - values[3] - values[4], total)
     own = stat_fields(Path("/proc/self/stat"))
-    return sum(values) - idle, sum(values), int(own[11]) + int(own[12])  # utime + stime
+    return per_cpu, int(own[11]) + int(own[12])
 
 
 class _LoadLevel:
@@ -141,8 +153,10 @@ class LoadGovernor:
       machine, busy threads are pinned apart (:class:`ThreadPlacement`), also for a
       count the user fixed.
 
-    Nothing happens off the CPU or where /proc is missing. ``close`` (or leaving a
-    ``with`` block) unpins.
+    Load is read from the CPUs of this process's affinity mask only. Nothing
+    happens off the CPU, where /proc is missing, or under a cgroup CPU quota
+    smaller than the mask (there the host's load says nothing of this process's
+    share). ``close`` (or leaving a ``with`` block) unpins.
     """
 
     #: cores others must hold before the machine counts as loaded
@@ -158,50 +172,77 @@ class LoadGovernor:
         probe: float = 2.0,
         reprobe: float = 20.0,
     ):
-        self.active = device.type == "cpu" and Path("/proc/stat").exists()
+        self.mask, quota = _affinity(), _cgroup_quota()
+        self.reading = self._read()
+        # under a CPU quota the host's load says nothing of this process's share
+        self.active = (
+            device.type == "cpu"
+            and self.reading is not None
+            and not (quota and quota < len(self.mask))
+        )
         self.adapts_count = self.active and n_threads is None
         self.most, self.interval = torch.get_num_threads(), interval
         self.probe, self.reprobe = probe, reprobe
         self.cpus = available_cpus()
         self.last = self.since = time.monotonic()
-        self.counts = _busy_jiffies() if self.active else (0, 0, 0)
         self.placement = ThreadPlacement() if self.active else None
         self.steps = 0  # since `since`, with the current count
         self.levels: dict[int, _LoadLevel] = {}  # by the count `cpus - others`
-        self.level: _LoadLevel | None = None  # the load now, None while idle
+        self.level: _LoadLevel | None = None  # the load now, None while idle or room
+        self.load_cores: int | None = None  # others' cores, rounded, while loaded
+
+    @staticmethod
+    def _read() -> tuple[dict[int, tuple[int, int]], int] | None:
+        try:
+            return _cpu_jiffies()
+        except (OSError, ValueError, IndexError):  # no /proc, or not the Linux one
+            return None
 
     def adapt(self) -> None:
         """Count a step; re-decide count and placement if ``interval`` has passed."""
         self.steps += 1
         if not self.active or time.monotonic() - self.last < self.interval:
             return
-        counts = _busy_jiffies()
-        busy, total, own = (new - old for new, old in zip(counts, self.counts, strict=True))
-        self.counts, self.last = counts, time.monotonic()
+        reading = self._read()
+        if reading is None:
+            return
+        (per_cpu, own), (before, own_before) = reading, self.reading
+        self.reading, self.last = reading, time.monotonic()
+        deltas = {  # the CPUs this process may run on; the others' load is not ours
+            cpu: (busy - before[cpu][0], total - before[cpu][1])
+            for cpu, (busy, total) in per_cpu.items()
+            if cpu in self.mask and cpu in before
+        }
+        total = sum(ticks for _, ticks in deltas.values())
         if total <= 0:
             return
-        machine_cpus = os.cpu_count() or self.cpus
-        others = max(0.0, (busy - own) / total * machine_cpus)  # cores used by others
+        busy = sum(ticks for ticks, _ in deltas.values()) - (own - own_before)
+        others = max(0.0, busy / total * len(deltas))  # cores used by others
         if others < self.LOADED:
             self.placement.release()
-            self.level = None
+            self.level = self.load_cores = None
             self._use(self.most)
             self.steps, self.since = 0, time.monotonic()  # timings start with the load
             return
-        self.placement.spread()
+        self.placement.spread({cpu: b / t for cpu, (b, t) in deltas.items() if t > 0})
         if not self.adapts_count:
             return
-        fewer = max(1, min(self.most, self.cpus - round(others)))
-        if fewer == self.most:  # room for all threads
-            self.level = None
-            self._use(self.most)
-            return
-        level = self.levels.setdefault(fewer, _LoadLevel(fewer, self.most))
-        if level is not self.level:  # a load starts: what was best at this level
+        cores = round(others)
+        if self.load_cores is not None and abs(others - self.load_cores) < 0.75:
+            cores = self.load_cores  # a reading near the rounding edge keeps the level
+        self.load_cores = cores
+        fewer = max(1, min(self.most, self.cpus - cores))
+        level = None if fewer == self.most else self.levels.get(fewer)
+        if fewer < self.most and level is None:
+            level = self.levels[fewer] = _LoadLevel(fewer, self.most)
+        if level is not self.level:  # the load changed: the best count known for it
             self.level = level
-            self._use(level.kept or torch.get_num_threads())
+            self._use(self.most if level is None else level.kept or self.most)
+            self.steps, self.since = 0, time.monotonic()
+        if level is None:  # room for all threads
+            return
         now, current = time.monotonic(), torch.get_num_threads()
-        if now - self.since < self.probe:
+        if now - self.since < self.probe or self.steps == 0:
             return
         level.seconds[current] = ((now - self.since) / self.steps, now)
         self.steps, self.since = 0, now
@@ -209,6 +250,10 @@ class LoadGovernor:
 
     def _use(self, n_threads: int) -> None:
         if self.adapts_count and n_threads != torch.get_num_threads():
+            if n_threads > torch.get_num_threads():
+                # new OpenMP workers inherit the CPU mask of the thread that starts
+                # them: a pinned main thread would put them all on its one CPU
+                self.placement.release()
             torch.set_num_threads(n_threads)
             self.steps, self.since = 0, time.monotonic()  # time the new count from here
 
