@@ -310,9 +310,10 @@ def main() -> None:
     parser.add_argument("--contention-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.contention_worker:
-        worker_args = (args.contention_worker, args.data_dir, args.contention_epochs)
-        worker_args += (args.contention_window,)
-        print(json.dumps(contention_worker(*worker_args)))
+        row = contention_worker(
+            args.contention_worker, args.data_dir, args.contention_epochs, args.contention_window
+        )
+        print(json.dumps(row))
         return
     if args.fit_latency or args.contention:
         report = {"fit_latency": fit_latency(args.data_dir)} if args.fit_latency else {}

@@ -111,14 +111,20 @@ class _Placement:
 
 
 @pytest.fixture
-def machine(monkeypatch):
-    """The fake machine, with torch at two threads (its setting restored after)."""
+def make_machine(monkeypatch):
+    """Builds the fake machine of ``cpus`` CPUs, with torch at two threads (its
+    setting restored after)."""
     import aekit.threads as threads
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)
-    yield _Machine(monkeypatch, threads)
+    yield lambda cpus=2: _Machine(monkeypatch, threads, cpus)
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def machine(make_machine):
+    return make_machine()
 
 
 def test_the_governor_times_thread_counts_under_load_and_keeps_the_faster(machine):
@@ -167,11 +173,11 @@ def test_the_governor_remembers_its_choice_when_the_load_comes_back(machine):
     assert 2 <= probes <= 5
 
 
-def test_the_governor_goes_back_to_all_threads_when_the_load_leaves_room(machine, monkeypatch):
-    import aekit.threads as threads
+def test_the_governor_goes_back_to_all_threads_when_the_load_leaves_room(make_machine):
+    from aekit.threads import LoadGovernor
 
-    machine = _Machine(monkeypatch, threads, cpus=4)  # torch's two threads, four CPUs
-    governor = threads.LoadGovernor(None, torch.device("cpu"))
+    machine = make_machine(cpus=4)  # torch's two threads, four CPUs
+    governor = LoadGovernor(None, torch.device("cpu"))
     governor.placement = _Placement()
     machine.others = 3.2  # one core left: one thread, timed faster, is kept
     assert machine.train(governor, {1: 0.02, 2: 0.05}, 1000)[-100:] == [1] * 100
@@ -187,10 +193,10 @@ def test_the_governor_reads_this_machine():
     assert all(0 <= busy <= total for busy, total in per_cpu.values())
 
 
-def test_load_outside_this_process_cpus_is_not_load(machine, monkeypatch):
+def test_load_outside_this_process_cpus_is_not_load(make_machine, monkeypatch):
     import aekit.threads as threads
 
-    machine = _Machine(monkeypatch, threads, cpus=4)
+    machine = make_machine(cpus=4)
     monkeypatch.setattr(threads, "_affinity", lambda: {0, 1})  # taskset -c 0,1
     monkeypatch.setattr(threads, "available_cpus", lambda: 2)
     busy_elsewhere = {0: (20, 100), 1: (20, 100), 2: (100, 100), 3: (100, 100)}
@@ -327,10 +333,10 @@ def test_a_pinned_thread_idle_for_a_moment_keeps_its_cpu(monkeypatch):
     assert all(mask == {0, 1, 2, 3} for mask in masks.values())
 
 
-def test_a_load_read_near_a_rounding_edge_keeps_its_level(machine, monkeypatch):
+def test_a_load_read_near_a_rounding_edge_keeps_its_level(make_machine, monkeypatch):
     import aekit.threads as threads
 
-    machine = _Machine(monkeypatch, threads, cpus=8)
+    machine = make_machine(cpus=8)
     torch.set_num_threads(8)  # the fixture gives torch's own setting back
     read, flicker = machine.read, [2.4, 2.6]
 

@@ -81,9 +81,9 @@ class Autoencoder(NeuralAutoencoder):
         CPU threads of training; default torch's, but never more than the CPUs
         this process may use (affinity and container quota: :mod:`aekit.threads`);
         while other processes keep the CPUs busy, fewer if training steps timed
-        with fewer are faster. Under such load the
-        busy threads, a count given here included, are pinned to CPUs of their
-        own until it ends (:class:`aekit.threads.LoadGovernor`).
+        with fewer are faster. Under such load the busy threads, a count given
+        here included, are pinned to CPUs of their own until it ends
+        (:class:`aekit.threads.LoadGovernor`).
     random_state : int, optional
         Seed of initialisation, batching and noise; the same seed gives the same fit.
     verbose : bool, default=False

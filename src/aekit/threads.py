@@ -232,9 +232,9 @@ class LoadGovernor:
             cores = self.load_cores  # a reading near the rounding edge keeps the level
         self.load_cores = cores
         fewer = max(1, min(self.most, self.cpus - cores))
-        level = None if fewer == self.most else self.levels.get(fewer)
-        if fewer < self.most and level is None:
-            level = self.levels[fewer] = _LoadLevel(fewer, self.most)
+        level = None
+        if fewer < self.most:
+            level = self.levels.setdefault(fewer, _LoadLevel(fewer, self.most))
         if level is not self.level:  # the load changed: the best count known for it
             self.level = level
             self._use(self.most if level is None else level.kept or self.most)
