@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from aekit.cli_options import load_run
-from aekit.evaluation import evaluation_data
-from aekit.likelihoods import Likelihood
+from aekit.cli.options import load_run
+from aekit.core.likelihoods import Likelihood
+from aekit.runs.evaluation import evaluation_data
 
 
 def decoder_flops(decoder: nn.Module, latent_dim: int) -> int:

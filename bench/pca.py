@@ -34,7 +34,7 @@ from scipy.linalg import subspace_angles
 from sklearn.decomposition import PCA as SklearnPCA
 
 from aekit.data import load_idx_dataset
-from aekit.pca import PCA
+from aekit.models.pca import PCA
 
 SLOW = {"sklearn full", "aekit svd"}
 

@@ -47,8 +47,8 @@ from torch import nn
 
 import aekit
 from aekit.data import load_data
-from aekit.figures import image_mosaic, path_grid, sample_grid
-from aekit.sample_scores import class_entropy, frechet_distance
+from aekit.runs.figures import image_mosaic, path_grid, sample_grid
+from aekit.runs.sample_scores import class_entropy, frechet_distance
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -38,7 +38,7 @@ import torch
 
 import aekit
 from aekit.data import load_data
-from aekit.figures import sample_grid
+from aekit.runs.figures import sample_grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sample_quality import (  # noqa: E402

@@ -23,7 +23,7 @@ the default thread count and for 1 and 2 threads, ``--contention-epochs`` epochs
 ``--out``).
 
 ``--decompose`` adds the hand-written loop with aekit's fused Adam, and with fused
-Adam and subnormals flushed to zero (``aekit.device.flush_denormals``, as ``fit``
+Adam and subnormals flushed to zero (``aekit.training.device.flush_denormals``, as ``fit``
 trains), which splits aekit's lead into what the optimiser gives, what flushing
 gives and what the rest of the engine gives.
 
@@ -81,7 +81,7 @@ def hand_written(
     """The loop a user writes by hand: no validation, no checkpoints, no syncs.
     ``fused`` gives it aekit's fused Adam, ``flush`` flushes subnormals to zero
     (``--decompose``)."""
-    from aekit.device import flush_denormals
+    from aekit.training.device import flush_denormals
 
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, fused=fused or None)
     module.train()
@@ -189,7 +189,7 @@ def contention_worker(threads: str, data_dir: str, epochs: int = 192, window: fl
     import threading
 
     from aekit import VAE
-    from aekit.threads import LoadGovernor
+    from aekit.training.threads import LoadGovernor
 
     stamps: list[float] = []
     counts: list[int] = []

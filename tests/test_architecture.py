@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import aekit
-from aekit.cli import cli
-from aekit.registry import ESTIMATORS, KINDS, estimator_class, kind_of
+from aekit.cli.main import cli
+from aekit.models.registry import ESTIMATORS, KINDS, estimator_class, kind_of
 
 PACKAGE = Path(aekit.__file__).parent
 MODULES = sorted(p for p in PACKAGE.glob("*.py"))

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aekit.cli import main
-from aekit.safe_files import read_json, write_json
+from aekit.cli.main import main
+from aekit.storage.safe_files import read_json, write_json
 
 TINY = ["--epochs", "1", "--hidden", "8", "--latent-dim", "2", "--quiet"]
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import aekit
-from aekit.cli import main
+from aekit.cli.main import main
 
 FAST = ["--epochs", "2", "--hidden", "32", "--latent-dim", "4", "--quiet"]
 

@@ -17,7 +17,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 import aekit
-import aekit.registry
+import aekit.models.registry
 from aekit.data import (
     DATASETS,
     DataBundle,
@@ -26,7 +26,7 @@ from aekit.data import (
     load_idx_dataset,
     resolve_data_dir,
 )
-from aekit.data_files import as_examples, read_csv, read_npy, read_npz, read_user_data
+from aekit.data.files import as_examples, read_csv, read_npy, read_npz, read_user_data
 from aekit.errors import DataError, DataNote
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -495,7 +495,7 @@ def test_images_as_people_have_them(tmp_path):
 
 
 def test_image_size_is_saved_with_the_run(tmp_path, capsys):
-    from aekit.cli import main
+    from aekit.cli.main import main
 
     folder = tmp_path / "imgs"
     rng = np.random.default_rng(0)
@@ -519,8 +519,8 @@ def test_uint8_arrays_are_scaled_as_the_cli_scales_them(kind):
     images = (load_digits().images * 16).clip(0, 255).astype(np.uint8)[:300]
     as_cli = as_examples(images, "x")
     params = {"n_components": 4} if kind == "pca" else {"latent_dim": 4, "epochs": 2}
-    raw = aekit.registry.estimator_class(kind)(**params, random_state=0).fit(images)
-    unit = aekit.registry.estimator_class(kind)(**params, random_state=0).fit(as_cli)
+    raw = aekit.models.registry.estimator_class(kind)(**params, random_state=0).fit(images)
+    unit = aekit.models.registry.estimator_class(kind)(**params, random_state=0).fit(as_cli)
     np.testing.assert_allclose(raw.transform(images), unit.transform(as_cli), atol=1e-5)
     assert raw.reconstruct(images).max() <= 1.5  # outputs in [0, 1] units, not 0..255
 
@@ -539,7 +539,7 @@ def test_a_pandas_csv_with_semicolons_and_an_index_trains_on_its_features(tmp_pa
     from sklearn.datasets import load_breast_cancer
 
     import aekit
-    from aekit.cli import main
+    from aekit.cli.main import main
 
     data = load_breast_cancer(as_frame=True).frame.iloc[:200]
     path = tmp_path / "cancer.csv"

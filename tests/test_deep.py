@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from aekit import PCA, Autoencoder, DenoisingAutoencoder
+from aekit.core.networks import build_networks
 from aekit.data import load_data, load_idx_dataset
-from aekit.networks import build_networks
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from aekit import VAE
-from aekit.cli import main
+from aekit.cli.main import main
 from aekit.data import dequantize
 from aekit.errors import DataError
-from aekit.evaluation import bits_per_dim
+from aekit.runs.evaluation import bits_per_dim
 
 LOG_256 = np.log(256)
 

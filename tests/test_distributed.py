@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch.distributed as dist
 
-from aekit.safe_files import load_tensors
+from aekit.storage.safe_files import load_tensors
 
 pytestmark = pytest.mark.skipif(
     not (dist.is_available() and dist.is_gloo_available()), reason="no gloo backend"

@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from aekit import Autoencoder, DenoisingAutoencoder
-from aekit.engine import TrainConfig, Trainer
 from aekit.errors import RunFileError, TrainingDivergedError
-from aekit.run_folder import CHECKPOINT, METRICS
-from aekit.safe_files import load_tensors, read_json
+from aekit.runs.folder import CHECKPOINT, METRICS
+from aekit.storage.safe_files import load_tensors, read_json
+from aekit.training.loop import TrainConfig, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +207,7 @@ def test_the_plateau_schedule_keeps_the_rate_while_validation_improves(X):
 
 def test_a_vae_stops_on_its_unweighted_elbo():
     from aekit import VAE
-    from aekit.engine import monitored
+    from aekit.training.loop import monitored
 
     record = {"val_loss": 10.0, "val_elbo": -12.0, "val_mse": 0.1, "train_loss": 9.0}
     assert monitored(record) == 12.0  # −ELBO, not the β-weighted loss

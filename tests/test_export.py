@@ -8,7 +8,7 @@ import torch
 from sklearn.datasets import load_digits
 
 import aekit
-from aekit.cli import main
+from aekit.cli.main import main
 from aekit.export import autoencoder_module, decoder_module, encoder_module, export_model
 
 ort = pytest.importorskip("onnxruntime")

@@ -17,10 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aekit import idx
-from aekit.data import load_idx_dataset
+from aekit.data import idx, load_idx_dataset
+from aekit.data.idx import KNOWN_FILES, download, read_idx, read_idx_with_digest, sha256_file
 from aekit.errors import DataError
-from aekit.idx import KNOWN_FILES, download, read_idx, read_idx_with_digest, sha256_file
 
 CODES = {np.dtype(k): v for v, k in idx.IDX_DTYPES.items()}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aekit.safe_files import load_tensors
+from aekit.storage.safe_files import load_tensors
 
 TRAIN = [
     "train", "ae", "--data", "digits", "--epochs", "25", "--hidden", "128,64",

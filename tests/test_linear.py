@@ -9,7 +9,7 @@ import pytest
 from scipy.linalg import subspace_angles
 
 from aekit import PCA, LinearAutoencoder
-from aekit.cli import main
+from aekit.cli.main import main
 from aekit.data import load_idx_dataset
 
 

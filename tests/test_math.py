@@ -9,8 +9,13 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
-from aekit.heads import CodeDistribution, standard_normal_log_prob
-from aekit.likelihoods import GaussianFixed, GaussianLearned, gaussian_log_prob, make_likelihood
+from aekit.core.heads import CodeDistribution, standard_normal_log_prob
+from aekit.core.likelihoods import (
+    GaussianFixed,
+    GaussianLearned,
+    gaussian_log_prob,
+    make_likelihood,
+)
 
 
 @pytest.fixture

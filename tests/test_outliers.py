@@ -12,9 +12,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import aekit
-from aekit.cli import main
-from aekit.outliers import offset_from
-from aekit.registry import KINDS, estimator_class
+from aekit.cli.main import main
+from aekit.models.outliers import offset_from
+from aekit.models.registry import KINDS, estimator_class
 
 FAST = {
     "pca": {"n_components": 4},

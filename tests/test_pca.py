@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 import aekit
 from aekit.data import load_idx_dataset
 from aekit.errors import DataError
-from aekit.pca import PCA
+from aekit.models.pca import PCA
 
 SOLVERS = ("covariance", "svd", "randomized")
 

@@ -9,8 +9,8 @@ import torch
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from aekit import VAE
+from aekit.core.priors import MixturePrior, StandardNormalPrior
 from aekit.data import load_data
-from aekit.priors import MixturePrior, StandardNormalPrior
 
 
 def reference_mixture(prior: MixturePrior) -> MixtureSameFamily:

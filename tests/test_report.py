@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 import aekit
-from aekit.cli import main
+from aekit.cli.main import main
 
 FAST = ["--epochs", "2", "--hidden", "32", "--latent-dim", "4", "--quiet"]
 
@@ -294,7 +294,7 @@ def test_missing_tensorboard_is_one_clear_sentence(tmp_path, capsys, monkeypatch
 
 
 def test_figures_are_written_for_the_python_api(tmp_path):
-    from aekit import figures
+    from aekit.runs import figures
 
     history = [
         {"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "train_kl": 0.1, "lr": 1e-3}
@@ -314,7 +314,7 @@ def test_figures_are_written_for_the_python_api(tmp_path):
 
 def test_a_mixture_prior_vae_is_drawn_and_captioned_with_its_own_prior(tmp_path):
     from aekit.data import load_data
-    from aekit.report import make_figures
+    from aekit.runs.report import make_figures
 
     data = load_data("digits")
     vae = aekit.VAE(
@@ -333,7 +333,7 @@ def test_a_mixture_prior_vae_is_drawn_and_captioned_with_its_own_prior(tmp_path)
 
 def test_the_report_marks_the_unused_code_dimensions_of_a_vae(tmp_path):
     from aekit.data import load_data
-    from aekit.report import make_figures
+    from aekit.runs.report import make_figures
 
     data = load_data("digits")
     # σ = 1 on data in [0, 1]: most of the code collapses to the prior

@@ -26,8 +26,8 @@ NEW = ["--epochs", "2", "--hidden", "16", "--latent-dim", "3", "--seed", "2", "-
 STOP_AFTER = textwrap.dedent(
     """
     import os, sys
-    import aekit.run_folder as run_folder
-    import aekit.safe_files as safe_files
+    import aekit.runs.folder as run_folder
+    import aekit.storage.safe_files as safe_files
 
     limit, seen = int(sys.argv[1]), [0]
 
@@ -44,7 +44,7 @@ STOP_AFTER = textwrap.dedent(
 
     safe_files.atomic_write_bytes = counted_write
     run_folder._reached = lambda step: count()
-    from aekit.cli import main
+    from aekit.cli.main import main
     sys.exit(main(sys.argv[2:]))
     """
 )
@@ -170,7 +170,7 @@ def test_a_full_disk_leaves_the_old_run_whole(old_run, tmp_path):
 def test_run_files_get_the_users_umask(tmp_path):
     run = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    script = "import os, sys; os.umask(0o027); from aekit.cli import main; sys.exit(main())"
+    script = "import os, sys; os.umask(0o027); from aekit.cli.main import main; sys.exit(main())"
     args = ["train", "ae", "--out", str(run), *OLD]
     done = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True)
     assert done.returncode == 0, done.stderr
@@ -179,7 +179,7 @@ def test_run_files_get_the_users_umask(tmp_path):
 
 
 def test_a_run_trained_on_a_gpu_evaluates_and_samples_on_the_cpu(old_run, tmp_path):
-    from aekit.safe_files import read_json, write_json
+    from aekit.storage.safe_files import read_json, write_json
 
     run = tmp_path / "gpu-run"
     shutil.copytree(old_run, run)
@@ -193,7 +193,7 @@ def test_a_run_trained_on_a_gpu_evaluates_and_samples_on_the_cpu(old_run, tmp_pa
 
 
 def test_a_data_folder_named_by_a_run_file_is_never_created(old_run, tmp_path):
-    from aekit.safe_files import read_json, write_json
+    from aekit.storage.safe_files import read_json, write_json
 
     run = tmp_path / "moved-run"
     shutil.copytree(old_run, run)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import aekit
 from aekit.errors import RunFileError
-from aekit.safe_files import load_tensors, read_json, save_tensors, write_json
+from aekit.storage.safe_files import load_tensors, read_json, save_tensors, write_json
 
 SMALL = dict(latent_dim=2, hidden=(8,), epochs=1, random_state=0, device="cpu")
 

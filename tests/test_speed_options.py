@@ -13,10 +13,10 @@ import torch
 from torch import nn
 
 from aekit import VAE, Autoencoder
-from aekit.device import to_device
-from aekit.engine import TrainConfig, Trainer
-from aekit.run_folder import CHECKPOINT
-from aekit.safe_files import load_tensors
+from aekit.runs.folder import CHECKPOINT
+from aekit.storage.safe_files import load_tensors
+from aekit.training.device import to_device
+from aekit.training.loop import TrainConfig, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_training_uses_fused_adam_on_the_cpu(X):
 
 def test_fused_adam_takes_the_same_steps_as_the_default_one():
     """Same update rule: 100 steps of both from one start end equal up to rounding."""
-    from aekit.adam import adam
+    from aekit.training.adam import adam
 
     torch.manual_seed(0)
     start = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 5))

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import aekit
-from aekit.engine import Trainer
-from aekit.threads import available_cpus, default_threads, thread_limit
+from aekit.training.loop import Trainer
+from aekit.training.threads import available_cpus, default_threads, thread_limit
 
 
 def test_thread_limit_applies_and_restores():
@@ -47,7 +47,7 @@ def test_a_process_pinned_to_one_cpu_computes_with_one_thread():
     script = (
         "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
         "import torch; torch.set_num_threads(4);"  # more than it may use
-        "from aekit.threads import available_cpus, default_threads;"
+        "from aekit.training.threads import available_cpus, default_threads;"
         "print(available_cpus(), default_threads())"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
@@ -57,7 +57,7 @@ def test_a_process_pinned_to_one_cpu_computes_with_one_thread():
 
 def test_cli_threads_option(tmp_path):
     script = (
-        "import sys, torch; from aekit.cli import main;"
+        "import sys, torch; from aekit.cli.main import main;"
         f"code = main(['--threads', '1', 'train', 'pca', '--out', r'{tmp_path / 'r'}']);"
         "print('threads', torch.get_num_threads()); sys.exit(code)"
     )
@@ -114,7 +114,7 @@ class _Placement:
 def make_machine(monkeypatch):
     """Builds the fake machine of ``cpus`` CPUs, with torch at two threads (its
     setting restored after)."""
-    import aekit.threads as threads
+    import aekit.training.threads as threads
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -128,7 +128,7 @@ def machine(make_machine):
 
 
 def test_the_governor_times_thread_counts_under_load_and_keeps_the_faster(machine):
-    from aekit.threads import LoadGovernor
+    from aekit.training.threads import LoadGovernor
 
     governor = LoadGovernor(None, torch.device("cpu"), reprobe=10.0)
     governor.placement = placement = _Placement()
@@ -155,7 +155,7 @@ def test_the_governor_times_thread_counts_under_load_and_keeps_the_faster(machin
 
 
 def test_the_governor_remembers_its_choice_when_the_load_comes_back(machine):
-    from aekit.threads import LoadGovernor
+    from aekit.training.threads import LoadGovernor
 
     governor = LoadGovernor(None, torch.device("cpu"), reprobe=20.0)
     governor.placement = _Placement()
@@ -174,7 +174,7 @@ def test_the_governor_remembers_its_choice_when_the_load_comes_back(machine):
 
 
 def test_the_governor_goes_back_to_all_threads_when_the_load_leaves_room(make_machine):
-    from aekit.threads import LoadGovernor
+    from aekit.training.threads import LoadGovernor
 
     machine = make_machine(cpus=4)  # torch's two threads, four CPUs
     governor = LoadGovernor(None, torch.device("cpu"))
@@ -186,7 +186,7 @@ def test_the_governor_goes_back_to_all_threads_when_the_load_leaves_room(make_ma
 
 
 def test_the_governor_reads_this_machine():
-    from aekit.threads import _cpu_jiffies
+    from aekit.training.threads import _cpu_jiffies
 
     per_cpu, own = _cpu_jiffies()
     assert os.sched_getaffinity(0) <= set(per_cpu) and own >= 0
@@ -194,7 +194,7 @@ def test_the_governor_reads_this_machine():
 
 
 def test_load_outside_this_process_cpus_is_not_load(make_machine, monkeypatch):
-    import aekit.threads as threads
+    import aekit.training.threads as threads
 
     machine = make_machine(cpus=4)
     monkeypatch.setattr(threads, "_affinity", lambda: {0, 1})  # taskset -c 0,1
@@ -216,8 +216,8 @@ def test_load_outside_this_process_cpus_is_not_load(make_machine, monkeypatch):
     reason="needs two CPUs and Linux affinity",
 )
 def test_threads_started_after_a_pin_do_not_inherit_it():
-    from aekit.thread_placement import thread_cpu_times
-    from aekit.threads import LoadGovernor
+    from aekit.training.thread_placement import thread_cpu_times
+    from aekit.training.threads import LoadGovernor
 
     before, mask = torch.get_num_threads(), os.sched_getaffinity(0)
     x = torch.randn(1000, 1000)
@@ -242,7 +242,7 @@ def test_threads_started_after_a_pin_do_not_inherit_it():
 
 
 def test_thread_cpu_times_sees_this_thread_work():
-    from aekit.thread_placement import thread_cpu_times
+    from aekit.training.thread_placement import thread_cpu_times
 
     if not thread_cpu_times():
         pytest.skip("no /proc/self/task")
@@ -262,7 +262,7 @@ def test_thread_cpu_times_sees_this_thread_work():
 def test_busy_threads_on_one_cpu_are_pinned_apart_and_released(monkeypatch):
     """Two real threads that /proc shows busy on one CPU (the state the scheduler
     can leave OpenMP workers in) get a CPU each, and their own masks back."""
-    import aekit.thread_placement as placement_module
+    import aekit.training.thread_placement as placement_module
 
     mask = os.sched_getaffinity(0)
     stop, tids = threading.Event(), []
@@ -309,7 +309,7 @@ def test_busy_threads_on_one_cpu_are_pinned_apart_and_released(monkeypatch):
 def test_a_pinned_thread_idle_for_a_moment_keeps_its_cpu(monkeypatch):
     """On a fake 4-CPU machine: workers busy on one CPU move to the least busy free
     CPU, and a pinned worker idle for one look keeps its CPU from the others."""
-    import aekit.thread_placement as placement_module
+    import aekit.training.thread_placement as placement_module
 
     masks = dict.fromkeys((1, 2, 3, 4), {0, 1, 2, 3})
     busy = {1: 0, 2: 0}  # thread: the CPU it is busy on
@@ -334,7 +334,7 @@ def test_a_pinned_thread_idle_for_a_moment_keeps_its_cpu(monkeypatch):
 
 
 def test_a_load_read_near_a_rounding_edge_keeps_its_level(make_machine, monkeypatch):
-    import aekit.threads as threads
+    import aekit.training.threads as threads
 
     machine = make_machine(cpus=8)
     torch.set_num_threads(8)  # the fixture gives torch's own setting back

@@ -122,7 +122,7 @@ def test_every_objective_reports_the_same_parts_and_a_iwae_model_evaluates():
 
 
 def test_evaluate_says_what_score_measures_and_flags_bernoulli_on_grey_levels():
-    from aekit.evaluation import evaluate
+    from aekit.runs.evaluation import evaluate
 
     data = load_data("digits")
     vae = VAE(2, likelihood="bernoulli", hidden=(16,), epochs=1, random_state=0).fit(data.train.X)
@@ -136,7 +136,7 @@ def test_evaluate_says_what_score_measures_and_flags_bernoulli_on_grey_levels():
 def test_bernoulli_log_prob_of_k_samples_equals_the_per_value_sum(grey):
     """The fast path (one matrix-vector product per example) is the same function as
     the binary cross-entropy summed over values, for binary and grey-level x."""
-    from aekit.likelihoods import Bernoulli
+    from aekit.core.likelihoods import Bernoulli
 
     g = torch.Generator().manual_seed(0)
     k, n, d = 7, 5, 30
@@ -152,7 +152,7 @@ def test_bernoulli_log_prob_of_k_samples_equals_the_per_value_sum(grey):
 def test_bernoulli_log_prob_of_k_samples_is_exact_for_very_negative_logits():
     """A trained MNIST decoder gives the border pixels logits of −50 to −260; the fast
     path clamps them before softplus, which must not move log p beyond 1e-8 nats."""
-    from aekit.likelihoods import Bernoulli
+    from aekit.core.likelihoods import Bernoulli
 
     g = torch.Generator().manual_seed(1)
     k, n, d = 4, 3, 784

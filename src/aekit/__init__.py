@@ -3,10 +3,10 @@
 >>> from aekit import PCA, LinearAutoencoder, Autoencoder, DenoisingAutoencoder, VAE, load
 """
 
-from aekit.autoencoders import Autoencoder, DenoisingAutoencoder, LinearAutoencoder
-from aekit.pca import PCA
-from aekit.registry import KINDS, load
-from aekit.vae import VAE
+from aekit.models.autoencoders import Autoencoder, DenoisingAutoencoder, LinearAutoencoder
+from aekit.models.pca import PCA
+from aekit.models.registry import KINDS, load
+from aekit.models.vae import VAE
 
 __version__ = "0.1.0"
 __all__ = [

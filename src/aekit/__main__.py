@@ -2,6 +2,6 @@
 
 import sys
 
-from aekit.cli import main
+from aekit.cli.main import main
 
 sys.exit(main())

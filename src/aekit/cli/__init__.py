@@ -1,0 +1,1 @@
+"""The ``aekit`` command line (``aekit.cli.main``)."""

@@ -1,0 +1,186 @@
+"""One ``nn.Module`` for every model: corrupt → encode → head → decode → likelihood.
+
+The models of aekit are configurations of these parts:
+
+==================  ==============  ===============  ===================  ============
+model               corruption      head q(z|x)      likelihood p(x|z)    regulariser
+==================  ==============  ===============  ===================  ============
+Autoencoder         —               deterministic    Gaussian (σ = 1)     L1 on codes
+DenoisingAE         Gaussian noise  deterministic    Gaussian (σ = 1)     —
+VAE                 —               Gaussian         any                  KL to p(z)
+==================  ==============  ===============  ===================  ============
+
+``forward`` returns the loss and its named parts, each a mean over the batch of
+per-example sums over features, in nats. Every objective returns the same parts:
+``loss``, ``nll`` and ``mse``, and for a Gaussian head also ``kl`` and ``elbo``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from aekit.core.corruption import GaussianNoise
+from aekit.core.heads import CodeDistribution
+from aekit.core.likelihoods import Likelihood
+from aekit.core.priors import StandardNormalPrior
+
+OBJECTIVES = ("elbo", "iwae")
+
+
+class AutoencoderModule(nn.Module):
+    """The composed model.
+
+    Parameters
+    ----------
+    encoder, decoder : nn.Module
+        Networks from :func:`aekit.core.networks.build_networks`.
+    head : nn.Module
+        Returns a :class:`~aekit.core.heads.CodeDistribution` from encoder features.
+    likelihood : Likelihood
+        The decoder likelihood.
+    corruption : GaussianNoise, optional
+        Applied to the encoder's input in training (fresh noise every batch); the
+        target stays the clean input. Default: none (σ = 0).
+    walkback : int, default=0
+        Walkback training steps (needs a corruption): also train on the states
+        that ``walkback`` steps of the sampling chain reach from each corrupted
+        input, with the clean input as their target (see :meth:`walk_back`).
+    resample : nn.Module, optional
+        Applied to the batch itself in training, input and target alike
+        (:class:`~aekit.core.corruption.DynamicBinarization`).
+    code_l1 : float, default=0
+        Weight of the L1 penalty on the code (sparsity), per example.
+    free_bits : float, default=0
+        Minimum KL per code dimension (nats, batch-averaged) in the objective.
+    objective : {"elbo", "iwae"}
+        Training objective of a Gaussian head; ``"iwae"`` uses ``iwae_k`` samples.
+    prior : nn.Module, optional
+        p(z), from :mod:`aekit.core.priors`, which owns its KL term (default: the
+        standard normal).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        head: nn.Module,
+        decoder: nn.Module,
+        likelihood: Likelihood,
+        *,
+        corruption: GaussianNoise | None = None,
+        walkback: int = 0,
+        resample: nn.Module | None = None,
+        code_l1: float = 0.0,
+        free_bits: float = 0.0,
+        objective: str = "elbo",
+        iwae_k: int = 1,
+        prior: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder, self.head, self.decoder, self.likelihood = encoder, head, decoder, likelihood
+        self.corruption = GaussianNoise(0.0) if corruption is None else corruption
+        self.walkback = walkback
+        self.resample = resample
+        self.code_l1 = code_l1
+        self.free_bits = free_bits
+        self.objective = objective
+        self.iwae_k = iwae_k
+        self.prior = StandardNormalPrior(head.latent_dim) if prior is None else prior
+
+    # -- the parts -------------------------------------------------------------------
+    def corrupt(self, x: torch.Tensor, noise_std: float | None = None) -> torch.Tensor:
+        """The corruption of ``x`` (at σ = ``noise_std`` when given)."""
+        return self.corruption(x, noise_std)
+
+    def walk_back(
+        self, x_tilde: torch.Tensor, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Walkback (Bengio et al. 2013, §3.4): inputs the chain visits, and their targets.
+
+        From ``x̃₀ = corrupt(x)`` the chain ``x̃ₖ₊₁ = corrupt(reconstruct(x̃ₖ))`` (the
+        sampler's step, with the mean reconstruction) runs ``walkback`` steps without
+        gradients; every ``x̃ₖ`` is returned with the clean ``x`` as its target. A
+        denoiser trained only on ``x̃₀`` never sees where its own chain wanders, so
+        spurious attractors there go unpunished; these states teach it to lead back.
+        """
+        states = [x_tilde]
+        with torch.no_grad():
+            for _ in range(self.walkback):
+                states.append(self.corrupt(self.reconstruct(states[-1])))
+        return torch.cat(states), torch.cat([x] * len(states))
+
+    def encode(self, x: torch.Tensor) -> CodeDistribution:
+        return self.head(self.encoder(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder output (likelihood parameters) for codes ``z`` of shape (n, d).
+
+        Always float32, also under bf16 autocast: the log-likelihood is summed over
+        hundreds of values and bf16 would lose it to rounding."""
+        return self.decoder(z).float()
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """E[x | z = mean code of x]."""
+        return self.likelihood.mean(self.decode(self.encode(x).mean))
+
+    # -- the objective ---------------------------------------------------------------
+    def forward(self, x: torch.Tensor, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
+        """Loss and its parts for a clean batch ``x``; corruption, resampling and
+        walkback apply in training. ``kl_weight`` (β, or a warm-up's value) weights
+        the KL in ``loss`` only, never in the reported parts."""
+        if self.training:
+            if self.resample is not None:
+                x = self.resample(x)
+            x_in = self.corrupt(x)
+            if self.walkback > 0:
+                x_in, x = self.walk_back(x_in, x)
+        else:
+            x_in = x
+        q = self.encode(x_in)
+        if self.objective == "iwae" and q.stochastic:
+            return self._iwae_forward(x, q)
+        z = q.rsample()
+        params = self.decode(z)
+        parts = {
+            "nll": -self.likelihood.log_prob(params, x).mean(),
+            "mse": _mse(self.likelihood.mean(params), x),
+        }
+        loss = parts["nll"]
+        if q.stochastic:
+            kl = self.prior.kl(q, z)  # (n, d), or (n, 1) where it does not split
+            parts["kl"] = kl.sum(-1).mean()
+            parts["elbo"] = -(parts["nll"] + parts["kl"])
+            kl_term = kl.mean(0).clamp(min=self.free_bits).sum() if self.free_bits else parts["kl"]
+            loss = loss + kl_weight * kl_term
+        if self.code_l1 > 0:
+            parts["code_l1"] = z.abs().sum(-1).mean()
+            loss = loss + self.code_l1 * parts["code_l1"]
+        parts["loss"] = loss
+        return parts
+
+    def _iwae_forward(self, x: torch.Tensor, q: CodeDistribution) -> dict[str, torch.Tensor]:
+        """The IWAE bound of Burda et al. (2016) as the loss; the other parts are
+        those of the ELBO, averaged over the same ``iwae_k`` samples."""
+        z = q.rsample(self.iwae_k)  # (k, n, d)
+        params = self.decode(z.flatten(0, 1))
+        log_px = self.likelihood.log_prob_samples(params, x, self.iwae_k)
+        kl = q.log_prob(z) - self.prior.log_prob(z)  # (k, n)
+        log_w = log_px - kl
+        bound = torch.logsumexp(log_w, 0) - math.log(self.iwae_k)
+        x_hat = self.likelihood.mean(params[: len(x)])  # the first sample's reconstruction
+        nll, kl = -log_px.mean(), kl.mean()
+        parts = {"nll": nll, "mse": _mse(x_hat, x), "kl": kl, "elbo": -(nll + kl)}
+        return {**parts, "loss": -bound.mean()}
+
+    def log_weights(self, x: torch.Tensor, q: CodeDistribution, k: int) -> torch.Tensor:
+        """``log p(x, z_k) − log q(z_k | x)`` for ``k`` samples: shape (k, n)."""
+        z = q.rsample(k)  # (k, n, d)
+        log_px = self.likelihood.log_prob_samples(self.decode(z.flatten(0, 1)), x, k)
+        return log_px + self.prior.log_prob(z) - q.log_prob(z)
+
+
+def _mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of the mean squared error per value."""
+    return ((x_hat - x) ** 2).flatten(1).mean(1).mean()

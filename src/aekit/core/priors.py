@@ -1,0 +1,111 @@
+"""Priors p(z) over codes, each owning its KL term: the standard normal, or a
+learned Gaussian mixture.
+
+The standard normal's KL to a diagonal Gaussian q(z|x) is closed-form
+(Kingma & Welling 2014, appendix B). A learned mixture
+``p(z) = Σ_k π_k N(z | m_k, diag s_k²)`` lets the prior take the clustered shape
+of the codes a VAE uses (Tomczak & Welling 2018; BENCHMARKS.md, "Sample
+quality"), at the price of a Monte-Carlo KL.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from aekit.core.heads import LOG_2PI, CodeDistribution, standard_normal_log_prob
+
+PRIORS = ("standard", "mixture")
+
+
+class StandardNormalPrior(nn.Module):
+    """``p(z) = N(0, I)``; no parameters.
+
+    Examples
+    --------
+    >>> prior = StandardNormalPrior(latent_dim=2)
+    >>> prior.sample(3, torch.Generator().manual_seed(0)).shape
+    torch.Size([3, 2])
+    """
+
+    # N(0, I): a closed-form KL to diagonal Gaussians, spherical paths between draws,
+    # traversals centred on 0 with unit steps
+    standard_normal = True
+
+    def __init__(self, latent_dim: int) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """``log p(z)`` summed over the last axis."""
+        return standard_normal_log_prob(z)
+
+    def kl(self, q: CodeDistribution, z: torch.Tensor) -> torch.Tensor:  # noqa: ARG002
+        """KL(q(z|x) ‖ N(0, I)) in closed form, per example and dimension: shape (n, d).
+
+        ``z`` (the sample the reconstruction used) is not needed: the KL is exact.
+        """
+        return q.kl_to_standard_normal()
+
+    def sample(self, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
+        """``n`` draws on the CPU, shape (n, d), the spread scaled by ``temperature``."""
+        return temperature * torch.randn(n, self.latent_dim, generator=generator)
+
+
+class MixturePrior(nn.Module):
+    """``p(z) = Σ_k π_k N(z | m_k, diag s_k²)`` with ``π``, ``m`` and ``s`` learned.
+
+    The means start as draws of N(0, I) and the variances at 1, so the initial
+    prior is spread like the standard normal; the weights start equal.
+
+    Parameters
+    ----------
+    latent_dim : int
+    n_components : int
+
+    Examples
+    --------
+    >>> prior = MixturePrior(latent_dim=2, n_components=3)
+    >>> prior.log_prob(torch.zeros(5, 2)).shape
+    torch.Size([5])
+    """
+
+    standard_normal = False
+
+    def __init__(self, latent_dim: int, n_components: int) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.means = nn.Parameter(torch.randn(n_components, latent_dim))
+        self.log_vars = nn.Parameter(torch.zeros(n_components, latent_dim))
+        self.logits = nn.Parameter(torch.zeros(n_components))
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """``log p(z)`` for ``z`` of shape (..., d): log-sum-exp over components."""
+        diff = z.unsqueeze(-2) - self.means  # (..., K, d)
+        per_dim = LOG_2PI + self.log_vars + diff**2 * torch.exp(-self.log_vars)
+        per_component = -0.5 * per_dim.sum(-1) + torch.log_softmax(self.logits, -1)
+        return torch.logsumexp(per_component, -1)
+
+    def kl(self, q: CodeDistribution, z: torch.Tensor) -> torch.Tensor:
+        """One-sample Monte-Carlo KL at ``z ~ q(z|x)``: ``log q(z|x) − log p(z)``.
+
+        It does not split over dimensions, so the shape is (n, 1).
+        """
+        return (q.log_prob(z) - self.log_prob(z)).unsqueeze(-1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
+        """``n`` draws on the CPU: a component by its weight, then its Gaussian with
+        the spread scaled by ``temperature``."""
+        weights = torch.softmax(self.logits.float(), -1).cpu()
+        component = torch.multinomial(weights, n, replacement=True, generator=generator)
+        eps = torch.randn(n, self.latent_dim, generator=generator)
+        std = torch.exp(0.5 * self.log_vars).cpu()[component]
+        return self.means.cpu()[component] + temperature * std * eps
+
+
+def make_prior(kind: str, latent_dim: int, n_components: int) -> nn.Module:
+    """The prior named ``kind`` (one of :data:`PRIORS`)."""
+    if kind == "mixture":
+        return MixturePrior(latent_dim, n_components)
+    return StandardNormalPrior(latent_dim)

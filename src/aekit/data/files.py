@@ -1,0 +1,315 @@
+"""Readers for the user's own data: ``.npy``, ``.npz``, ``.csv`` and image folders.
+
+Each reader returns the raw examples (as stored: a memory map for ``.npy``,
+``uint8`` for images) and the labels (``int64``) or ``None``; :func:`as_examples`
+turns raw examples into the float32 arrays the estimators take. Every problem
+with a file is a :class:`~aekit.errors.DataError` naming it (and, for a CSV, the
+line); no reader unpickles anything or allocates more than the file holds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import struct
+import tokenize
+import warnings
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from aekit.data.image_folder import read_image_folder
+from aekit.errors import DataError, DataNote, one_line
+from aekit.validation import check_data
+
+X_KEYS = ("X", "x", "data", "images")
+Y_KEYS = ("y", "labels")
+LABEL_COLUMNS = ("label", "labels", "y", "target")
+
+Raw = tuple[np.ndarray, "np.ndarray | None"]
+
+# What numpy and zipfile raise on damaged .npy/.npz files (DataError is caught first).
+_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    struct.error,
+    KeyError,
+    OverflowError,
+    SyntaxError,  # numpy tokenizes old-style .npy headers
+    tokenize.TokenError,
+    TypeError,
+)
+
+
+def read_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None = None) -> Raw:
+    """Read examples and optional labels from a file or a folder of images.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.npy``, ``.npz`` or ``.csv`` file, or a folder of PNG/JPEG/BMP images.
+    image_size : (int, int), optional
+        ``(H, W)`` the images of a folder are resized to (see
+        :func:`~aekit.data.image_folder.read_image_folder`).
+
+    Returns
+    -------
+    X : ndarray
+        The examples as stored (not yet scaled; see :func:`as_examples`).
+    y : ndarray of int64 or None
+        The labels, if the source has them.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.csv"
+    >>> _ = p.write_text("a,b,label\\n1,2,0\\n3,4,1\\n")
+    >>> X, y = read_user_data(p)
+    >>> X.tolist(), y.tolist()
+    ([[1.0, 2.0], [3.0, 4.0]], [0, 1])
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return read_image_folder(path, image_size)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist.")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return read_npy(path), None
+    if suffix == ".npz":
+        return read_npz(path)
+    if suffix == ".csv":
+        return read_csv(path)
+    raise DataError(
+        f"{path} has an unsupported type {suffix or '(no suffix)'!r}; aekit reads .npy, "
+        ".npz and .csv files and folders of images."
+    )
+
+
+def as_examples(raw: np.ndarray, what: str) -> np.ndarray:
+    """Return raw examples as a finite float32 array of vectors or (n, C, H, W) images.
+
+    ``uint8`` arrays are 8-bit levels and are divided by 255 (as
+    :func:`~aekit.validation.check_data` does for every caller); other arrays keep
+    their values. ``(n, H, W)`` becomes ``(n, 1, H, W)``; a
+    4-D array whose last axis is 1 or 3 and whose second is not is taken as
+    ``(n, H, W, C)`` and transposed.
+
+    Examples
+    --------
+    >>> as_examples(np.full((2, 4, 4, 3), 255, dtype=np.uint8), "x").shape
+    (2, 3, 4, 4)
+    """
+    if raw.ndim == 4 and raw.shape[-1] in (1, 3) and raw.shape[1] not in (1, 3):
+        raw = raw.transpose(0, 3, 1, 2)
+    X = check_data(raw, what=what)
+    if X.ndim == 3:
+        X = X[:, None]
+    return X
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """Memory-map a ``.npy`` file (no pickles); rows are read only when indexed."""
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except _READ_ERRORS as exc:
+        raise DataError(f"{path} could not be read as a .npy array ({one_line(exc)}).") from None
+    if not isinstance(array, np.ndarray):
+        getattr(array, "close", lambda: None)()
+        raise DataError(f"{path} is an .npz archive, not a .npy array; rename it to .npz.")
+    return array
+
+
+def read_npz(path: Path) -> Raw:
+    """Read the data (key X, x, data, images or the only array) and labels (y, labels)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {
+                (name[:-4] if name.endswith(".npy") else name): name for name in archive.namelist()
+            }
+            x_key = next((k for k in X_KEYS if k in members), None)
+            if x_key is None:
+                others = [k for k in members if k not in Y_KEYS]
+                if len(others) != 1:
+                    found = ", ".join(sorted(members)) or "none"
+                    raise DataError(
+                        f"{path} must hold one array or an array named X, x, data or "
+                        f"images; it holds: {found}."
+                    )
+                x_key = others[0]
+            y_key = next((k for k in Y_KEYS if k in members), None)
+            X = _read_member(archive, members[x_key], path)
+            y = _read_member(archive, members[y_key], path) if y_key else None
+    except DataError:
+        raise
+    except _READ_ERRORS as exc:
+        raise DataError(f"{path} is not a readable .npz archive ({one_line(exc)}).") from None
+    return X, (None if y is None else labels_from(y, len(X), path))
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, path: Path) -> np.ndarray:
+    """Read one ``.npy`` member after checking its header against its stored size."""
+    info = archive.getinfo(name)
+    stored = info.compress_type == zipfile.ZIP_STORED
+    if (
+        info.compress_size > path.stat().st_size
+        or (stored and info.file_size != info.compress_size)
+        or info.file_size > 1100 * info.compress_size + 4096  # beyond deflate's ratio
+    ):
+        raise DataError(f"{path} is corrupted: member {name} has impossible sizes.")
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise DataError(f"{path}: member {name} has unsupported .npy version {version}.")
+        if dtype.hasobject:
+            raise DataError(f"{path}: member {name} holds Python objects, which aekit never loads.")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if f.tell() + nbytes != info.file_size:
+            raise DataError(
+                f"{path}: member {name} declares shape {shape} but holds a different "
+                "amount of data."
+            )
+        data = f.read(nbytes)
+        if len(data) != nbytes or f.read(1):
+            raise DataError(f"{path}: member {name} is truncated.")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def labels_from(y: np.ndarray, n: int, source: object) -> np.ndarray:
+    """Return labels as int64 of length ``n``; text labels become indices in sorted order."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or len(y) != n:
+        raise DataError(f"the labels in {source} have shape {y.shape}, but there are {n} examples.")
+    if y.dtype.kind in "US":
+        return np.unique(y, return_inverse=True)[1].astype(np.int64)
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"the labels in {source} must be integers, not {y.dtype}.")
+    if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.round(y)).all()):
+        raise DataError(f"the labels in {source} must be whole numbers.")
+    return y.astype(np.int64)
+
+
+def read_csv(path: Path) -> Raw:
+    """Read a numeric CSV with an optional header; a label column gives the labels.
+
+    The delimiter (comma, semicolon or tab) is detected from the start of the file.
+    The first line is a header if any of its cells is not a number; a header
+    column named ``label``, ``labels``, ``y`` or ``target`` holds the labels
+    (integers or text). An unnamed first column that counts 0, 1, 2, … is the
+    index pandas writes with ``to_csv``: it is dropped, with a
+    :class:`DataNote`. Blank lines are skipped.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a UTF-8 text file.") from None
+    except OSError as exc:
+        raise DataError(f"{path} could not be read ({exc.strerror or exc}).") from None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
+    ncols, first_line, label_col, header = None, 0, None, None
+    rows: list[np.ndarray] = []
+    labels: list[str] = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if ncols is None:
+                ncols, first_line = len(row), line
+                if not all(_is_number(cell) for cell in row):
+                    header = [cell.strip() for cell in row]
+                    label_col = _label_column(header, path)
+                    continue
+            if len(row) != ncols:
+                raise DataError(
+                    f"{path} line {line} has {len(row)} values, but line {first_line} has {ncols}."
+                )
+            if label_col is not None:
+                labels.append(row.pop(label_col).strip())
+                if not labels[-1]:
+                    raise DataError(f"{path} line {line} has an empty label.")
+            rows.append(_parse_row(row, path, line, label_col, header))
+    except csv.Error as exc:
+        raise DataError(f"{path} line {reader.line_num} is not valid CSV ({exc}).") from None
+    if not rows or not rows[0].size:
+        raise DataError(f"{path} holds no numeric data.")
+    X = np.stack(rows)
+    if header is not None and header[0] == "" and label_col != 0 and X.shape[1] > 1:
+        if np.array_equal(X[:, 0], np.arange(len(X))):
+            warnings.warn(
+                f"{path}: dropped the first column, an unnamed 0, 1, 2, … index "
+                "(as pandas writes it).",
+                DataNote,
+                stacklevel=2,
+            )
+            X = X[:, 1:]
+    y = None
+    if label_col is not None:
+        y = np.array(labels)
+        try:
+            y = y.astype(np.float64)
+        except ValueError:
+            pass  # text labels
+        y = labels_from(y, len(rows), path)
+    return X, y
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter of a CSV text: comma, semicolon or tab, whichever the first
+    lines use consistently (comma when they do not tell)."""
+    try:
+        return csv.Sniffer().sniff(text[:8192], delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _label_column(header: list[str], path: Path) -> int | None:
+    found = [i for i, name in enumerate(header) if name.lower() in LABEL_COLUMNS]
+    if len(found) > 1:
+        names = ", ".join(header[i] for i in found)
+        raise DataError(f"{path} has several label columns ({names}); keep one.")
+    return found[0] if found else None
+
+
+def _parse_row(
+    row: list[str], path: Path, line: int, label_col: int | None, header: list[str] | None
+) -> np.ndarray:
+    try:
+        values = np.array(row, dtype=np.float64)
+    except ValueError:
+        for j, cell in enumerate(row):
+            if not _is_number(cell):
+                column = j + (label_col is not None and j >= label_col)
+                name = f" in column {header[column]!r}" if header and header[column] else ""
+                raise DataError(
+                    f"{path} line {line}, column {column + 1}: {cell.strip()!r} is not a "
+                    f"number{name}; aekit reads numeric columns only."
+                ) from None
+        raise DataError(f"{path} line {line} holds a value that is not a number.") from None
+    if not np.isfinite(values).all():
+        raise DataError(f"{path} line {line} holds a NaN or infinite value.")
+    return values

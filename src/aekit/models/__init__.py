@@ -1,0 +1,2 @@
+"""The estimators: PCA and the neural autoencoders, their registry, generation,
+outer scores and export."""

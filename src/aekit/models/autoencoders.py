@@ -1,0 +1,335 @@
+"""The deterministic autoencoders: rows of the table in :mod:`aekit.core.module`.
+
+Each class only lists its parameters (scikit-learn reads them from ``__init__``)
+and says which parts it composes; :class:`~aekit.models.neural.NeuralAutoencoder` does the rest.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from aekit.core.corruption import GaussianNoise
+from aekit.core.likelihoods import GaussianFixed, Likelihood
+from aekit.core.networks import build_networks
+from aekit.models.neural import COMMON_CONSTRAINTS, DEEP_CONSTRAINTS, NeuralAutoencoder
+from aekit.training.loop import TrainConfig
+from aekit.validation import Check, one_of, positive
+
+
+class Autoencoder(NeuralAutoencoder):
+    """A deterministic autoencoder ``x̂ = f_φ(f_θ(x))`` trained on ``E‖x − x̂‖²``.
+
+    With the default Gaussian likelihood (σ = 1) the training loss is
+    ``½‖x − x̂‖² + (D/2) log 2π`` per example, i.e. the squared error.
+
+    Parameters
+    ----------
+    latent_dim : int, default=16
+        Size of the code ``d``. ``d > D`` (over-complete) works, but then the model
+        can learn the identity unless regularised (``code_l1``, ``weight_decay``,
+        or noise: :class:`DenoisingAutoencoder`).
+    architecture : {"mlp", "conv"}, default="mlp"
+    hidden : tuple of int, optional
+        Hidden widths (MLP, encoder order; the decoder mirrors them) or channel
+        counts (conv). Default ``(512, 256)`` for MLPs, ``(32, 64)`` for conv nets.
+    activation : {"relu", "gelu", "tanh", "elu", "silu"}, default="relu"
+    norm : {"none", "batch", "layer"}, default="none"
+    encoder, decoder : torch.nn.Module, optional
+        Your own networks instead of aekit's (both or neither;
+        :mod:`aekit.core.user_networks`): the encoder maps a batch of examples to
+        features of any width, on which the code layer is built; the decoder maps
+        codes ``(n, latent_dim)`` to the likelihood's parameters in the input's
+        shape. aekit trains copies; ``aekit.load(path, encoder=..., decoder=...)``
+        takes the same modules again. ``architecture``, ``hidden``, ``activation``
+        and ``norm`` do not apply then.
+    likelihood : {"gaussian", "bernoulli", "gaussian-learned"}, default="gaussian"
+        Decoder likelihood; ``"bernoulli"`` (logits, cross-entropy) suits data in [0, 1].
+    scale : {"auto", "none", "minmax", "standard"}, default="auto"
+        Scaling of each feature before training, fitted on the training data, saved,
+        and undone for reconstructions and samples (errors are in the user's units).
+        ``"auto"``: none for data in [0, 1], standardisation otherwise
+        (:mod:`aekit.core.scaling`).
+    code_l1 : float, default=0
+        Weight of an L1 penalty on the code: sparsity for over-complete codes.
+    noise_std : float, default=0
+        Gaussian corruption of the input during training (see DenoisingAutoencoder).
+    walkback : int, default=0
+        Walkback steps of denoising training (see DenoisingAutoencoder).
+    epochs : int, optional
+        Default: at least 20 epochs and at least 2000 optimiser steps, so that small
+        data sets train long enough to beat PCA (BENCHMARKS.md, "Defaults").
+    batch_size, weight_decay : training settings (Adam)
+    lr : float, default=2e-3
+    lr_schedule : {"none", "cosine", "plateau"}, default="cosine"
+        ``"cosine"`` decays the learning rate from ``lr`` towards 0 over ``epochs``
+        (Loshchilov & Hutter 2017); ``"plateau"`` halves it after three epochs
+        without improvement.
+    grad_clip : float, optional
+        Clip the gradient norm to this value.
+    early_stopping : int, optional
+        Stop after this many epochs without validation improvement; keep the best weights.
+    device : str, default="auto"
+        ``"auto"`` picks CUDA, then MPS, then the CPU.
+    n_threads : int, optional
+        CPU threads of training; default torch's, but never more than the CPUs
+        this process may use (affinity and container quota: :mod:`aekit.training.threads`);
+        while other processes keep the CPUs busy, fewer if training steps timed
+        with fewer are faster. Under such load the busy threads, a count given
+        here included, are pinned to CPUs of their own until it ends
+        (:class:`aekit.training.threads.LoadGovernor`).
+    random_state : int, optional
+        Seed of initialisation, batching and noise; the same seed gives the same fit.
+    verbose : bool, default=False
+        Progress bar (on a terminal) and one line per epoch.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Share of outliers assumed in the training data: it sets ``offset_``, the
+        threshold of ``predict`` and ``decision_function`` (:mod:`aekit.models.outliers`).
+
+    Attributes
+    ----------
+    module_ : AutoencoderModule
+    history_ : list of dict
+        Per-epoch metrics (``train_loss``, ``val_loss``, ``train_mse`` ...).
+    input_shape_ : tuple
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aekit import Autoencoder
+    >>> X = np.random.default_rng(0).random((64, 10), dtype=np.float32)
+    >>> ae = Autoencoder(latent_dim=3, hidden=(16,), epochs=2, random_state=0).fit(X)
+    >>> ae.transform(X).shape
+    (64, 3)
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 16,
+        *,
+        architecture: str = "mlp",
+        hidden: tuple[int, ...] | None = None,
+        activation: str = "relu",
+        norm: str = "none",
+        encoder: nn.Module | None = None,
+        decoder: nn.Module | None = None,
+        likelihood: str = "gaussian",
+        scale: str = "auto",
+        code_l1: float = 0.0,
+        noise_std: float = 0.0,
+        walkback: int = 0,
+        epochs: int | None = None,
+        batch_size: int = 128,
+        lr: float = 2e-3,
+        weight_decay: float = 0.0,
+        lr_schedule: str = "cosine",
+        grad_clip: float | None = None,
+        early_stopping: int | None = None,
+        device: str = "auto",
+        n_threads: int | None = None,
+        random_state: int | None = None,
+        verbose: bool = False,
+        contamination: str | float = "auto",
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.architecture = architecture
+        self.hidden = hidden
+        self.activation = activation
+        self.norm = norm
+        self.encoder = encoder
+        self.decoder = decoder
+        self.likelihood = likelihood
+        self.scale = scale
+        self.code_l1 = code_l1
+        self.noise_std = noise_std
+        self.walkback = walkback
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.grad_clip = grad_clip
+        self.early_stopping = early_stopping
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+        self.contamination = contamination
+
+    _constraints: ClassVar[dict[str, Check]] = {
+        **DEEP_CONSTRAINTS,
+        "code_l1": positive(zero=True),
+        "noise_std": positive(zero=True),
+        "walkback": positive(integer=True, zero=True),
+    }
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if self.walkback > 0 and self.noise_std == 0:
+            raise ValueError("walkback needs a corruption: set noise_std > 0 as well.")
+
+    def _module_options(self) -> dict[str, Any]:
+        return {
+            "corruption": GaussianNoise(self.noise_std),
+            "walkback": int(self.walkback),
+            "code_l1": float(self.code_l1),
+        }
+
+
+class DenoisingAutoencoder(Autoencoder):
+    """An autoencoder trained to undo Gaussian noise: ``min E‖x − f_φ(f_θ(x + ε))‖²``.
+
+    ``ε ~ N(0, noise_std² I)`` is drawn afresh for every batch; the target is the
+    clean ``x``. ``transform`` and ``reconstruct`` work on clean input unless asked
+    (``reconstruct(X, noise_std=...)``). All other parameters are those of
+    :class:`Autoencoder`.
+
+    :meth:`sample_chain` runs the chain ``x ← reconstruct(corrupt(x))`` of Bengio
+    et al. (2013). ``walkback=k`` trains, besides each corrupted input, on the ``k``
+    further states that chain reaches from it, all with the clean input as the
+    target (their walkback procedure, with the mean reconstruction as the chain's
+    step); each step costs about one more forward and backward pass per batch, and
+    the logged training loss averages over all the states (validation is
+    unchanged). What it does to the chain's samples: BENCHMARKS.md, "Sample quality".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aekit import DenoisingAutoencoder
+    >>> X = np.random.default_rng(0).random((64, 10), dtype=np.float32)
+    >>> dae = DenoisingAutoencoder(latent_dim=3, noise_std=0.3, epochs=2, random_state=0)
+    >>> dae.fit(X).reconstruct(X, noise_std=0.3).shape
+    (64, 10)
+    """
+
+    # Autoencoder's parameters with noise on by default: scikit-learn reads the
+    # signature, defaults included, from this partial method
+    # σ = 0.2 suits data in [0, 1]: it denoises and still beats PCA on clean input
+    __init__ = functools.partialmethod(Autoencoder.__init__, noise_std=0.2)
+
+
+ADAM_STEPS = 30_000  # the linear autoencoder's default training length
+LBFGS_MAX_SAMPLES = 5000  # solver="auto" takes L-BFGS up to this many examples
+
+
+class LinearAutoencoder(NeuralAutoencoder):
+    """The linear autoencoder ``x̂ = W_d (W_e x + b_e) + b_d``, trained by gradient descent.
+
+    It minimises ``‖X − X̂‖²_F``, whose global minimum is PCA's (Eckart–Young);
+    the loss has no spurious local minima (Baldi & Hornik 1989), so gradient
+    descent reaches the principal *subspace*. It does not reach the principal
+    *axes*: any invertible ``A`` gives the same loss with ``W_e → A W_e``,
+    ``W_d → W_d A⁻¹``, so the codes are PCA's codes up to an invertible linear map.
+    Compare with :class:`aekit.PCA`, which solves the same problem in closed form.
+
+    The default optimiser is minibatch Adam at a constant learning rate, through
+    the same loop as the deep models: where eigenvalues are close the rotation
+    towards the principal subspace is slow and needs many small steps, and
+    full-batch L-BFGS from a small random start is drawn to the saddle points
+    this loss has at every non-principal set of eigenvectors. ``solver="lbfgs"``
+    suits small problems with well-separated eigenvalues. BENCHMARKS.md ("PCA
+    and the linear autoencoder") has the measurements behind the defaults.
+
+    Parameters
+    ----------
+    latent_dim : int, default=16
+    solver : {"auto", "adam", "lbfgs"}, default="auto"
+        ``"auto"``: L-BFGS for at most 5000 examples (seconds, and exact there), Adam
+        above.
+    epochs : int, optional
+        Adam: epochs, by default enough for 30000 steps; L-BFGS: outer steps of
+        ``20`` iterations each on the full batch, 50 by default.
+    batch_size : int, optional
+        Adam's batch size (default 128); L-BFGS always uses the full batch.
+    lr : float, optional
+        Default 5e-4 for Adam, 1.0 for L-BFGS (with a strong-Wolfe line search).
+    weight_decay : float, default=0
+    device, n_threads, random_state, verbose, contamination
+        As in :class:`Autoencoder`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aekit import LinearAutoencoder, PCA
+    >>> X = np.random.default_rng(0).normal(size=(200, 6)) * [5, 3, 1, .1, .1, .1]
+    >>> lin = LinearAutoencoder(2, solver="lbfgs", epochs=10, random_state=0).fit(X)
+    >>> pca = PCA(2).fit(X)
+    >>> bool(abs(lin.reconstruction_error(X) / pca.reconstruction_error_bound() - 1) < 1e-3)
+    True
+    """
+
+    _constraints: ClassVar[dict[str, Check]] = {
+        **COMMON_CONSTRAINTS,
+        "solver": one_of(("auto", "adam", "lbfgs")),
+    }
+
+    def __init__(
+        self,
+        latent_dim: int = 16,
+        *,
+        solver: str = "auto",
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        lr: float | None = None,
+        weight_decay: float = 0.0,
+        device: str = "auto",
+        n_threads: int | None = None,
+        random_state: int | None = None,
+        verbose: bool = False,
+        contamination: str | float = "auto",
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.solver = solver
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+        self.contamination = contamination
+
+    # the linear row of the table in aekit.core.module: no hidden layer, Gaussian σ = 1,
+    # the data as given (PCA's problem)
+    def _scaling(self) -> str:
+        return "none"
+
+    def _likelihood(self) -> Likelihood:
+        return GaussianFixed(1.0)
+
+    def _networks(self, model_shape: tuple[int, ...], params_per_value: int):
+        return build_networks("linear", model_shape, self.latent_dim, (), "relu", "none")
+
+    def _train_config(self, n_samples: int, **settings: Any) -> TrainConfig:
+        solver = self.solver
+        if solver == "auto":  # L-BFGS finishes small problems in seconds; Adam scales
+            solver = "lbfgs" if n_samples <= LBFGS_MAX_SAMPLES else "adam"
+        if solver == "lbfgs":
+            solver = {"optimizer": "lbfgs", "batch_size": 2**62, "lr": self.lr or 1.0}
+            epochs = 50  # outer steps on the full batch
+        else:
+            solver = {"batch_size": self.batch_size or 128, "lr": self.lr or 5e-4}
+            epochs = math.ceil(ADAM_STEPS / math.ceil(n_samples / solver["batch_size"]))
+        solver["epochs"] = epochs if self.epochs is None else self.epochs
+        return super()._train_config(n_samples, **solver, **settings)
+
+    @property
+    def components_(self) -> np.ndarray:
+        """Orthonormal basis (rows) of the subspace the decoder spans, shape (d, D).
+
+        The same subspace as ``PCA(d).components_`` at the optimum, but not the
+        same axes (see the class docstring); compare them with principal angles,
+        e.g. ``scipy.linalg.subspace_angles(lin.components_.T, pca.components_.T)``.
+        """
+        check_is_fitted(self, "module_")
+        weight = self.module_.decoder.out.weight.detach().double().cpu()
+        basis, _ = torch.linalg.qr(weight)
+        return basis.T.numpy()

@@ -1,0 +1,410 @@
+"""Generation from the neural models: code densities, sampling, the denoising chain,
+interpolation and latent traversals.
+
+:class:`GenerativeMixin` gives these methods to
+:class:`~aekit.models.neural.NeuralAutoencoder`. It uses the host's fitted ``module_``,
+``device_``, ``input_shape_``, ``latent_dim`` and ``seed_`` and its
+``transform``, ``inverse_transform``, ``_encode``, ``_decode``, ``_to_tensor``,
+``_unscaled`` and
+``_rng_devices``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from aekit.models.code_densities import fit_code_densities
+from aekit.models.code_paths import INTERPOLATIONS, interpolate_codes, traversal_codes
+from aekit.validation import check_choice, check_data, check_positive
+
+SAMPLE_METHODS = ("prior", "gaussian", "gmm", "chain")
+CHAIN_STEPS = ("mean", "sample")
+
+
+class GenerativeMixin:
+    """Sampling, interpolation and traversals of a fitted neural autoencoder."""
+
+    # -- code densities --------------------------------------------------------------
+    def fit_latent_density(self, X: Any, n_components: int | str = "bic") -> GenerativeMixin:
+        """Fit the code densities of ``sample(method="gaussian" | "gmm")`` to the codes of ``X``.
+
+        Without this call the densities are fitted when first needed (by ``sample``,
+        ``traverse`` or ``aekit report``) to the training codes ``fit`` keeps (at
+        most :data:`aekit.models.estimator.TRAINING_SAMPLE` of them), so ``fit`` itself
+        fits no mixture.
+        Call it to choose the number of mixture components yourself or to use other
+        data. Fitted densities are saved with the model as plain numbers.
+
+        Parameters
+        ----------
+        X : array-like
+            Data whose codes (``transform(X)``) the densities are fitted to.
+        n_components : int or "bic", default="bic"
+            Components of the Gaussian mixture; ``"bic"`` tries 1 to 10 and keeps the
+            one of lowest BIC (see :class:`aekit.models.code_densities.MixtureDensity`).
+
+        Returns
+        -------
+        self
+        """
+        X = check_data(X, min_samples=2)
+        Z = self._encode(self._to_tensor(X)).astype(np.float64)
+        self.latent_density_ = fit_code_densities(Z, n_components, random_state=self.seed_)
+        return self
+
+    def _keep_training_codes(self, sample: np.ndarray, codes: np.ndarray | None = None) -> None:
+        """Keep the codes of the training ``sample`` (``codes``, when already computed)
+        for densities fitted later; forget fitted densities."""
+        if codes is None:
+            codes = self._encode(self._to_tensor(sample))
+        self.training_codes_ = codes.astype(np.float32)
+        self.latent_density_ = None
+
+    def code_densities(self) -> dict[str, Any] | None:
+        """The fitted code densities ``{"gaussian": …, "gmm": …}``, fitted now to the
+        kept training codes if they were not yet; ``None`` for a model that has
+        neither (saved before codes were kept)."""
+        if self.latent_density_ is None and self.training_codes_ is not None:
+            Z = self.training_codes_.astype(np.float64)
+            self.latent_density_ = fit_code_densities(Z, "bic", random_state=self.seed_)
+        return self.latent_density_
+
+    def _density(self, method: str):
+        densities = self.code_densities()
+        if densities is None:
+            raise ValueError(
+                f"this {type(self).__name__} has no fitted code density; "
+                "call fit_latent_density(X_train) first."
+            )
+        return densities[method]
+
+    @property
+    def has_prior(self) -> bool:
+        """Whether the model defines a prior p(z) over its codes (the VAE)."""
+        return self._head.stochastic
+
+    @property
+    def default_sample_method(self) -> str:
+        """``"prior"`` for a model with a prior (the VAE), ``"gmm"`` otherwise."""
+        return "prior" if self.has_prior else "gmm"
+
+    @property
+    def default_prior_path(self) -> str:
+        """How :meth:`interpolate_prior` joins draws: great circles for N(0, I),
+        straight lines for a learned prior."""
+        return "spherical" if self.module_.prior.standard_normal else "linear"
+
+    # -- sampling --------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        method: str | None = None,
+        random_state: int | None = None,
+        mean: bool = True,
+        temperature: float = 1.0,
+    ) -> np.ndarray:
+        """Draw ``n`` new examples, in the input's shape.
+
+        Parameters
+        ----------
+        n : int
+        method : {"prior", "gaussian", "gmm", "chain"}, optional
+            ``"prior"``: decode draws of the model's prior, ``N(0, I)`` or a VAE's
+            learned mixture (right for a VAE; garbage for a plain autoencoder, whose
+            codes follow no such law). ``"gaussian"`` / ``"gmm"``: decode draws of
+            the full-covariance Gaussian / the Gaussian mixture fitted to the
+            training codes. ``"chain"``: the denoising chain with its default
+            settings (see :meth:`sample_chain`). Default: ``"prior"`` for a VAE,
+            ``"gmm"`` otherwise.
+        random_state : int, optional
+            Seed of the draws.
+        mean : bool, default=True
+            Return the decoder mean E[x|z] (the usual picture); ``False`` returns
+            draws of p(x|z).
+        temperature : float, default=1.0
+            Code draws only: scale the spread of the code density by ``temperature``
+            (``z = τ ε`` for the standard prior, each Gaussian's covariance times
+            ``τ²``). ``τ < 1`` trades diversity for typical codes, the
+            reduced-temperature sampling of Kingma & Dhariwal (2018); for a VAE
+            whose codes cluster it moves draws towards the gaps between the
+            clusters (BENCHMARKS.md, "Sample quality").
+
+        Returns
+        -------
+        ndarray of shape (n, *input_shape), float32
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from aekit import VAE
+        >>> X = np.random.default_rng(0).random((64, 10), dtype=np.float32)
+        >>> vae = VAE(latent_dim=2, likelihood="bernoulli", epochs=1, random_state=0).fit(X)
+        >>> vae.sample(5, random_state=0, temperature=0.8).shape
+        (5, 10)
+        """
+        check_is_fitted(self, "module_")
+        check_positive(n, "n", integer=True)
+        method = self.default_sample_method if method is None else method
+        check_choice(method, "method", SAMPLE_METHODS)
+        check_positive(temperature, "temperature", allow_zero=True)
+        if method == "chain":
+            if temperature != 1.0:
+                raise ValueError("temperature applies to code draws, not to the chain sampler.")
+            return self.sample_chain(n, random_state=random_state, mean=mean)
+        seed = _seed(random_state)
+        if method == "prior":
+            z = self.module_.prior.sample(n, torch.Generator().manual_seed(seed), temperature)
+        else:
+            z = self._density(method).sample(n, np.random.default_rng(seed), temperature)
+            z = torch.from_numpy(z.astype(np.float32))
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            torch.manual_seed(seed)
+            return self._decode(z.to(self.device_), mean).reshape(n, *self.input_shape_)
+
+    @torch.no_grad()
+    def sample_chain(
+        self,
+        n: int,
+        *,
+        random_state: int | None = None,
+        start: Any = None,
+        n_chains: int | None = None,
+        burn_in: int = 50,
+        thin: int = 5,
+        noise_std: float | None = None,
+        reconstruction: str = "mean",
+        mean: bool = True,
+    ) -> np.ndarray:
+        """Samples of the denoising Markov chain ``x ← reconstruct(corrupt(x))``.
+
+        The generative chain of a denoising autoencoder (Bengio et al. 2013). Its
+        chains keep to the data when the DAE has a wide code and strong corruption;
+        an iterated denoiser with a narrow bottleneck contracts to a few
+        attractors, and training with ``walkback`` counters that
+        (BENCHMARKS.md, "Sample quality").
+
+        Parameters
+        ----------
+        n : int
+        random_state : int, optional
+            Seed of the start and of the chain's noise.
+        start : array-like, optional
+            Examples to start the chains from (one chain each). Default: decoded
+            draws of the Gaussian code density.
+        n_chains : int, optional
+            Parallel chains (default ``min(n, 100)``); each gives ``n / n_chains``
+            of the samples.
+        burn_in : int, default=50
+            Steps discarded before the first sample.
+        thin : int, default=5
+            Steps between kept samples of one chain.
+        noise_std : float, optional
+            σ of the corruption (default: the model's training ``noise_std``).
+        reconstruction : {"mean", "sample"}, default="mean"
+            The next state is the mean of p(x | x̃) or, as in Bengio et al., a draw
+            of it. ``"sample"`` suits a Bernoulli likelihood; ``"mean"`` works with
+            every likelihood but lets long chains contract towards a few modes.
+        mean : bool, default=True
+            Return the mean of each kept step's p(x | x̃); ``False`` returns the
+            chain's states.
+
+        Returns
+        -------
+        ndarray of shape (n, *input_shape), float32
+        """
+        check_is_fitted(self, "module_")
+        check_positive(n, "n", integer=True)
+        module, lik = self.module_, self.module_.likelihood
+        noise = module.corruption.std if noise_std is None else noise_std
+        check_positive(noise, "noise_std", allow_zero=True)
+        if noise <= 0:
+            raise ValueError(
+                "the chain sampler needs a corruption: sample from a DenoisingAutoencoder "
+                "(noise_std > 0) or pass noise_std=... ."
+            )
+        check_choice(reconstruction, "reconstruction", CHAIN_STEPS)
+        check_positive(burn_in, "burn_in", integer=True, allow_zero=True)
+        check_positive(thin, "thin", integer=True)
+        chains = min(n, 100) if n_chains is None else n_chains
+        check_positive(chains, "n_chains", integer=True)
+        seed = _seed(random_state)
+        if start is None:
+            x0 = self.sample(chains, method="gaussian", random_state=seed)
+        else:
+            x0 = check_data(start, expected_shape=self.input_shape_, what="start")
+            x0 = x0[np.arange(chains) % len(x0)]
+        x0 = self._to_tensor(np.ascontiguousarray(x0), whole_on_device=True)
+
+        def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            params = module.decode(module.encode(module.corrupt(x, noise)).mean)
+            x_mean = lik.mean(params)
+            x_next = x_mean if reconstruction == "mean" else lik.sample(params)
+            return x_next, (x_mean if mean else x_next)
+
+        module.eval()
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            torch.manual_seed(seed)
+            x = markov_chain(step, x0, n, burn_in=burn_in, thin=thin)
+        return self._unscaled(x.cpu().numpy()).reshape(n, *self.input_shape_)
+
+    # -- paths in code space ---------------------------------------------------------
+    def _codes_of(self, X: Any) -> tuple[np.ndarray, bool]:
+        """Codes of one example (shape ``input_shape_``) or of a batch; and whether it was one."""
+        X = np.asarray(X)
+        single = X.shape == tuple(self.input_shape_)
+        return self.transform(X[None] if single else X), single
+
+    def _decode_paths(self, codes: np.ndarray) -> np.ndarray:
+        """Decode codes of shape (rows, steps, d) to (rows, steps, *input_shape)."""
+        flat = codes.astype(np.float32).reshape(-1, self.latent_dim)
+        return self.inverse_transform(flat).reshape(*codes.shape[:2], *self.input_shape_)
+
+    def interpolate(
+        self, X_a: Any, X_b: Any, n_steps: int = 10, *, method: str = "linear"
+    ) -> np.ndarray:
+        """Decode the path between the codes of ``X_a`` and ``X_b`` (ends included).
+
+        Parameters
+        ----------
+        X_a, X_b : array-like
+            One example each (shape ``input_shape_``) or batches of the same length.
+        n_steps : int, default=10
+        method : {"linear", "spherical"}, default="linear"
+            See :func:`aekit.models.code_paths.interpolate_codes`; spherical suits draws of
+            the prior. To interpolate between codes directly, decode
+            ``interpolate_codes(z0, z1, n)`` with :meth:`inverse_transform`.
+
+        Returns
+        -------
+        ndarray of shape (n_steps, *input_shape), or (m, n_steps, *input_shape)
+        """
+        check_choice(method, "method", INTERPOLATIONS)
+        check_positive(n_steps, "n_steps", integer=True)
+        za, single = self._codes_of(X_a)
+        zb, _ = self._codes_of(X_b)
+        if za.shape != zb.shape:
+            raise ValueError(
+                f"X_a and X_b must hold as many examples; got {len(za)} and {len(zb)}."
+            )
+        out = self._decode_paths(interpolate_codes(za, zb, n_steps, method))
+        return out[0] if single else out
+
+    def interpolate_prior(
+        self,
+        n_pairs: int,
+        n_steps: int = 10,
+        *,
+        method: str | None = None,
+        random_state: int | None = None,
+    ) -> np.ndarray:
+        """Decode paths between pairs of draws of the model's prior p(z) (a VAE's
+        N(0, I) or its learned mixture).
+
+        Parameters
+        ----------
+        n_pairs : int
+        n_steps : int, default=10
+        method : {"linear", "spherical"}, optional
+            Default :attr:`default_prior_path`: spherical for N(0, I), whose draws
+            sit near the sphere of radius √d, linear for a learned prior.
+        random_state : int, optional
+            Seed of the draws.
+
+        Returns
+        -------
+        ndarray of shape (n_pairs, n_steps, *input_shape)
+        """
+        check_is_fitted(self, "module_")
+        check_positive(n_pairs, "n_pairs", integer=True)
+        method = self.default_prior_path if method is None else method
+        check_choice(method, "method", INTERPOLATIONS)
+        generator = torch.Generator().manual_seed(_seed(random_state))
+        draws = self.module_.prior.sample(2 * n_pairs, generator).numpy()
+        z = draws.reshape(2, n_pairs, self.latent_dim)
+        return self._decode_paths(interpolate_codes(z[0], z[1], n_steps, method))
+
+    def traverse(
+        self,
+        X: Any = None,
+        *,
+        dims: Any = None,
+        n_steps: int = 7,
+        span: float = 3.0,
+    ) -> np.ndarray:
+        """Latent traversals: decode codes that move one dimension at a time.
+
+        Dimension ``j`` goes from ``c_j − span·s_j`` to ``c_j + span·s_j`` with the
+        others held at ``c``. ``c`` is the code of the example ``X``, or (without
+        ``X``) the centre of the code distribution: 0 for a VAE's N(0, I) prior, the
+        mean of the training codes otherwise (a learned prior included); ``s_j`` is
+        the prior's 1 or the standard deviation of training code ``j``.
+
+        Returns
+        -------
+        ndarray of shape (len(dims), n_steps, *input_shape)
+        """
+        check_is_fitted(self, "module_")
+        check_positive(n_steps, "n_steps", integer=True)
+        check_positive(span, "span")
+        dims = list(range(min(self.latent_dim, 10))) if dims is None else [int(j) for j in dims]
+        if not dims or min(dims) < 0 or max(dims) >= self.latent_dim:
+            raise ValueError(f"dims must be code dimensions in 0..{self.latent_dim - 1}.")
+        if self.centred_on_prior or self.code_densities() is None:
+            center, scale = np.zeros(self.latent_dim), np.ones(self.latent_dim)
+        else:
+            gauss = self._density("gaussian")
+            center, scale = gauss.mean, np.sqrt(np.diag(gauss.covariance))
+        if X is not None:
+            z, single = self._codes_of(X)
+            if not single:
+                raise ValueError("traverse takes one example X (shape input_shape_).")
+            center = z[0].astype(np.float64)
+        return self._decode_paths(traversal_codes(center, scale, dims, n_steps, span))
+
+    @property
+    def centred_on_prior(self) -> bool:
+        """Whether traversals centre on the prior N(0, I) (a VAE with the standard
+        prior) rather than on the training codes."""
+        return self.has_prior and self.module_.prior.standard_normal
+
+
+def _seed(random_state: int | None) -> int:
+    return random_state if random_state is not None else secrets.randbelow(2**31)
+
+
+def markov_chain(
+    step: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    start: torch.Tensor,
+    n: int,
+    *,
+    burn_in: int = 50,
+    thin: int = 5,
+) -> torch.Tensor:
+    """Run ``len(start)`` chains and return ``n`` of their outputs.
+
+    ``step(x)`` returns the next state and what to show of it (e.g. a draw of
+    p(x | x̃) and its mean). The first ``burn_in`` steps are discarded; after that
+    the output of every ``thin``-th step of every chain is kept until ``n`` are kept.
+    Rows are ordered by time, then chain: the first ``len(start)`` rows are each
+    chain's first kept output.
+    """
+    if burn_in < 0 or thin < 1:
+        raise ValueError(f"burn_in must be ≥ 0 and thin ≥ 1; got {burn_in} and {thin}.")
+    x = start
+    for _ in range(burn_in):
+        x, _ = step(x)
+    kept, total = [], 0
+    while total < n:
+        for _ in range(thin):
+            x, shown = step(x)
+        kept.append(shown)
+        total += len(shown)
+    return torch.cat(kept)[:n]

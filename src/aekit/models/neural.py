@@ -1,0 +1,432 @@
+"""The estimator machinery of the neural models: validate, build, fit, transform, save.
+
+:class:`NeuralAutoencoder` turns an estimator's parameters into an
+:class:`~aekit.core.module.AutoencoderModule` and a :class:`~aekit.training.loop.TrainConfig`
+and hands both to the one training loop. A subclass lists its parameters
+(scikit-learn reads them from ``__init__``), their checks (``_constraints``) and
+the parts it composes (``_likelihood``, ``_networks``, ``_module_options``);
+sampling, interpolation and traversals come from
+:class:`~aekit.models.generation.GenerativeMixin`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from tqdm.auto import tqdm
+
+from aekit.core.heads import DeterministicHead
+from aekit.core.likelihoods import LIKELIHOODS, Likelihood, make_likelihood
+from aekit.core.module import AutoencoderModule
+from aekit.core.networks import ACTIVATIONS, ARCHITECTURES, DEFAULT_HIDDEN, NORMS, build_networks
+from aekit.core.scaling import SCALINGS, apply_scaling, fit_scaling, undo_scaling
+from aekit.core.user_networks import user_networks
+from aekit.errors import DataError
+from aekit.models.code_densities import densities_from_dict, densities_to_dict
+from aekit.models.estimator import AutoencoderEstimator, shape_of, training_sample
+from aekit.models.generation import GenerativeMixin
+from aekit.models.outliers import check_contamination
+from aekit.training.device import flush_denormals, resolve_device, to_device
+from aekit.training.loop import PRECISIONS, SCHEDULES, TrainConfig, Trainer, live_progress
+from aekit.training.threads import thread_limit
+from aekit.validation import (
+    MAX_SEED,
+    Check,
+    check_choice,
+    check_data,
+    check_positive,
+    one_of,
+    positive,
+    validate_params,
+    widths,
+)
+
+MIN_EPOCHS, MIN_STEPS = 20, 2000  # the default training length: at least both
+
+# the checks every neural model needs, the linear one included
+COMMON_CONSTRAINTS: dict[str, Check] = {
+    "latent_dim": positive(integer=True),
+    "epochs": positive(integer=True, zero=True, optional=True),
+    "batch_size": positive(integer=True, optional=True),
+    "lr": positive(optional=True),
+    "weight_decay": positive(zero=True),
+    "random_state": positive(integer=True, zero=True, optional=True, maximum=MAX_SEED),
+    "contamination": check_contamination,
+    "n_threads": positive(integer=True, optional=True, maximum=4096),
+}
+# and those of the deep ones
+DEEP_CONSTRAINTS: dict[str, Check] = {
+    **COMMON_CONSTRAINTS,
+    "architecture": one_of(ARCHITECTURES),
+    "hidden": widths,
+    "activation": one_of(tuple(ACTIVATIONS)),
+    "norm": one_of(NORMS),
+    "likelihood": one_of(LIKELIHOODS),
+    "lr_schedule": one_of(SCHEDULES),
+    "grad_clip": positive(optional=True),
+    "early_stopping": positive(integer=True, optional=True),
+    "scale": one_of(SCALINGS),
+}
+
+
+class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
+    """Shared machinery of :class:`Autoencoder`, :class:`DenoisingAutoencoder`,
+    :class:`VAE` and :class:`LinearAutoencoder`. Not used directly."""
+
+    _constraints: ClassVar[dict[str, Check]] = DEEP_CONSTRAINTS
+    _head = DeterministicHead  # the VAE's is Gaussian
+
+    # -- what subclasses configure ---------------------------------------------------
+    def _validate_params(self) -> None:
+        """Check every parameter; a bad one raises ``ValueError`` naming it."""
+        validate_params(self, self._constraints)
+
+    def _likelihood(self) -> Likelihood:
+        return make_likelihood(self.likelihood)
+
+    def _networks(self, model_shape: tuple[int, ...], params_per_value: int):
+        if self.encoder is not None or self.decoder is not None:
+            return user_networks(
+                self.encoder, self.decoder, model_shape, self.latent_dim, params_per_value
+            )
+        hidden = DEFAULT_HIDDEN[self.architecture] if self.hidden is None else self.hidden
+        return build_networks(
+            self.architecture,
+            model_shape,
+            self.latent_dim,
+            tuple(int(h) for h in hidden),
+            self.activation,
+            self.norm,
+            params_per_value,
+        )
+
+    def _scaling(self) -> str:
+        """The scaling of the features to fit (one of :data:`aekit.core.scaling.SCALINGS`)."""
+        return self.scale
+
+    def _module_options(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`AutoencoderModule` beyond the networks."""
+        return {}
+
+    def _train_config(self, n_samples: int, **settings: Any) -> TrainConfig:
+        """Training settings for ``n_samples`` training examples (``epochs=None``
+        sizes the epochs by it)."""
+        config = TrainConfig.from_params(self.get_params(), verbose=bool(self.verbose), **settings)
+        if self.epochs is None and "epochs" not in settings:  # sized to the data
+            steps_per_epoch = math.ceil(n_samples / config.batch_size)
+            config.epochs = max(MIN_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch))
+        return config
+
+    # -- building --------------------------------------------------------------------
+    def build_module(self, input_shape: tuple[int, ...]) -> AutoencoderModule:
+        """The untrained :class:`~aekit.core.module.AutoencoderModule` these parameters make
+        for examples of shape ``input_shape``, on the CPU (``fit`` builds and trains one)."""
+        self._validate_params()
+        likelihood = self._likelihood()
+        model_shape = model_shape_of(tuple(input_shape))
+        encoder, decoder = self._networks(model_shape, likelihood.params_per_value)
+        head = self._head(encoder.out_features, self.latent_dim)
+        return AutoencoderModule(encoder, head, decoder, likelihood, **self._module_options())
+
+    def check_fit(self, n_samples: int, input_shape: tuple[int, ...]) -> None:
+        """Refuse before any work what ``fit`` would refuse: bad parameters, a device
+        that is not there, networks that do not suit examples of ``input_shape`` or
+        whose weights and Adam state would not fit in memory, batch norm on batches
+        of one."""
+        self._validate_params()
+        resolve_device(self.device)
+        if n_samples < 2:
+            raise DataError(f"X has {n_samples} example(s), but at least 2 are needed.")
+        with torch.device("meta"):  # shapes and sizes only: no memory is allocated
+            module = self.build_module(tuple(input_shape))
+        batch_norm = any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in module.modules())
+        if batch_norm and min(self._train_config(n_samples).batch_size, n_samples) < 2:
+            raise ValueError("norm='batch' needs batches of at least 2 examples; raise batch_size.")
+        n_params = sum(p.numel() for p in module.parameters())
+        needed = 16 * n_params  # float32 weights, gradients and Adam's two moments
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        if needed > 0.8 * available:
+            raise ValueError(
+                f"the networks have {n_params:,} parameters, which need {needed / 2**30:.1f} GiB "
+                f"with their gradients and optimizer state; this machine has "
+                f"{available / 2**30:.1f} GiB. Use smaller hidden layers."
+            )
+
+    # -- fitting ---------------------------------------------------------------------
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        *,
+        X_val: Any = None,
+        run_dir: str | Path | None = None,
+        resume: bool = False,
+        tensorboard_dir: str | Path | None = None,
+        compile: bool = False,
+        precision: str = "float32",
+    ) -> NeuralAutoencoder:
+        """Train on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, D), (n, H, W) or (n, C, H, W)
+            Training data.
+        y : ignored
+        X_val : array-like, optional
+            Validation data, evaluated every epoch (and used for early stopping).
+            When ``early_stopping`` is set and ``X_val`` is not given, 10% of ``X``
+            is held out.
+        run_dir : path, optional
+            Folder for per-epoch metrics and an atomic checkpoint every epoch.
+        resume : bool, default=False
+            Continue from the checkpoint in ``run_dir``.
+        tensorboard_dir : path, optional
+            Also write every logged metric per epoch as TensorBoard scalars here
+            (needs the optional ``tensorboard`` package: ``pip install 'aekit[tensorboard]'``).
+        compile : bool, default=False
+            ``torch.compile`` the training step. It pays on GPUs and for long runs; the
+            first epoch carries the compilation (tens of seconds).
+        precision : {"float32", "bfloat16"}, default="float32"
+            ``"bfloat16"`` runs the networks under bf16 autocast (fast on GPUs with bf16
+            tensor cores); codes, log-densities and losses stay float32.
+
+        After training, the codes of (at most 10000 of) the examples of ``X`` are
+        kept as ``training_codes_``: ``sample(method="gaussian" | "gmm")`` fits its
+        code density to them when first asked (see :meth:`fit_latent_density`).
+
+        Returns
+        -------
+        self
+        """
+        check_choice(precision, "precision", PRECISIONS)
+        self._feature_names(X, reset=True)
+        X = check_data(X, min_samples=2)
+        self.check_fit(len(X), tuple(X.shape[1:]))
+        self.seed_ = (
+            int(self.random_state) if self.random_state is not None else secrets.randbelow(2**31)
+        )
+        self.input_shape_ = tuple(X.shape[1:])
+        self.n_features_in_ = math.prod(self.input_shape_)
+        self.scale_offset_, self.scale_factor_, self.scale_ = fit_scaling(X, self._scaling())
+        self._check_training_values(X)
+        config = self._train_config(
+            len(X),
+            random_state=self.seed_,
+            tensorboard_dir=None if tensorboard_dir is None else str(tensorboard_dir),
+            compile=bool(compile),
+            precision=precision,
+        )
+        if X_val is not None:
+            X_val = check_data(X_val, expected_shape=self.input_shape_, what="X_val")
+        elif config.early_stopping:
+            n_val = max(1, len(X) // 10)
+            order = np.random.default_rng(self.seed_).permutation(len(X))
+            X, X_val = X[order[n_val:]], X[order[:n_val]]
+        self.device_ = resolve_device(self.device)
+        with torch.random.fork_rng(devices=[]), thread_limit(self.n_threads), flush_denormals():
+            torch.manual_seed(self.seed_)
+            self.module_ = self.build_module(self.input_shape_).to(self.device_)
+            trainer = Trainer(self.module_, config, self.device_, run_dir)
+            self.history_ = trainer.fit(
+                self._to_tensor(X, whole_on_device=True),
+                None if X_val is None else self._to_tensor(X_val, whole_on_device=True),
+                resume=resume,
+            )
+        self.module_.eval()
+        self._summarise_training(training_sample(X, self.seed_))
+        return self
+
+    def _summarise_training(self, sample: np.ndarray) -> None:
+        """Keep the codes of the training ``sample`` and set ``offset_`` from its scores."""
+        self._keep_training_codes(sample)
+        self._fit_offset(sample)
+
+    def _check_training_values(self, X: np.ndarray) -> None:
+        """Refuse training data the model's options do not suit (none here)."""
+
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        """``X`` in the model's units: unchanged (no copy) unless a scaling was fitted."""
+        if self.scale_ == "none":
+            return X
+        return apply_scaling(X, self.scale_offset_, self.scale_factor_)
+
+    def _unscaled(self, X: np.ndarray) -> np.ndarray:
+        """Model outputs back in the user's units."""
+        if self.scale_ == "none":
+            return X
+        shape = X.shape
+        X = X.reshape(len(X), *self.input_shape_)
+        return undo_scaling(X, self.scale_offset_, self.scale_factor_).reshape(shape)
+
+    def _to_tensor(self, X: np.ndarray, whole_on_device: bool = False) -> torch.Tensor:
+        """A model-shaped tensor sharing ``X``'s memory on the CPU: a memory-mapped
+        ``.npy`` stays on disk, and training reads only the rows of each batch. With
+        ``whole_on_device`` an in-memory ``X`` is copied to the model's device once
+        (training data on a GPU: no copy per batch); batches of anything left on the
+        CPU move one at a time."""
+        X = self._scaled(X)
+        with warnings.catch_warnings():  # read-only memmaps: aekit never writes to X
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            Xt = torch.from_numpy(X.reshape(len(X), *model_shape_of(self.input_shape_)))
+        if whole_on_device and not isinstance(X, np.memmap):
+            Xt = Xt.to(self.device_)
+        return Xt
+
+    def _check_X(self, X: Any) -> torch.Tensor:
+        """Validate ``X`` against the fitted shape; return it as a model-shaped tensor."""
+        check_is_fitted(self, "module_")
+        self._feature_names(X, reset=False)
+        X = check_data(X)
+        if len(self.input_shape_) == 1 and X.ndim == 2 and X.shape[1] != self.n_features_in_:
+            raise DataError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return self._to_tensor(check_data(X, expected_shape=self.input_shape_))
+
+    # -- using -----------------------------------------------------------------------
+    @torch.no_grad()
+    def _batched(
+        self,
+        fn: Callable[[torch.Tensor], torch.Tensor],
+        X: torch.Tensor,
+        batch_size: int = 1024,
+        *,
+        padded: bool = False,
+    ) -> np.ndarray:
+        """``fn`` over ``X`` in batches, each moved to the device in turn (bounded device
+        memory); a progress bar on long jobs when ``verbose``. ``padded`` pads the
+        last batch to ``batch_size`` rows: matrix products then round every example
+        alike whatever the batch it comes in (scores invariant to order and subset)."""
+        self.module_.eval()
+        starts = range(0, len(X), batch_size)
+        show = bool(self.verbose) and len(starts) > 4 and live_progress()
+        outs = []
+        for i in tqdm(starts, disable=not show, leave=False, unit="batch", file=sys.stderr):
+            batch = to_device(X[i : i + batch_size], self.device_)
+            n = len(batch)
+            if padded and n < batch_size:
+                batch = torch.cat([batch, batch.new_zeros((batch_size - n, *batch.shape[1:]))])
+            outs.append(fn(batch)[:n].cpu())
+        return torch.cat(outs).numpy()
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Codes of ``X``: the encoder output (for a VAE, the posterior mean).
+
+        Returns
+        -------
+        ndarray of shape (n, latent_dim), float32
+        """
+        return self._encode(self._check_X(X))
+
+    def _encode(self, Xt: torch.Tensor) -> np.ndarray:
+        """Codes of the model-shaped tensor ``Xt``."""
+        return self._batched(lambda xb: self.module_.encode(xb).mean, Xt)
+
+    def inverse_transform(self, Z: Any) -> np.ndarray:
+        """Decode codes ``Z`` to the mean reconstruction, in the input's shape."""
+        check_is_fitted(self, "module_")
+        Z = check_data(Z, what="Z")
+        if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
+            raise DataError(
+                f"Z must have shape (n, {self.latent_dim}), but it has shape {Z.shape}."
+            )
+        return self._decode(torch.from_numpy(Z)).reshape(len(Z), *self.input_shape_)
+
+    def _decode(self, z: torch.Tensor, mean: bool = True) -> np.ndarray:
+        """Decode codes ``z``: the mean of p(x|z), or a draw of it."""
+        lik = self.module_.likelihood
+
+        def run(zb: torch.Tensor) -> torch.Tensor:
+            params = self.module_.decode(zb)
+            return lik.mean(params) if mean else lik.sample(params)
+
+        return self._unscaled(self._batched(run, z))
+
+    def reconstruction_errors(self, X: Any) -> np.ndarray:
+        """The mean squared error per value of each example's reconstruction, in the
+        user's units; computed batch by batch (memory of one batch, not of ``X``).
+
+        Returns
+        -------
+        ndarray of shape (n,), float64
+        """
+        Xt = self._check_X(X)
+        factor = None
+        if self.scale_ != "none":
+            shape = (1, *model_shape_of(self.input_shape_))
+            factor = torch.from_numpy(self.scale_factor_.reshape(shape)).to(self.device_)
+
+        def errors(xb: torch.Tensor) -> torch.Tensor:
+            diff = self.module_.reconstruct(xb) - xb  # x̂ - x in scaled units ...
+            if factor is not None:
+                diff = diff * factor  # ... and in the user's: the offset cancels
+            return diff.double().square().flatten(1).mean(1)
+
+        return self._batched(errors, Xt, batch_size=256, padded=True)
+
+    def reconstruct(self, X: Any, noise_std: float = 0.0) -> np.ndarray:
+        """``inverse_transform(transform(X))``, optionally of ``X`` plus Gaussian noise
+        of σ = ``noise_std``. Returns the reconstruction in the input's shape."""
+        check_positive(noise_std, "noise_std", allow_zero=True)
+        X = self._check_X(X)
+
+        def run(xb: torch.Tensor) -> torch.Tensor:
+            return self.module_.reconstruct(self.module_.corrupt(xb, noise_std))
+
+        return self._unscaled(self._batched(run, X)).reshape(len(X), *self.input_shape_)
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.latent_dim
+
+    def _rng_devices(self) -> list[torch.device]:
+        """The devices whose random state a seeded computation forks."""
+        return [self.device_] if self.device_.type == "cuda" else []
+
+    # -- persistence -----------------------------------------------------------------
+    _saved_arrays = ("scale_offset_", "scale_factor_", "training_codes_")
+    _saved_values: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "scale_": str,
+        "input_shape_": shape_of,
+        "n_features_in_": int,
+        "seed_": int,
+        "history_": list,
+    }
+
+    def _export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        scaling, fitted = super()._export()
+        fitted["latent_density_"] = densities_to_dict(self.latent_density_)
+        return {**self.module_.state_dict(), **scaling}, fitted
+
+    def _restore(self, fitted: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
+        super()._restore(fitted, weights)
+        weights = {k: v for k, v in weights.items() if k not in self._saved_arrays}
+        self.device_ = resolve_device(self.device)
+        with torch.random.fork_rng(devices=[]):
+            self.module_ = self.build_module(self.input_shape_)
+        self.module_.load_state_dict(weights)
+        self.module_.to(self.device_).eval()
+        self.latent_density_ = densities_from_dict(fitted.get("latent_density_"), self.latent_dim)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        tags.transformer_tags.preserves_dtype = ["float32"]  # torch computes in float32
+        return tags
+
+
+def model_shape_of(input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """(H, W) images get a channel axis; vectors and (C, H, W) stay."""
+    return (1, *input_shape) if len(input_shape) == 2 else input_shape

@@ -1,0 +1,410 @@
+"""The variational autoencoder and its importance-sampled log-likelihood."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from aekit.core.corruption import DynamicBinarization, UniformDequantization
+from aekit.core.heads import GaussianHead
+from aekit.core.likelihoods import Likelihood, make_likelihood
+from aekit.core.module import OBJECTIVES
+from aekit.core.priors import PRIORS, make_prior
+from aekit.data.values import is_8bit
+from aekit.errors import DataError
+from aekit.models.neural import DEEP_CONSTRAINTS, NeuralAutoencoder
+from aekit.training.device import to_device
+from aekit.validation import Check, check_positive, flag, one_of, positive
+
+BINARIZE = ("none", "dynamic")
+ACTIVE_THRESHOLD = 0.01  # Burda et al.'s activity threshold for a code dimension
+# Decoder outputs per importance-sampling chunk. On a CPU, chunks that stay in cache
+# run 1.65x faster than 2**25 (measured, BENCHMARKS.md "IWAE evaluation"); a GPU
+# wants large ones.
+CHUNK_ELEMENTS = {"cpu": 2**21, "cuda": 2**25}
+
+
+class VAE(NeuralAutoencoder):
+    """Variational autoencoder: ``p(z) = N(0, I)``, ``q(z|x) = N(μ(x), diag v²(x))``.
+
+    Trained by maximising the ELBO ``E_q log p(x|z) − KL(q(z|x) ‖ p(z))`` with the
+    reparametrisation ``z = μ + v ⊙ ε`` and the closed-form KL, or the IWAE bound;
+    ``prior="mixture"`` learns a Gaussian-mixture p(z) instead.
+    Every number it reports is in nats per example with all constants included.
+
+    Parameters
+    ----------
+    latent_dim : int, default=16
+    likelihood : {"gaussian", "gaussian-learned", "bernoulli"}, default="gaussian"
+        ``"gaussian"``: ``N(x | μ(z), σ² I)`` with ``sigma`` fixed.
+        ``"gaussian-learned"``: the variance is learned — per value from the
+        decoder, or one shared σ when ``shared_variance=True`` — and bounded below
+        by σ = 1e-3 so the density cannot collapse to infinity. ``"bernoulli"``:
+        for data in [0, 1], computed on logits.
+    sigma : float, default=0.1
+        The fixed decoder standard deviation of ``"gaussian"``; 0.1 suits data in
+        [0, 1], where σ = 1 lets the KL collapse to zero (BENCHMARKS.md, "Defaults").
+    shared_variance : bool, default=False
+        With ``"gaussian-learned"``, learn one σ for all values.
+    prior : {"standard", "mixture"}, default="standard"
+        ``"standard"``: ``p(z) = N(0, I)`` with the closed-form KL. ``"mixture"``:
+        a Gaussian mixture of ``prior_components`` diagonal components whose
+        weights, means and variances are learned with the rest
+        (:class:`aekit.core.priors.MixturePrior`); the KL is then a one-sample
+        Monte-Carlo estimate, and the log-likelihood and prior sampling use it
+        (what it does to samples: BENCHMARKS.md, "Sample quality").
+    prior_components : int, default=10
+        Components of the mixture prior.
+    beta : float, default=1.0
+        Weight of the KL term in the training objective (β-VAE); the reported ELBO
+        always uses β = 1.
+    kl_warmup_epochs : int, default=0
+        Raise the KL weight linearly to ``beta`` over this many epochs: epoch
+        ``e = 1, 2, …`` weighs it by ``beta · min(1, e / kl_warmup_epochs)``.
+    free_bits : float, default=0
+        Minimum KL per code dimension (nats) in the training objective.
+    objective : {"elbo", "iwae"}, default="elbo"
+        Train on the ELBO or on the IWAE bound with ``k`` samples (Burda et al. 2016).
+    k : int, default=5
+        Importance samples of the IWAE objective.
+    binarize : {"none", "dynamic"}, default="none"
+        ``"dynamic"``: each training batch is a fresh Bernoulli draw of the grey
+        levels (for the Bernoulli likelihood on grey-level images). Evaluate on a
+        fixed, seeded binarisation (:func:`aekit.data.sources.binarize`, with the seeds of
+        :mod:`aekit.runs.evaluation`).
+    dequantize : bool, default=False
+        For 8-bit data (levels k/255 in [0, 1]) and a Gaussian likelihood: each
+        training batch gets fresh uniform noise in [0, 1/256) (Theis et al. 2016), so
+        that the density bounds the probabilities of the 8-bit values; evaluate on a
+        fixed dequantisation (:func:`aekit.data.sources.dequantize`), where
+        :func:`aekit.runs.evaluation.evaluate` also gives bits per dimension.
+    scale : {"auto", "none", "minmax", "standard"}, default="auto"
+        As in :class:`Autoencoder`; likelihoods and ELBOs include the scaling's
+        Jacobian, so they are densities of the data in the user's units.
+    architecture, hidden, activation, norm, encoder, decoder, epochs, batch_size, lr, weight_decay,
+    lr_schedule, grad_clip, early_stopping, device, n_threads, random_state, verbose,
+    contamination
+        As in :class:`Autoencoder`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aekit import VAE
+    >>> X = np.random.default_rng(0).random((64, 10), dtype=np.float32)
+    >>> vae = VAE(latent_dim=2, hidden=(16,), epochs=2, random_state=0).fit(X)
+    >>> vae.log_likelihood(X, n_samples=10, random_state=0).shape
+    (64,)
+    """
+
+    _head = GaussianHead
+    _constraints: ClassVar[dict[str, Check]] = {
+        **DEEP_CONSTRAINTS,
+        "sigma": positive(),
+        "shared_variance": flag,
+        "prior": one_of(PRIORS),
+        "prior_components": positive(integer=True),
+        "beta": positive(zero=True),
+        "kl_warmup_epochs": positive(integer=True, zero=True),
+        "free_bits": positive(zero=True),
+        "objective": one_of(OBJECTIVES),
+        "k": positive(integer=True),
+        "binarize": one_of(BINARIZE),
+        "dequantize": flag,
+    }
+
+    def __init__(
+        self,
+        latent_dim: int = 16,
+        *,
+        likelihood: str = "gaussian",
+        sigma: float = 0.1,
+        shared_variance: bool = False,
+        prior: str = "standard",
+        prior_components: int = 10,
+        beta: float = 1.0,
+        kl_warmup_epochs: int = 0,
+        free_bits: float = 0.0,
+        objective: str = "elbo",
+        k: int = 5,
+        binarize: str = "none",
+        dequantize: bool = False,
+        scale: str = "auto",
+        architecture: str = "mlp",
+        hidden: tuple[int, ...] | None = None,
+        activation: str = "relu",
+        norm: str = "none",
+        encoder: nn.Module | None = None,
+        decoder: nn.Module | None = None,
+        epochs: int | None = None,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        lr_schedule: str = "none",
+        grad_clip: float | None = None,
+        early_stopping: int | None = None,
+        device: str = "auto",
+        n_threads: int | None = None,
+        random_state: int | None = None,
+        verbose: bool = False,
+        contamination: str | float = "auto",
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.likelihood = likelihood
+        self.sigma = sigma
+        self.shared_variance = shared_variance
+        self.prior = prior
+        self.prior_components = prior_components
+        self.beta = beta
+        self.kl_warmup_epochs = kl_warmup_epochs
+        self.free_bits = free_bits
+        self.objective = objective
+        self.k = k
+        self.binarize = binarize
+        self.dequantize = dequantize
+        self.scale = scale
+        self.architecture = architecture
+        self.hidden = hidden
+        self.activation = activation
+        self.norm = norm
+        self.encoder = encoder
+        self.decoder = decoder
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.grad_clip = grad_clip
+        self.early_stopping = early_stopping
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+        self.contamination = contamination
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        weighted = {"beta": self.beta != 1, "kl_warmup_epochs": self.kl_warmup_epochs > 0}
+        weighted["free_bits"] = self.free_bits > 0
+        if self.objective == "iwae" and any(weighted.values()):
+            name = next(k for k, v in weighted.items() if v)
+            raise ValueError(
+                f"{name} weights the ELBO's KL term, which the IWAE bound does not have; "
+                "use objective='elbo' or leave beta=1, kl_warmup_epochs=0, free_bits=0."
+            )
+        if self.dequantize and self.binarize == "dynamic":
+            raise ValueError("dequantize and binarize='dynamic' exclude each other; pick one.")
+        if self.dequantize and not self.likelihood.startswith("gaussian"):
+            raise ValueError(
+                "dequantize applies to the Gaussian likelihoods, densities of continuous "
+                "values; the Bernoulli likelihood models the values themselves."
+            )
+        if self.prior == "mixture" and self.free_bits > 0:
+            raise ValueError(
+                "free_bits needs the per-dimension KL of the standard prior; "
+                "use prior='standard' or free_bits=0."
+            )
+
+    def _check_training_values(self, X: np.ndarray) -> None:
+        if not self.dequantize:
+            return
+        if self.scale_ != "none":
+            raise ValueError(
+                f"dequantize adds noise of width 1/256 to values in [0, 1], which scale="
+                f"{self.scale!r} would change; use scale='none' for 8-bit data in [0, 1]."
+            )
+        if not is_8bit(X):
+            raise DataError(
+                "dequantize=True expects 8-bit levels k/255 in [0, 1] (images, or uint8 "
+                "arrays), but X holds other values."
+            )
+
+    def _likelihood(self) -> Likelihood:
+        return make_likelihood(self.likelihood, self.sigma, self.shared_variance)
+
+    def _module_options(self) -> dict[str, Any]:
+        return {
+            "free_bits": float(self.free_bits),
+            "objective": self.objective,
+            "iwae_k": int(self.k),
+            "resample": (
+                DynamicBinarization()
+                if self.binarize == "dynamic"
+                else UniformDequantization()
+                if self.dequantize
+                else None
+            ),
+            "prior": make_prior(self.prior, self.latent_dim, int(self.prior_components)),
+        }
+
+    # -- evaluation in nats ----------------------------------------------------------
+    @torch.no_grad()
+    def elbo_parts(self, X: Any, random_state: int | None = 0) -> dict[str, float]:
+        """Mean ELBO, reconstruction log-likelihood and KL over ``X`` (nats per example).
+
+        One reparametrised sample per example (the usual estimate); seeded.
+        """
+        Xt = self._check_X(X)
+        self.module_.eval()
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            torch.manual_seed(self.seed_ if random_state is None else random_state)
+            sums: dict[str, float] = {}
+            for i in range(0, len(Xt), 2048):
+                parts = self.module_(to_device(Xt[i : i + 2048], self.device_))
+                for key in ("elbo", "nll", "kl"):
+                    sums[key] = sums.get(key, 0.0) + float(parts[key]) * len(Xt[i : i + 2048])
+        n = len(Xt)
+        jacobian = self._log_scale_jacobian()  # densities in the user's units
+        return {
+            "elbo": sums["elbo"] / n - jacobian,
+            "reconstruction": -sums["nll"] / n - jacobian,
+            "kl": sums["kl"] / n,
+        }
+
+    def _log_scale_jacobian(self) -> float:
+        """``Σ_j log factor_j``: a density of the scaled data, less this, is the
+        density of the data in the user's units (change of variables)."""
+        return float(np.log(self.scale_factor_.astype(np.float64)).sum())
+
+    def score_samples(self, X: Any, random_state: int | None = 0) -> np.ndarray:
+        """The ELBO of each example in nats, higher for more normal examples.
+
+        One reparametrised sample ``z = μ(x) + σ(x) ε`` per example, with the same
+        seeded draw ``ε ~ N(0, I)`` for every example (common random numbers): each
+        score is an unbiased one-sample ELBO estimate that depends on the example
+        alone, not on its position or batch, so ``predict`` does not change when
+        the examples are reordered.
+
+        Returns
+        -------
+        ndarray of shape (n,), float64
+        """
+        return self._codes_and_scores(self._check_X(X), random_state)[1]
+
+    def _codes_and_scores(
+        self, Xt: torch.Tensor, random_state: int | None = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The posterior means and the one-sample ELBOs of ``Xt`` (model-shaped), from
+        one encoder pass (see :meth:`score_samples`)."""
+        module = self.module_
+        rng = torch.Generator().manual_seed(self.seed_ if random_state is None else random_state)
+        eps = torch.randn(self.latent_dim, generator=rng).to(self.device_)
+
+        def codes_and_elbo(x: torch.Tensor) -> torch.Tensor:
+            q = module.encode(x)
+            z = q.mean + torch.exp(0.5 * q.log_var) * eps
+            elbo = module.likelihood.log_prob(module.decode(z), x) - module.prior.kl(q, z).sum(-1)
+            return torch.cat([q.mean, elbo[:, None].to(q.mean.dtype)], dim=1)
+
+        out = self._batched(codes_and_elbo, Xt, batch_size=256, padded=True)
+        return out[:, :-1], out[:, -1].astype(np.float64) - self._log_scale_jacobian()
+
+    def _summarise_training(self, sample: np.ndarray) -> None:
+        # one pass over the training sample: the ELBO's encoder output is the kept code
+        # (issue 17: a 2-epoch fit on 20000 images spent 2% of its time encoding twice)
+        codes, scores = self._codes_and_scores(self._to_tensor(sample))
+        self._keep_training_codes(sample, codes)
+        self._fit_offset(sample, scores)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean ELBO per example in nats (higher is better). With the Bernoulli
+        likelihood it is a log-probability only for binary data; on grey levels it is
+        a cross-entropy (``aekit.runs.evaluation.evaluate`` says so in its output)."""
+        return self.elbo_parts(X)["elbo"]
+
+    def active_units(self, X: Any, threshold: float = ACTIVE_THRESHOLD) -> np.ndarray:
+        """Which code dimensions the model uses: ``Var_x(E_q[z_j | x]) > threshold``
+        over the examples ``X`` (Burda et al. 2016, §5.2). A dimension whose
+        posterior mean does not move with ``x`` carries no information: its
+        posterior is the prior there.
+
+        Returns
+        -------
+        ndarray of bool, shape (latent_dim,)
+        """
+        return np.var(self.transform(X).astype(np.float64), axis=0) > threshold
+
+    @torch.no_grad()
+    def log_likelihood(
+        self,
+        X: Any,
+        n_samples: int = 1000,
+        *,
+        batch_size: int | None = None,
+        max_elements: int | None = None,
+        random_state: int | None = 0,
+        progress: bool = False,
+        return_mc_stderr: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Importance-sampled ``log p(x)`` per example, in nats (the IWAE bound).
+
+        ``log (1/K) Σ_k p(x, z_k) / q(z_k|x)`` with ``z_k ~ q(z|x)``, computed with
+        logsumexp. It is a stochastic lower bound on ``log p(x)`` that tightens as
+        ``K`` grows; ``K = 1`` is the ELBO. Memory is bounded: examples are taken
+        ``batch_size`` at a time and the ``K`` samples in chunks so that no more than
+        about ``max_elements`` decoder outputs exist at once. The log-sum-exp over
+        the ``K`` samples is accumulated in float64.
+
+        Parameters
+        ----------
+        X : array-like
+        n_samples : int, default=1000
+            K, the number of importance samples per example.
+        batch_size : int, optional
+            Examples per chunk (default: as many as ``max_elements`` allows, ≤ 1024).
+        max_elements : int, optional
+            Decoder outputs per chunk (default: 2**21 on a CPU, where chunks that
+            fit in cache are fastest; 2**25 on a GPU).
+        random_state : int, optional
+            Seed of the samples (default 0: repeatable).
+        progress : bool, default=False
+            Show a progress bar over examples.
+        return_mc_stderr : bool, default=False
+            Also return each estimate's Monte-Carlo standard error, by the delta
+            method from the same samples: ``sqrt((mean w² / (mean w)² − 1) / K)``
+            with ``w = p(x, z_k) / q(z_k|x)``.
+
+        Returns
+        -------
+        ndarray of shape (n,), float64
+            With ``return_mc_stderr``, a pair: the estimates and their standard errors.
+        """
+        check_positive(n_samples, "n_samples", integer=True)
+        if max_elements is None:
+            max_elements = CHUNK_ELEMENTS.get(self.device_.type, CHUNK_ELEMENTS["cuda"])
+        check_positive(max_elements, "max_elements", integer=True)
+        if batch_size is not None:
+            check_positive(batch_size, "batch_size", integer=True)
+        Xt = self._check_X(X)
+        self.module_.eval()
+        D = self.n_features_in_ * self.module_.likelihood.params_per_value
+        if batch_size is None:
+            batch_size = int(max(1, min(1024, max_elements // (D * min(n_samples, 256)))))
+        k_chunk = int(max(1, min(n_samples, max_elements // (D * batch_size))))
+        out = np.empty(len(Xt), dtype=np.float64)
+        stderr = np.empty(len(Xt), dtype=np.float64)
+        jacobian = self._log_scale_jacobian()
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            torch.manual_seed(self.seed_ if random_state is None else random_state)
+            bar = tqdm(total=len(Xt), disable=not progress, desc="log p(x)", unit="ex")
+            for i in range(0, len(Xt), batch_size):
+                xb = to_device(Xt[i : i + batch_size], self.device_)
+                q = self.module_.encode(xb)
+                # log Σ w and log Σ w², accumulated in float64
+                sums = torch.full((2, len(xb)), -math.inf, dtype=torch.float64, device=xb.device)
+                for start in range(0, n_samples, k_chunk):
+                    k = min(k_chunk, n_samples - start)
+                    log_w = self.module_.log_weights(xb, q, k).double()
+                    chunk = torch.stack([torch.logsumexp(log_w, 0), torch.logsumexp(2 * log_w, 0)])
+                    sums = torch.logaddexp(sums, chunk)
+                log_m1, log_m2 = (sums - math.log(n_samples)).cpu().numpy()
+                out[i : i + len(xb)] = log_m1 - jacobian
+                rel_var = np.expm1(np.maximum(log_m2 - 2 * log_m1, 0.0))
+                stderr[i : i + len(xb)] = np.sqrt(rel_var / n_samples)
+                bar.update(len(xb))
+            bar.close()
+        return (out, stderr) if return_mc_stderr else out

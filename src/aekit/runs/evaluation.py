@@ -1,0 +1,220 @@
+"""The evaluation protocol of ``aekit evaluate``, ``train`` and ``report``, callable
+from Python: one model on one split, beside the best linear code of its size.
+
+Every metric is per value (MSE, PSNR) or per example in nats (``score`` for PCA
+and the VAE, the ELBO's parts, the importance-sampled log-likelihood). A model
+trained with dynamic binarisation is evaluated on a fixed binarisation of each
+split, drawn with the seeds :data:`BINARIZATION_SEEDS`, so that every evaluation
+of a run sees the same binary data; a model trained with uniform dequantisation, on
+a fixed dequantisation drawn with the same seeds, and its log-likelihoods are also
+given in bits per dimension (:func:`bits_per_dim`).
+
+Examples
+--------
+>>> from aekit import PCA
+>>> from aekit.data.sources import load_data
+>>> data = load_data("digits")
+>>> pca = PCA(4).fit(data.train.X)
+>>> metrics = evaluate(pca, data, "test")
+>>> metrics["mse"] >= metrics["eckart_young_bound_mse"]
+True
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from aekit.core.scaling import apply_scaling
+from aekit.data.sources import DataBundle
+from aekit.data.values import binarize, dequantize, is_8bit, is_binary
+from aekit.errors import AekitError
+from aekit.models.estimator import AutoencoderEstimator
+from aekit.models.pca import PCA
+from aekit.models.registry import kind_of
+from aekit.models.vae import VAE
+
+SPLITS = ("train", "val", "test")
+# what each kind's score() is, so that scores of different kinds are not compared blindly
+SCORE_MEASURES = {
+    "pca": "probabilistic-PCA log-likelihood per example (nats)",
+    "linear": "minus the reconstruction MSE per value",
+    "ae": "minus the reconstruction MSE per value",
+    "dae": "minus the reconstruction MSE per value",
+    "vae": "ELBO per example (nats)",
+}
+BINARIZATION_SEEDS = {"train": 0, "val": 1, "test": 2}
+
+
+def evaluation_data(
+    bundle: DataBundle, split: str, *, binarized: bool = False, dequantized: bool = False
+) -> np.ndarray:
+    """The examples of ``split``, as evaluation sees them: a fixed binarisation
+    (seed ``BINARIZATION_SEEDS[split]``) for a dynamically binarised model, a fixed
+    dequantisation (same seeds) for a dequantised one."""
+    if split not in SPLITS:
+        raise AekitError(f"split must be one of {', '.join(SPLITS)}; got {split!r}.")
+    X = getattr(bundle, split).X
+    if binarized:
+        return binarize(X, seed=BINARIZATION_SEEDS[split])
+    return dequantize(X, seed=BINARIZATION_SEEDS[split]) if dequantized else X
+
+
+def bits_per_dim(log_likelihood_nats: float, n_values: int) -> float:
+    """Bits per dimension of 8-bit values from the log-density (nats per example)
+    of their dequantisation in [0, 1]: each value's bin has width 1/256, so its
+    probability is at least the density times 1/256 per value (Jensen over the
+    noise) and ``−log₂ P(x) ≤ (−log p(x + u) + D log 256) / (D log 2)``.
+
+    Examples
+    --------
+    >>> bits_per_dim(0.0, 784)  # a uniform density on [0, 1]^D: 8 bits per value
+    8.0
+    """
+    return (-log_likelihood_nats + n_values * np.log(256)) / (n_values * np.log(2))
+
+
+def evaluate(
+    model: AutoencoderEstimator,
+    bundle: DataBundle,
+    split: str = "test",
+    *,
+    binarized: bool = False,
+    nll_samples: int = 0,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Metrics of ``model`` on ``split`` of ``bundle``.
+
+    Parameters
+    ----------
+    model : fitted aekit estimator
+    bundle : DataBundle
+        The data (:func:`aekit.data.sources.load_data`); the linear reference is fitted on
+        its training split.
+    split : {"train", "val", "test"}, default="test"
+    binarized : bool, default=False
+        Evaluate on the fixed binarisation of the data (and fit the linear
+        reference to the binarised training split, the representation it is
+        compared with).
+    nll_samples : int, default=0
+        VAE only: importance samples K of the log-likelihood (0: skip it).
+    progress : bool, optional
+        A progress bar over the log-likelihood (default: when stderr is a terminal).
+
+    Returns
+    -------
+    dict
+        ``kind``, ``data``, ``split``, ``n``, ``mse``, ``psnr_db``, ``score``; the
+        linear reference (``latent_dim``, ``eckart_young_bound_mse``, ``pca_mse``);
+        for a VAE the ELBO's parts in nats and, with ``nll_samples``,
+        ``log_likelihood_nats`` with its standard error over examples
+        (``log_likelihood_stderr``) and its Monte-Carlo standard error
+        (``log_likelihood_mc_stderr``).
+    """
+    kind = kind_of(model)
+    dequantized = isinstance(model, VAE) and model.dequantize
+    X = evaluation_data(bundle, split, binarized=binarized, dequantized=dequantized)
+    if len(X) == 0:
+        raise AekitError(f"the {split} split of {bundle.name} is empty.")
+    mse = float(model.reconstruction_error(X))
+    metrics: dict[str, Any] = {
+        "kind": kind,
+        "data": bundle.name,
+        "split": split,
+        "n": int(len(X)),
+        "mse": mse,
+        "psnr_db": float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf"),
+        "score": float(model.score(X)),
+        "score_measures": SCORE_MEASURES[kind],
+    }
+    grey = isinstance(model, VAE) and model.likelihood == "bernoulli" and not is_binary(X)
+    if grey:
+        metrics["note"] = (
+            "Bernoulli likelihood on non-binary values: the ELBO and log-likelihood are "
+            "cross-entropies, not log-probabilities of these data (evaluate binarised data)."
+        )
+    X_train = evaluation_data(bundle, "train", binarized=binarized, dequantized=dequantized)
+    metrics.update(linear_reference(model, X_train, X))
+    if getattr(model, "scale_", "none") != "none":  # also in the units the model trained in
+        metrics.update(_scaled_errors(model, X_train, X))
+    if isinstance(model, VAE):
+        metrics.update({f"{k}_nats": v for k, v in model.elbo_parts(X).items()})
+        if nll_samples:
+            show = sys.stderr.isatty() if progress is None else progress
+            ll, mc = model.log_likelihood(
+                X, n_samples=nll_samples, progress=show, return_mc_stderr=True
+            )
+            metrics["log_likelihood_nats"] = float(ll.mean())
+            metrics["log_likelihood_stderr"] = float(ll.std(ddof=1) / np.sqrt(len(ll)))
+            # the Monte-Carlo error of the mean itself, as opposed to the spread over examples
+            metrics["log_likelihood_mc_stderr"] = float(np.sqrt(np.sum(mc**2)) / len(ll))
+            metrics["nll_nats"] = -metrics["log_likelihood_nats"]
+            metrics["nll_samples"] = nll_samples
+        metrics.update(_density_units(model, X, metrics))
+    return metrics
+
+
+def _density_units(model: VAE, X: np.ndarray, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Bits per dimension beside nats for a dequantised Gaussian VAE, or why not."""
+    if not model.likelihood.startswith("gaussian"):
+        return {}
+    D = model.n_features_in_
+    if model.dequantize:
+        out = {"elbo_bits_per_dim": bits_per_dim(metrics["elbo_nats"], D)}
+        if "log_likelihood_nats" in metrics:
+            out["bits_per_dim"] = bits_per_dim(metrics["log_likelihood_nats"], D)
+        out["bits_per_dim_note"] = (
+            "densities of the dequantised 8-bit values (fixed uniform noise in [0, 1/256)); "
+            "bits/dim = (-log p + D log 256) / (D log 2), an upper bound on the 8-bit code length."
+        )
+        return out
+    if is_8bit(X):
+        return {
+            "bits_per_dim_note": "8-bit data under a continuous density: nats are not "
+            "log-probabilities of these values and no bits/dim is given; train with dequantize."
+        }
+    return {}
+
+
+def _scaled_errors(model: Any, X_train: np.ndarray, X: np.ndarray) -> dict[str, Any]:
+    """The model's MSE and PCA's, both in the model's scaled units."""
+
+    def scaled(A: np.ndarray) -> np.ndarray:
+        A = A.reshape(len(A), *model.input_shape_)
+        return apply_scaling(A, model.scale_offset_, model.scale_factor_).reshape(len(A), -1)
+
+    X_hat = model.reconstruct(X)
+    out: dict[str, Any] = {"scale": model.scale_}
+    out["mse_scaled"] = float(np.mean((scaled(X) - scaled(X_hat)) ** 2, dtype=np.float64))
+    d = model.latent_dim
+    if d < min(len(X_train), X[0].size):
+        reference = PCA(d).fit(scaled(X_train))
+        out["pca_mse_scaled"] = reference.reconstruction_error(scaled(X))
+    return out
+
+
+
+def linear_reference(
+    model: AutoencoderEstimator, X_train: np.ndarray, X: np.ndarray
+) -> dict[str, float]:
+    """What the best linear codes of the model's size achieve on ``X``.
+
+    ``eckart_young_bound_mse``: the least MSE any rank-d linear reconstruction of
+    ``X`` can have (PCA fitted to ``X`` itself; the sum of its discarded
+    eigenvalues per value). ``pca_mse``: PCA with d components fitted on
+    ``X_train``. Empty when d is not below the data's rank bound.
+    """
+    is_pca = isinstance(model, PCA)
+    d = model.n_components_ if is_pca else model.latent_dim
+    flat_train = X_train.reshape(len(X_train), -1)
+    flat = X.reshape(len(X), -1)
+    if d >= min(flat.shape) or d >= min(flat_train.shape):
+        return {}
+    pca = model if is_pca else PCA(d).fit(flat_train)
+    return {
+        "latent_dim": int(d),
+        "eckart_young_bound_mse": float(PCA(d).fit(flat).reconstruction_error_bound()),
+        "pca_mse": pca.reconstruction_error(X if is_pca else flat),
+    }
