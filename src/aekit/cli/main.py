@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +34,15 @@ from aekit.cli.options import (
     show_model_defaults,
 )
 from aekit.cli.score import score_command
-from aekit.data.sources import DataSpec
 from aekit.errors import AekitError
 from aekit.models.code_paths import INTERPOLATIONS
 from aekit.models.generation import CHAIN_STEPS, SAMPLE_METHODS, GenerativeMixin
-from aekit.models.registry import KINDS, estimator_class, load
-from aekit.runs.evaluation import evaluate, evaluation_data
+from aekit.models.registry import KINDS, estimator_class
+from aekit.runs.api import train_run
+from aekit.runs.evaluation import evaluate
 from aekit.runs.figures import image_rows, path_grid, sample_grid
-from aekit.runs.folder import (
-    TENSORBOARD_DIR,
-    RunWriter,
-    check_resume,
-    write_run,
-)
 from aekit.runs.report import build_report
 from aekit.storage.safe_files import check_writable
-from aekit.training import distributed
-from aekit.training.epoch_log import require_tensorboard
 from aekit.training.loop import PRECISIONS
 from aekit.training.threads import default_threads
 
@@ -103,89 +94,37 @@ def cli(threads: int | None) -> None:
 def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     """Train a model of KIND (pca, linear, ae, dae, vae) and save it as a run."""
     params = model_params(ctx, kind, opts)
-    model = estimator_class(kind)(**params)
-    out = Path(opts["out"] or f"runs/{kind}-{Path(opts['data']).stem}")
-    data = DataSpec(
-        source=opts["data"],
-        data_dir=opts["data_dir"],
-        val_fraction=opts["val_fraction"],
-        test_fraction=opts["test_fraction"],
-        split_seed=opts["split_seed"] or 0,
-        binarize=params.get("binarize") == "dynamic",
-        image_size=opts["image_size"],
-    )
-    options = {k: v for k, v in params.items() if k != "verbose"}
-    # everything that can be refused is refused here, before the disk is touched
-    writer = RunWriter(out, overwrite=opts["overwrite"], resume=opts["resume"])
-    writer.check()
-    if opts["resume"]:
-        check_resume(out, kind, data, options)
     for flag, used in (
         ("--tensorboard", opts["tensorboard"]),
         ("--compile", opts["compile_"]),
         ("--precision", opts["precision"] != "float32"),
     ):
-        if used and kind == "pca":
-            raise click.UsageError(f"{flag} does not apply to 'pca' models.")
-    if opts["tensorboard"]:
-        require_tensorboard()
-    bundle = data.load()
-    model.check_fit(len(bundle.train.X), bundle.sample_shape)
-    if kind != "pca" and distributed.init_from_env():
-        echo_err(f"aekit: rank {distributed.rank()} of {distributed.world_size()}")
-    run_dir = writer.training_dir  # the same on every rank, before rank 0 prepares it
-    main = distributed.is_main()
-    _on_rank_0(writer.__enter__)
-    try:
-        if not opts["resume"]:
-            _on_rank_0(lambda: write_run(run_dir, kind, data, options))
-        if kind == "pca":
-            model.fit(bundle.train.X)
-        else:
-            model.fit(
-                bundle.train.X,
-                X_val=evaluation_data(
-                    bundle,
-                    "val",
-                    binarized=data.binarize,
-                    dequantized=bool(params.get("dequantize")),
-                ),
-                run_dir=run_dir,
-                resume=opts["resume"],
-                tensorboard_dir=run_dir / TENSORBOARD_DIR if opts["tensorboard"] else None,
-                compile=opts["compile_"],
-                precision=opts["precision"],
-            )
-        if main:  # rank 0 alone saves, evaluates and reports
-            writer.commit(model.save)
-    finally:
-        if main:
-            writer.__exit__(None, None, None)
-        distributed.shutdown()
-    if not main:
+        if used and not estimator_class(kind).trains_with_loop:
+            raise click.UsageError(f"{flag} does not apply to '{kind}' models.")
+    run = train_run(
+        kind,
+        opts["data"],
+        opts["out"],
+        overwrite=opts["overwrite"],
+        resume=opts["resume"],
+        data_dir=opts["data_dir"],
+        val_fraction=opts["val_fraction"],
+        test_fraction=opts["test_fraction"],
+        split_seed=opts["split_seed"] or 0,
+        image_size=opts["image_size"],
+        tensorboard=opts["tensorboard"],
+        compile=opts["compile_"],
+        precision=opts["precision"],
+        adaptive_threads=True,  # the command owns its process and its threads
+        **params,
+    )
+    if run.metrics is None:  # a rank other than 0 under torchrun
         return
-    metrics = evaluate(load(out), bundle, "test", binarized=data.binarize)
-    echo_err(f"trained {kind} on {data.source}; saved to {out}")
-    click.echo(json.dumps(metrics, indent=2))
+    echo_err(f"trained {kind} on {opts['data']}; saved to {run.path}")
+    click.echo(json.dumps(run.metrics, indent=2))
 
 
 show_model_defaults(train)
-
-
-def _on_rank_0(write: Callable[[], None]) -> None:
-    """Run ``write`` on rank 0 only; every rank raises if it failed there."""
-    error = None
-    if distributed.is_main():
-        try:
-            write()
-        except AekitError as exc:
-            error = exc
-    if distributed.world_size() > 1:
-        failed = distributed.all_reduce(torch.tensor([float(error is not None)]), "max")
-        if failed.item() and error is None:
-            raise AekitError("rank 0 could not prepare the run folder; see its message.")
-    if error is not None:
-        raise error
 
 
 @cli.command("evaluate")

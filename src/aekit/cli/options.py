@@ -13,17 +13,17 @@ from typing import Any
 
 import click
 
+from aekit.core.corruption import BINARIZE
 from aekit.core.likelihoods import LIKELIHOODS
 from aekit.core.module import OBJECTIVES
 from aekit.core.networks import ACTIVATIONS, ARCHITECTURES, NORMS
 from aekit.core.priors import PRIORS
 from aekit.core.scaling import SCALINGS
 from aekit.data.image_folder import parse_image_size
+from aekit.data.sources import SPLITS
 from aekit.errors import DataError
 from aekit.models.outliers import check_contamination
 from aekit.models.registry import ESTIMATORS, estimator_class, load
-from aekit.models.vae import BINARIZE
-from aekit.runs.evaluation import SPLITS
 from aekit.runs.folder import read_run
 from aekit.training.loop import SCHEDULES
 

@@ -10,9 +10,8 @@ import numpy as np
 
 from aekit.cli.exit import echo_err
 from aekit.cli.options import DATA_OPTIONS, DEVICE_OPTION, load_run
-from aekit.models.outliers import OUTLIER_SCORES
-from aekit.models.registry import kind_of
-from aekit.runs.evaluation import SPLITS, evaluation_data
+from aekit.data.sources import SPLITS
+from aekit.runs.evaluation import evaluation_data
 from aekit.storage.safe_files import atomic_write_bytes, check_writable
 
 
@@ -60,6 +59,6 @@ def score_command(
     atomic_write_bytes(path, scores_csv(scores, flags))
     n_out = int((flags < 0).sum())
     echo_err(
-        f"aekit: {len(X)} examples scored ({OUTLIER_SCORES[kind_of(model)]}); "
+        f"aekit: {len(X)} examples scored ({model.score_measure}); "
         f"{n_out} below the threshold {model.offset_:.6g} flagged -1; wrote {path}"
     )

@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+BINARIZE = ("none", "dynamic")  # binarisation of the training batches: none, or fresh draws
+
 
 class GaussianNoise(nn.Module):
     """``x + ε`` with ``ε ~ N(0, std² I)``, drawn afresh at every call.

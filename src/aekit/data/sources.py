@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
+SPLITS = ("train", "val", "test")
 IDX_DATASETS = ("mnist", "fashion-mnist")
 _SPLIT_SIZES = {"train": 60000, "test": 10000}
 _MIN_SPLIT = 3

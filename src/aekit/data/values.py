@@ -51,3 +51,17 @@ def is_8bit(X: np.ndarray, rows: int = 4096) -> bool:
 def is_binary(X: np.ndarray, rows: int = 4096) -> bool:
     """Whether every value of ``X`` is 0 or 1 (read a slab of ``rows`` at a time)."""
     return all(np.isin(X[i : i + rows], (0.0, 1.0)).all() for i in range(0, len(X), rows))
+
+
+def bits_per_dim(log_likelihood_nats: float, n_values: int) -> float:
+    """Bits per dimension of 8-bit values from the log-density (nats per example)
+    of their dequantisation in [0, 1]: each value's bin has width 1/256, so its
+    probability is at least the density times 1/256 per value (Jensen over the
+    noise) and ``−log₂ P(x) ≤ (−log p(x + u) + D log 256) / (D log 2)``.
+
+    Examples
+    --------
+    >>> bits_per_dim(0.0, 784)  # a uniform density on [0, 1]^D: 8 bits per value
+    8.0
+    """
+    return (-log_likelihood_nats + n_values * np.log(256)) / (n_values * np.log(2))

@@ -18,12 +18,12 @@ from torch import nn
 from aekit.core.corruption import GaussianNoise
 from aekit.core.likelihoods import GaussianFixed, Likelihood
 from aekit.core.networks import build_networks
-from aekit.models.neural import COMMON_CONSTRAINTS, DEEP_CONSTRAINTS, NeuralAutoencoder
+from aekit.models.neural import COMMON_CONSTRAINTS, DEEP_CONSTRAINTS, NeuralAutoencoder, given
 from aekit.training.loop import TrainConfig
 from aekit.validation import Check, one_of, positive
 
 
-class Autoencoder(NeuralAutoencoder):
+class Autoencoder(NeuralAutoencoder, kind="ae"):
     """A deterministic autoencoder ``x̂ = f_φ(f_θ(x))`` trained on ``E‖x − x̂‖²``.
 
     With the default Gaussian likelihood (σ = 1) the training loss is
@@ -77,13 +77,14 @@ class Autoencoder(NeuralAutoencoder):
         Stop after this many epochs without validation improvement; keep the best weights.
     device : str, default="auto"
         ``"auto"`` picks CUDA, then MPS, then the CPU.
-    n_threads : int, optional
+    n_threads : int or "adaptive", optional
         CPU threads of training; default torch's, but never more than the CPUs
-        this process may use (affinity and container quota: :mod:`aekit.training.threads`);
-        while other processes keep the CPUs busy, fewer if training steps timed
-        with fewer are faster. Under such load the busy threads, a count given
-        here included, are pinned to CPUs of their own until it ends
-        (:class:`aekit.training.threads.LoadGovernor`).
+        this process may use (affinity and container quota: :mod:`aekit.training.threads`).
+        ``"adaptive"``: while other processes keep the CPUs busy, fewer if training
+        steps timed with fewer are faster, and the busy threads pinned to CPUs of
+        their own until the load ends (:class:`aekit.training.governor.LoadGovernor`;
+        the ``aekit`` command always trains so). Only when asked: it re-pins the
+        threads of the process it runs in, a surprise inside a notebook or a server.
     random_state : int, optional
         Seed of initialisation, batching and noise; the same seed gives the same fit.
     verbose : bool, default=False
@@ -133,7 +134,7 @@ class Autoencoder(NeuralAutoencoder):
         grad_clip: float | None = None,
         early_stopping: int | None = None,
         device: str = "auto",
-        n_threads: int | None = None,
+        n_threads: int | str | None = None,
         random_state: int | None = None,
         verbose: bool = False,
         contamination: str | float = "auto",
@@ -183,7 +184,7 @@ class Autoencoder(NeuralAutoencoder):
         }
 
 
-class DenoisingAutoencoder(Autoencoder):
+class DenoisingAutoencoder(Autoencoder, kind="dae"):
     """An autoencoder trained to undo Gaussian noise: ``min E‖x − f_φ(f_θ(x + ε))‖²``.
 
     ``ε ~ N(0, noise_std² I)`` is drawn afresh for every batch; the target is the
@@ -219,7 +220,7 @@ ADAM_STEPS = 30_000  # the linear autoencoder's default training length
 LBFGS_MAX_SAMPLES = 5000  # solver="auto" takes L-BFGS up to this many examples
 
 
-class LinearAutoencoder(NeuralAutoencoder):
+class LinearAutoencoder(NeuralAutoencoder, kind="linear"):
     """The linear autoencoder ``x̂ = W_d (W_e x + b_e) + b_d``, trained by gradient descent.
 
     It minimises ``‖X − X̂‖²_F``, whose global minimum is PCA's (Eckart–Young);
@@ -280,7 +281,7 @@ class LinearAutoencoder(NeuralAutoencoder):
         lr: float | None = None,
         weight_decay: float = 0.0,
         device: str = "auto",
-        n_threads: int | None = None,
+        n_threads: int | str | None = None,
         random_state: int | None = None,
         verbose: bool = False,
         contamination: str | float = "auto",
@@ -308,18 +309,24 @@ class LinearAutoencoder(NeuralAutoencoder):
     def _networks(self, model_shape: tuple[int, ...], params_per_value: int):
         return build_networks("linear", model_shape, self.latent_dim, (), "relu", "none")
 
-    def _train_config(self, n_samples: int, **settings: Any) -> TrainConfig:
+    def _train_config(self, n_samples: int) -> TrainConfig:
         solver = self.solver
         if solver == "auto":  # L-BFGS finishes small problems in seconds; Adam scales
             solver = "lbfgs" if n_samples <= LBFGS_MAX_SAMPLES else "adam"
-        if solver == "lbfgs":
-            solver = {"optimizer": "lbfgs", "batch_size": 2**62, "lr": self.lr or 1.0}
-            epochs = 50  # outer steps on the full batch
+        if solver == "lbfgs":  # 50 outer steps on the full batch
+            batch_size, lr, epochs = 2**62, given(self.lr, 1.0), 50
         else:
-            solver = {"batch_size": self.batch_size or 128, "lr": self.lr or 5e-4}
-            epochs = math.ceil(ADAM_STEPS / math.ceil(n_samples / solver["batch_size"]))
-        solver["epochs"] = epochs if self.epochs is None else self.epochs
-        return super()._train_config(n_samples, **solver, **settings)
+            batch_size, lr = given(self.batch_size, 128), given(self.lr, 5e-4)
+            epochs = math.ceil(ADAM_STEPS / math.ceil(n_samples / batch_size))
+        return TrainConfig(
+            epochs=given(self.epochs, epochs),
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=self.weight_decay,
+            optimizer="lbfgs" if solver == "lbfgs" else "adam",
+            random_state=getattr(self, "seed_", 0),
+            verbose=bool(self.verbose),
+        )
 
     @property
     def components_(self) -> np.ndarray:

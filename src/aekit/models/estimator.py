@@ -23,6 +23,10 @@ from aekit.models.outliers import OutlierMixin
 from aekit.storage.persistence import save_model
 from aekit.validation import check_data
 
+#: every model kind's estimator, by kind: each class enters itself when it is
+#: defined with ``kind=`` (:mod:`aekit.models.registry` reads it)
+ESTIMATORS: dict[str, type[AutoencoderEstimator]] = {}
+
 # training examples fit keeps the codes of and scores for offset_ (a seeded sample):
 # enough for a 10-component full-covariance mixture in 64 dimensions and a quantile,
 # and a mixture fit of seconds
@@ -42,8 +46,21 @@ class AutoencoderEstimator(
     ``set_output(transform="pandas")`` returns them as a DataFrame.
     """
 
+    #: the model kind: its name in the command line, ``run.json`` and the registry
+    kind: ClassVar[str]
+    #: whether ``fit`` runs the training loop (takes ``X_val``, ``callbacks``, ...)
+    trains_with_loop: ClassVar[bool] = False
+    #: what ``score`` and ``score_samples`` measure (shown beside every score)
+    score_measure: ClassVar[str] = "minus the reconstruction MSE per value"
+
     _saved_arrays: ClassVar[tuple[str, ...]] = ()  # fitted arrays (None: not saved)
     _saved_values: ClassVar[dict[str, Callable[[Any], Any]]] = {}  # name -> type read back
+
+    def __init_subclass__(cls, kind: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if kind is not None:  # a model kind of its own (subclasses of it inherit it)
+            cls.kind = kind
+            ESTIMATORS[kind] = cls
 
     def _feature_names(self, X: Any, *, reset: bool) -> None:
         """Record (``reset``) or check the column names of a DataFrame ``X``."""
@@ -59,6 +76,20 @@ class AutoencoderEstimator(
         ``n_samples`` examples of shape ``input_shape``: bad parameters, and
         parameters that do not suit data of that size. Raises ``ValueError``."""
         self._validate_params()
+
+    #: whether the model is itself PCA (its own reference among linear codes)
+    is_pca: ClassVar[bool] = False
+
+    @property
+    def dequantized_data(self) -> bool:
+        """Whether the model was trained on dequantised 8-bit values (evaluation then
+        uses a fixed dequantisation)."""
+        return False
+
+    @property
+    def code_size(self) -> int:
+        """The length of a code (what the linear reference is compared at)."""
+        return self._n_features_out
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """``inverse_transform(transform(X))``: the reconstruction, in the input's shape."""

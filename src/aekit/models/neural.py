@@ -16,8 +16,8 @@ import os
 import secrets
 import sys
 import warnings
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,7 +37,9 @@ from aekit.models.code_densities import densities_from_dict, densities_to_dict
 from aekit.models.estimator import AutoencoderEstimator, shape_of, training_sample
 from aekit.models.generation import GenerativeMixin
 from aekit.models.outliers import check_contamination
+from aekit.training.callbacks import Callback
 from aekit.training.device import flush_denormals, resolve_device, to_device
+from aekit.training.governor import LoadGovernor
 from aekit.training.loop import PRECISIONS, SCHEDULES, TrainConfig, Trainer, live_progress
 from aekit.training.threads import thread_limit
 from aekit.validation import (
@@ -54,6 +56,16 @@ from aekit.validation import (
 
 MIN_EPOCHS, MIN_STEPS = 20, 2000  # the default training length: at least both
 
+_THREAD_COUNT = positive(integer=True, maximum=4096)
+
+
+def check_n_threads(value: object, name: str = "n_threads") -> object:
+    """A parameter check: ``None``, ``"adaptive"`` or a thread count in [1, 4096]."""
+    if value is None or value == "adaptive":
+        return value
+    return _THREAD_COUNT(value, name)
+
+
 # the checks every neural model needs, the linear one included
 COMMON_CONSTRAINTS: dict[str, Check] = {
     "latent_dim": positive(integer=True),
@@ -63,7 +75,7 @@ COMMON_CONSTRAINTS: dict[str, Check] = {
     "weight_decay": positive(zero=True),
     "random_state": positive(integer=True, zero=True, optional=True, maximum=MAX_SEED),
     "contamination": check_contamination,
-    "n_threads": positive(integer=True, optional=True, maximum=4096),
+    "n_threads": check_n_threads,
 }
 # and those of the deep ones
 DEEP_CONSTRAINTS: dict[str, Check] = {
@@ -86,6 +98,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
 
     _constraints: ClassVar[dict[str, Check]] = DEEP_CONSTRAINTS
     _head = DeterministicHead  # the VAE's is Gaussian
+    trains_with_loop = True
 
     # -- what subclasses configure ---------------------------------------------------
     def _validate_params(self) -> None:
@@ -119,14 +132,21 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         """Keyword arguments for :class:`AutoencoderModule` beyond the networks."""
         return {}
 
-    def _train_config(self, n_samples: int, **settings: Any) -> TrainConfig:
+    def _train_config(self, n_samples: int) -> TrainConfig:
         """Training settings for ``n_samples`` training examples (``epochs=None``
-        sizes the epochs by it)."""
-        config = TrainConfig.from_params(self.get_params(), verbose=bool(self.verbose), **settings)
-        if self.epochs is None and "epochs" not in settings:  # sized to the data
-            steps_per_epoch = math.ceil(n_samples / config.batch_size)
-            config.epochs = max(MIN_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch))
-        return config
+        sizes the epochs by it), every field named."""
+        batch_size = given(self.batch_size, TrainConfig.batch_size)
+        return TrainConfig(
+            epochs=sized_epochs(self.epochs, n_samples, batch_size),
+            batch_size=batch_size,
+            lr=given(self.lr, TrainConfig.lr),
+            weight_decay=self.weight_decay,
+            lr_schedule=self.lr_schedule,
+            grad_clip=self.grad_clip,
+            early_stopping=self.early_stopping,
+            random_state=getattr(self, "seed_", 0),
+            verbose=bool(self.verbose),
+        )
 
     # -- building --------------------------------------------------------------------
     def build_module(self, input_shape: tuple[int, ...]) -> AutoencoderModule:
@@ -170,9 +190,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         y: Any = None,
         *,
         X_val: Any = None,
-        run_dir: str | Path | None = None,
-        resume: bool = False,
-        tensorboard_dir: str | Path | None = None,
+        callbacks: Sequence[Callback] = (),
         compile: bool = False,
         precision: str = "float32",
     ) -> NeuralAutoencoder:
@@ -187,13 +205,9 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             Validation data, evaluated every epoch (and used for early stopping).
             When ``early_stopping`` is set and ``X_val`` is not given, 10% of ``X``
             is held out.
-        run_dir : path, optional
-            Folder for per-epoch metrics and an atomic checkpoint every epoch.
-        resume : bool, default=False
-            Continue from the checkpoint in ``run_dir``.
-        tensorboard_dir : path, optional
-            Also write every logged metric per epoch as TensorBoard scalars here
-            (needs the optional ``tensorboard`` package: ``pip install 'aekit[tensorboard]'``).
+        callbacks : sequence of :class:`aekit.training.callbacks.Callback`, optional
+            Hooks of the training loop: checkpoints, ``metrics.json`` and TensorBoard
+            scalars (:func:`aekit.runs.run_callbacks` makes those of a run folder).
         compile : bool, default=False
             ``torch.compile`` the training step. It pays on GPUs and for long runs; the
             first epoch carries the compilation (tens of seconds).
@@ -220,10 +234,9 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         self.n_features_in_ = math.prod(self.input_shape_)
         self.scale_offset_, self.scale_factor_, self.scale_ = fit_scaling(X, self._scaling())
         self._check_training_values(X)
-        config = self._train_config(
-            len(X),
+        config = replace(
+            self._train_config(len(X)),
             random_state=self.seed_,
-            tensorboard_dir=None if tensorboard_dir is None else str(tensorboard_dir),
             compile=bool(compile),
             precision=precision,
         )
@@ -234,14 +247,18 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             order = np.random.default_rng(self.seed_).permutation(len(X))
             X, X_val = X[order[n_val:]], X[order[:n_val]]
         self.device_ = resolve_device(self.device)
-        with torch.random.fork_rng(devices=[]), thread_limit(self.n_threads), flush_denormals():
+        callbacks = list(callbacks)
+        adaptive = self.n_threads == "adaptive"
+        if adaptive:  # asked for: fewer, pinned threads while others load the CPUs
+            callbacks.append(LoadGovernor(None, self.device_))
+        n_threads = None if adaptive else self.n_threads
+        with torch.random.fork_rng(devices=[]), thread_limit(n_threads), flush_denormals():
             torch.manual_seed(self.seed_)
             self.module_ = self.build_module(self.input_shape_).to(self.device_)
-            trainer = Trainer(self.module_, config, self.device_, run_dir)
+            trainer = Trainer(self.module_, config, self.device_, callbacks)
             self.history_ = trainer.fit(
                 self._to_tensor(X, whole_on_device=True),
                 None if X_val is None else self._to_tensor(X_val, whole_on_device=True),
-                resume=resume,
             )
         self.module_.eval()
         self._summarise_training(training_sample(X, self.seed_))
@@ -425,6 +442,20 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         tags.non_deterministic = self.random_state is None
         tags.transformer_tags.preserves_dtype = ["float32"]  # torch computes in float32
         return tags
+
+
+def given(value: Any, default: Any) -> Any:
+    """``value``, or ``default`` where the parameter was left at ``None``."""
+    return default if value is None else value
+
+
+def sized_epochs(epochs: int | None, n_samples: int, batch_size: int) -> int:
+    """``epochs``, or (``None``) enough for at least :data:`MIN_EPOCHS` epochs and
+    :data:`MIN_STEPS` steps on ``n_samples`` examples."""
+    if epochs is not None:
+        return int(epochs)
+    steps_per_epoch = math.ceil(n_samples / batch_size)
+    return max(MIN_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch))
 
 
 def model_shape_of(input_shape: tuple[int, ...]) -> tuple[int, ...]:

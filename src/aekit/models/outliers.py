@@ -12,7 +12,7 @@ estimator's ``contamination``:
 - ``"auto"``: Tukey's lower fence ``Q1 - 1.5 IQR`` of the training scores, a
   rule that needs no guess of the share of outliers.
 
-What ``score_samples`` is depends on the model (:data:`OUTLIER_SCORES`); the
+What ``score_samples`` is depends on the model (its class's ``score_measure``); the
 reconstruction error of each example is ``reconstruction_errors(X)`` for all.
 """
 
@@ -25,14 +25,6 @@ from typing import Any
 import numpy as np
 from sklearn.base import OutlierMixin as SklearnOutlierMixin
 from sklearn.utils.validation import check_is_fitted
-
-OUTLIER_SCORES = {
-    "pca": "probabilistic-PCA log-likelihood of each example (nats)",
-    "linear": "minus the reconstruction MSE of each example",
-    "ae": "minus the reconstruction MSE of each example",
-    "dae": "minus the reconstruction MSE of each example",
-    "vae": "ELBO of each example (nats)",
-}
 
 
 def check_contamination(value: object, name: str = "contamination") -> object:

@@ -41,7 +41,7 @@ SOLVERS = ("auto", "covariance", "svd", "randomized")
 DTYPES = {"auto": None, "float64": torch.float64, "float32": torch.float32}
 
 
-class PCA(ProbabilisticPCAMixin, AutoencoderEstimator):
+class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
     """Principal component analysis in the input's precision, solved in float64, on
     the CPU or CUDA.
 
@@ -133,6 +133,9 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator):
     ...                 pca.reconstruction_error_bound()))
     True
     """
+
+    score_measure = "probabilistic-PCA log-likelihood per example (nats)"
+    is_pca = True
 
     def __init__(
         self,

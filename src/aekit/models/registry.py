@@ -1,8 +1,12 @@
-"""The one table of aekit's models: each kind's name, its estimator, and ``load``.
+"""aekit's model kinds: their names, their estimators, and ``load``.
 
-The CLI's choices, run folders (``run.json`` names a kind) and saved models
-(``config.json`` names a class) all read :data:`ESTIMATORS`; a saved file never
-names a class that is imported from it.
+Each estimator class names its kind where it is defined (``class VAE(...,
+kind="vae")``) and so enters :data:`ESTIMATORS`; :data:`KINDS` is the list of
+kinds in the order the command line shows them. The CLI's choices, run folders
+(``run.json`` names a kind) and saved models (``config.json`` names a class) all
+read this table; a saved file never names a class that is imported from it.
+Everything else that differs by kind (what a score measures, the code size,
+evaluation extras, export parts) is asked of the class.
 """
 
 from __future__ import annotations
@@ -11,36 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from aekit.errors import AekitError
-from aekit.models.autoencoders import Autoencoder, DenoisingAutoencoder, LinearAutoencoder
-from aekit.models.estimator import AutoencoderEstimator
-from aekit.models.pca import PCA
-from aekit.models.vae import VAE
+from aekit.models.estimator import ESTIMATORS, AutoencoderEstimator
 from aekit.storage.persistence import restore_model
 
-ESTIMATORS: dict[str, type[AutoencoderEstimator]] = {
-    "pca": PCA,
-    "linear": LinearAutoencoder,
-    "ae": Autoencoder,
-    "dae": DenoisingAutoencoder,
-    "vae": VAE,
-}
-KINDS = tuple(ESTIMATORS)
-_BY_CLASS_NAME = {cls.__name__: cls for cls in ESTIMATORS.values()}
+KINDS = ("pca", "linear", "ae", "dae", "vae")
 
 
 def estimator_class(kind: str) -> type[AutoencoderEstimator]:
     """The estimator class of the model kind ``kind`` (one of :data:`KINDS`)."""
-    if kind not in ESTIMATORS:
+    if kind not in KINDS or kind not in ESTIMATORS:
         raise AekitError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}.")
     return ESTIMATORS[kind]
-
-
-def kind_of(model: AutoencoderEstimator) -> str:
-    """The kind of ``model``: the key of its class in :data:`ESTIMATORS`."""
-    for kind, cls in ESTIMATORS.items():
-        if type(model) is cls:
-            return kind
-    raise AekitError(f"{type(model).__name__} is not one of aekit's models.")
 
 
 def load(
@@ -73,4 +58,5 @@ def load(
     ...     np.array_equal(aekit.load(d).transform(X), m.transform(X))
     True
     """
-    return restore_model(_BY_CLASS_NAME, path, device, {"encoder": encoder, "decoder": decoder})
+    by_class_name = {ESTIMATORS[kind].__name__: ESTIMATORS[kind] for kind in KINDS}
+    return restore_model(by_class_name, path, device, {"encoder": encoder, "decoder": decoder})

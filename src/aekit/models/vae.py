@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,18 +12,18 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from aekit.core.corruption import DynamicBinarization, UniformDequantization
+from aekit.core.corruption import BINARIZE, DynamicBinarization, UniformDequantization
 from aekit.core.heads import GaussianHead
 from aekit.core.likelihoods import Likelihood, make_likelihood
 from aekit.core.module import OBJECTIVES
 from aekit.core.priors import PRIORS, make_prior
-from aekit.data.values import is_8bit
+from aekit.data.values import bits_per_dim, is_8bit, is_binary
 from aekit.errors import DataError
 from aekit.models.neural import DEEP_CONSTRAINTS, NeuralAutoencoder
 from aekit.training.device import to_device
+from aekit.training.loop import TrainConfig
 from aekit.validation import Check, check_positive, flag, one_of, positive
 
-BINARIZE = ("none", "dynamic")
 ACTIVE_THRESHOLD = 0.01  # Burda et al.'s activity threshold for a code dimension
 # Decoder outputs per importance-sampling chunk. On a CPU, chunks that stay in cache
 # run 1.65x faster than 2**25 (measured, BENCHMARKS.md "IWAE evaluation"); a GPU
@@ -29,7 +31,7 @@ ACTIVE_THRESHOLD = 0.01  # Burda et al.'s activity threshold for a code dimensio
 CHUNK_ELEMENTS = {"cpu": 2**21, "cuda": 2**25}
 
 
-class VAE(NeuralAutoencoder):
+class VAE(NeuralAutoencoder, kind="vae"):
     """Variational autoencoder: ``p(z) = N(0, I)``, ``q(z|x) = N(μ(x), diag v²(x))``.
 
     Trained by maximising the ELBO ``E_q log p(x|z) − KL(q(z|x) ‖ p(z))`` with the
@@ -102,6 +104,7 @@ class VAE(NeuralAutoencoder):
     """
 
     _head = GaussianHead
+    score_measure = "ELBO per example (nats)"
     _constraints: ClassVar[dict[str, Check]] = {
         **DEEP_CONSTRAINTS,
         "sigma": positive(),
@@ -148,7 +151,7 @@ class VAE(NeuralAutoencoder):
         grad_clip: float | None = None,
         early_stopping: int | None = None,
         device: str = "auto",
-        n_threads: int | None = None,
+        n_threads: int | str | None = None,
         random_state: int | None = None,
         verbose: bool = False,
         contamination: str | float = "auto",
@@ -209,6 +212,10 @@ class VAE(NeuralAutoencoder):
                 "use prior='standard' or free_bits=0."
             )
 
+    @property
+    def dequantized_data(self) -> bool:
+        return bool(self.dequantize)
+
     def _check_training_values(self, X: np.ndarray) -> None:
         if not self.dequantize:
             return
@@ -226,6 +233,10 @@ class VAE(NeuralAutoencoder):
     def _likelihood(self) -> Likelihood:
         return make_likelihood(self.likelihood, self.sigma, self.shared_variance)
 
+    def _train_config(self, n_samples: int) -> TrainConfig:
+        config = super()._train_config(n_samples)
+        return replace(config, beta=float(self.beta), kl_warmup_epochs=int(self.kl_warmup_epochs))
+
     def _module_options(self) -> dict[str, Any]:
         return {
             "free_bits": float(self.free_bits),
@@ -242,6 +253,57 @@ class VAE(NeuralAutoencoder):
         }
 
     # -- evaluation in nats ----------------------------------------------------------
+    def evaluation_metrics(
+        self, X: np.ndarray, *, nll_samples: int = 0, progress: bool | None = None
+    ) -> dict[str, Any]:
+        """What evaluation adds for a VAE on ``X``: the ELBO's parts in nats, with
+        ``nll_samples`` the importance-sampled log-likelihood and its errors, bits per
+        dimension for dequantised data, and a note when a Bernoulli likelihood meets
+        grey levels."""
+        out: dict[str, Any] = {}
+        if self.likelihood == "bernoulli" and not is_binary(X):
+            out["note"] = (
+                "Bernoulli likelihood on non-binary values: the ELBO and log-likelihood are "
+                "cross-entropies, not log-probabilities of these data (evaluate binarised data)."
+            )
+        out.update({f"{k}_nats": v for k, v in self.elbo_parts(X).items()})
+        if nll_samples:
+            show = sys.stderr.isatty() if progress is None else progress
+            ll, mc = self.log_likelihood(
+                X, n_samples=nll_samples, progress=show, return_mc_stderr=True
+            )
+            out["log_likelihood_nats"] = float(ll.mean())
+            out["log_likelihood_stderr"] = float(ll.std(ddof=1) / np.sqrt(len(ll)))
+            # the Monte-Carlo error of the mean itself, as opposed to the spread over examples
+            out["log_likelihood_mc_stderr"] = float(np.sqrt(np.sum(mc**2)) / len(ll))
+            out["nll_nats"] = -out["log_likelihood_nats"]
+            out["nll_samples"] = nll_samples
+        out.update(self._density_units(X, out))
+        return out
+
+    def _density_units(self, X: np.ndarray, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Bits per dimension beside nats for a dequantised Gaussian VAE, or why not."""
+        if not self.likelihood.startswith("gaussian"):
+            return {}
+        D = self.n_features_in_
+        if self.dequantize:
+            out = {"elbo_bits_per_dim": bits_per_dim(metrics["elbo_nats"], D)}
+            if "log_likelihood_nats" in metrics:
+                out["bits_per_dim"] = bits_per_dim(metrics["log_likelihood_nats"], D)
+            out["bits_per_dim_note"] = (
+                "densities of the dequantised 8-bit values (fixed uniform noise in "
+                "[0, 1/256)); bits/dim = (-log p + D log 256) / (D log 2), an upper bound "
+                "on the 8-bit code length."
+            )
+            return out
+        if is_8bit(X):
+            return {
+                "bits_per_dim_note": "8-bit data under a continuous density: nats are "
+                "not log-probabilities of these values and no bits/dim is given; train "
+                "with dequantize."
+            }
+        return {}
+
     @torch.no_grad()
     def elbo_parts(self, X: Any, random_state: int | None = 0) -> dict[str, float]:
         """Mean ELBO, reconstruction log-likelihood and KL over ``X`` (nats per example).

@@ -22,29 +22,26 @@ True
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
 
 from aekit.core.scaling import apply_scaling
-from aekit.data.sources import DataBundle
-from aekit.data.values import binarize, dequantize, is_8bit, is_binary
+from aekit.data.sources import SPLITS, DataBundle
+from aekit.data.values import binarize, bits_per_dim, dequantize
 from aekit.errors import AekitError
 from aekit.models.estimator import AutoencoderEstimator
 from aekit.models.pca import PCA
-from aekit.models.registry import kind_of
-from aekit.models.vae import VAE
 
-SPLITS = ("train", "val", "test")
-# what each kind's score() is, so that scores of different kinds are not compared blindly
-SCORE_MEASURES = {
-    "pca": "probabilistic-PCA log-likelihood per example (nats)",
-    "linear": "minus the reconstruction MSE per value",
-    "ae": "minus the reconstruction MSE per value",
-    "dae": "minus the reconstruction MSE per value",
-    "vae": "ELBO per example (nats)",
-}
+__all__ = [
+    "BINARIZATION_SEEDS",
+    "SPLITS",
+    "bits_per_dim",
+    "evaluate",
+    "evaluation_data",
+    "linear_reference",
+]
+
 BINARIZATION_SEEDS = {"train": 0, "val": 1, "test": 2}
 
 
@@ -60,20 +57,6 @@ def evaluation_data(
     if binarized:
         return binarize(X, seed=BINARIZATION_SEEDS[split])
     return dequantize(X, seed=BINARIZATION_SEEDS[split]) if dequantized else X
-
-
-def bits_per_dim(log_likelihood_nats: float, n_values: int) -> float:
-    """Bits per dimension of 8-bit values from the log-density (nats per example)
-    of their dequantisation in [0, 1]: each value's bin has width 1/256, so its
-    probability is at least the density times 1/256 per value (Jensen over the
-    noise) and ``−log₂ P(x) ≤ (−log p(x + u) + D log 256) / (D log 2)``.
-
-    Examples
-    --------
-    >>> bits_per_dim(0.0, 784)  # a uniform density on [0, 1]^D: 8 bits per value
-    8.0
-    """
-    return (-log_likelihood_nats + n_values * np.log(256)) / (n_values * np.log(2))
 
 
 def evaluate(
@@ -113,69 +96,27 @@ def evaluate(
         (``log_likelihood_stderr``) and its Monte-Carlo standard error
         (``log_likelihood_mc_stderr``).
     """
-    kind = kind_of(model)
-    dequantized = isinstance(model, VAE) and model.dequantize
+    dequantized = model.dequantized_data
     X = evaluation_data(bundle, split, binarized=binarized, dequantized=dequantized)
     if len(X) == 0:
         raise AekitError(f"the {split} split of {bundle.name} is empty.")
     mse = float(model.reconstruction_error(X))
     metrics: dict[str, Any] = {
-        "kind": kind,
+        "kind": model.kind,
         "data": bundle.name,
         "split": split,
         "n": int(len(X)),
         "mse": mse,
         "psnr_db": float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf"),
         "score": float(model.score(X)),
-        "score_measures": SCORE_MEASURES[kind],
+        "score_measures": model.score_measure,
     }
-    grey = isinstance(model, VAE) and model.likelihood == "bernoulli" and not is_binary(X)
-    if grey:
-        metrics["note"] = (
-            "Bernoulli likelihood on non-binary values: the ELBO and log-likelihood are "
-            "cross-entropies, not log-probabilities of these data (evaluate binarised data)."
-        )
     X_train = evaluation_data(bundle, "train", binarized=binarized, dequantized=dequantized)
     metrics.update(linear_reference(model, X_train, X))
     if getattr(model, "scale_", "none") != "none":  # also in the units the model trained in
         metrics.update(_scaled_errors(model, X_train, X))
-    if isinstance(model, VAE):
-        metrics.update({f"{k}_nats": v for k, v in model.elbo_parts(X).items()})
-        if nll_samples:
-            show = sys.stderr.isatty() if progress is None else progress
-            ll, mc = model.log_likelihood(
-                X, n_samples=nll_samples, progress=show, return_mc_stderr=True
-            )
-            metrics["log_likelihood_nats"] = float(ll.mean())
-            metrics["log_likelihood_stderr"] = float(ll.std(ddof=1) / np.sqrt(len(ll)))
-            # the Monte-Carlo error of the mean itself, as opposed to the spread over examples
-            metrics["log_likelihood_mc_stderr"] = float(np.sqrt(np.sum(mc**2)) / len(ll))
-            metrics["nll_nats"] = -metrics["log_likelihood_nats"]
-            metrics["nll_samples"] = nll_samples
-        metrics.update(_density_units(model, X, metrics))
+    metrics.update(model.evaluation_metrics(X, nll_samples=nll_samples, progress=progress))
     return metrics
-
-
-def _density_units(model: VAE, X: np.ndarray, metrics: dict[str, Any]) -> dict[str, Any]:
-    """Bits per dimension beside nats for a dequantised Gaussian VAE, or why not."""
-    if not model.likelihood.startswith("gaussian"):
-        return {}
-    D = model.n_features_in_
-    if model.dequantize:
-        out = {"elbo_bits_per_dim": bits_per_dim(metrics["elbo_nats"], D)}
-        if "log_likelihood_nats" in metrics:
-            out["bits_per_dim"] = bits_per_dim(metrics["log_likelihood_nats"], D)
-        out["bits_per_dim_note"] = (
-            "densities of the dequantised 8-bit values (fixed uniform noise in [0, 1/256)); "
-            "bits/dim = (-log p + D log 256) / (D log 2), an upper bound on the 8-bit code length."
-        )
-        return out
-    if is_8bit(X):
-        return {
-            "bits_per_dim_note": "8-bit data under a continuous density: nats are not "
-            "log-probabilities of these values and no bits/dim is given; train with dequantize."
-        }
-    return {}
 
 
 def _scaled_errors(model: Any, X_train: np.ndarray, X: np.ndarray) -> dict[str, Any]:
@@ -206,15 +147,14 @@ def linear_reference(
     eigenvalues per value). ``pca_mse``: PCA with d components fitted on
     ``X_train``. Empty when d is not below the data's rank bound.
     """
-    is_pca = isinstance(model, PCA)
-    d = model.n_components_ if is_pca else model.latent_dim
+    d = model.code_size
     flat_train = X_train.reshape(len(X_train), -1)
     flat = X.reshape(len(X), -1)
     if d >= min(flat.shape) or d >= min(flat_train.shape):
         return {}
-    pca = model if is_pca else PCA(d).fit(flat_train)
+    reference = model if model.is_pca else PCA(d).fit(flat_train)
     return {
         "latent_dim": int(d),
         "eckart_young_bound_mse": float(PCA(d).fit(flat).reconstruction_error_bound()),
-        "pca_mse": pca.reconstruction_error(X if is_pca else flat),
+        "pca_mse": reference.reconstruction_error(X if model.is_pca else flat),
     }

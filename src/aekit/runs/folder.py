@@ -1,10 +1,11 @@
 """The layout of a run folder made by ``aekit train``, and its description.
 
 A run folder holds ``run.json`` (the model kind and the data it was trained
-on), the saved model (``config.json`` + ``model.safetensors``, written by
+on), the saved model (``config.json`` + ``model.safetensors``, named and written by
 :mod:`aekit.storage.persistence`), per-epoch ``metrics.json`` and the last
-``checkpoint.safetensors`` (written by the training loop, :mod:`aekit.training.loop`),
-and the figures and report of ``aekit report``. Every file name is defined here.
+``checkpoint.safetensors`` (named and written by the training callbacks of
+:mod:`aekit.training.epoch_log` and :mod:`aekit.training.checkpoint`), and the
+figures and report of ``aekit report``, whose names are defined here.
 
 :class:`RunWriter` writes a run folder as a transaction. One process at a time
 holds its lock (``.lock`` in the folder, an ``flock`` the OS releases when the
@@ -31,13 +32,12 @@ from typing import Any
 
 from aekit.data.sources import DataSpec
 from aekit.errors import RunFileError
+from aekit.storage.persistence import MODEL_CONFIG
 from aekit.storage.safe_files import read_json, write_json
+from aekit.training.checkpoint import CHECKPOINT
+from aekit.training.epoch_log import METRICS
 
 RUN_FILE = "run.json"
-MODEL_CONFIG = "config.json"
-MODEL_WEIGHTS = "model.safetensors"
-CHECKPOINT = "checkpoint.safetensors"
-METRICS = "metrics.json"
 FIGURES_DIR = "figures"
 REPORT_FILE = "report.html"
 TENSORBOARD_DIR = "tensorboard"

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from aekit.data.sources import DataSpec
-from aekit.models.outliers import OUTLIER_SCORES
 from aekit.runs import figures as F
 from aekit.runs.folder import FIGURES_DIR, REPORT_FILE
 from aekit.storage.safe_files import atomic_write_bytes, check_writable
@@ -105,7 +104,7 @@ def _outlier_figures(model, kind: str, X: np.ndarray, split: str, folder: Path) 
     if not hasattr(model, "offset_"):
         return []
     scores = model.score_samples(X)
-    measure = OUTLIER_SCORES[kind]
+    measure = model.score_measure
     path = F.score_histogram(scores, model.offset_, folder / "scores.png", xlabel=measure)
     caption = (
         f"{measure} of the {len(X)} {split} examples; below the red line (set from the "

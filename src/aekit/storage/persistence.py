@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from aekit.errors import RunFileError
-from aekit.runs.folder import MODEL_CONFIG as CONFIG
-from aekit.runs.folder import MODEL_WEIGHTS as WEIGHTS
 from aekit.storage.safe_files import load_tensors, read_json, save_tensors, write_json
+
+MODEL_CONFIG = "config.json"
+MODEL_WEIGHTS = "model.safetensors"
 
 USER_MODULE = "user_module"  # how config.json marks a parameter that was the user's network
 FORMAT = "aekit-model"
@@ -44,7 +45,7 @@ def save_model(model: Any, path: str | Path) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tensors, fitted = model._export()
-    save_tensors(path / WEIGHTS, tensors)
+    save_tensors(path / MODEL_WEIGHTS, tensors)
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -53,9 +54,9 @@ def save_model(model: Any, path: str | Path) -> Path:
         "fitted": _jsonable(fitted),
         # the pair is consistent only with these weights: a save cut between the two
         # files, or weights copied from another save, is refused at load
-        "weights_sha256": _digest(path / WEIGHTS),
+        "weights_sha256": _digest(path / MODEL_WEIGHTS),
     }
-    write_json(path / CONFIG, config)
+    write_json(path / MODEL_CONFIG, config)
     return path
 
 
@@ -91,14 +92,14 @@ def read_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_dir():
         raise RunFileError(f"{path} is not a folder holding a saved aekit model.")
-    if not (path / CONFIG).exists():
-        raise RunFileError(f"{path} holds no {CONFIG}; it is not a saved aekit model.")
-    config = read_json(path / CONFIG)
+    if not (path / MODEL_CONFIG).exists():
+        raise RunFileError(f"{path} holds no {MODEL_CONFIG}; it is not a saved aekit model.")
+    config = read_json(path / MODEL_CONFIG)
     if config.get("format") != FORMAT:
-        raise RunFileError(f"{path / CONFIG} is not an aekit model config.")
+        raise RunFileError(f"{path / MODEL_CONFIG} is not an aekit model config.")
     if config.get("format_version") != FORMAT_VERSION:
         raise RunFileError(
-            f"{path / CONFIG} has format version {config.get('format_version')!r}; "
+            f"{path / MODEL_CONFIG} has format version {config.get('format_version')!r}; "
             f"this aekit reads version {FORMAT_VERSION}."
         )
     return config
@@ -118,24 +119,26 @@ def restore_model(
     config = read_config(path)
     cls = classes.get(config.get("model"))
     if cls is None:
-        raise RunFileError(f"{path / CONFIG} names an unknown model {config.get('model')!r}.")
+        raise RunFileError(f"{path / MODEL_CONFIG} names an unknown model {config.get('model')!r}.")
     params, fitted = config.get("params"), config.get("fitted")
     if not isinstance(params, dict) or not isinstance(fitted, dict):
-        raise RunFileError(f"{path / CONFIG} lacks the model's parameters or fitted state.")
+        raise RunFileError(f"{path / MODEL_CONFIG} lacks the model's parameters or fitted state.")
     accepted = set(cls().get_params())
     unknown = sorted(set(params) - accepted)
     if unknown:
-        raise RunFileError(f"{path / CONFIG} names unknown {cls.__name__} parameters {unknown}.")
+        raise RunFileError(
+            f"{path / MODEL_CONFIG} names unknown {cls.__name__} parameters {unknown}."
+        )
     params = dict(params)
     _put_user_modules(params, modules or {}, path)
     if params.get("hidden") is not None:
         params["hidden"] = tuple(params["hidden"])
     if device is not None:
         params["device"] = device
-    tensors, _ = load_tensors(path / WEIGHTS)  # its own checksum first
-    if config.get("weights_sha256") != _digest(path / WEIGHTS):
+    tensors, _ = load_tensors(path / MODEL_WEIGHTS)  # its own checksum first
+    if config.get("weights_sha256") != _digest(path / MODEL_WEIGHTS):
         raise RunFileError(
-            f"{path} holds weights that are not the ones its {CONFIG} was saved with "
+            f"{path} holds weights that are not the ones its {MODEL_CONFIG} was saved with "
             "(an interrupted save, or files from two saves)."
         )
     try:
@@ -144,7 +147,7 @@ def restore_model(
     except RunFileError:
         raise
     except KeyError as exc:
-        raise RunFileError(f"{path / CONFIG} lacks the fitted value {exc}.") from None
+        raise RunFileError(f"{path / MODEL_CONFIG} lacks the fitted value {exc}.") from None
     except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "state_dict" in first:

@@ -6,6 +6,10 @@ optimizer's tensors (``optim.*``, and ``optlist.*`` for L-BFGS's history lists),
 and, for a run interrupted mid-epoch, the CPU random state (``rng.cpu``) and the
 epoch's partial sums (``partial.*``). The loop's counters, the optimizer's other
 values and the training configuration are its JSON metadata.
+
+:class:`Checkpointing` is the training callback that writes one after every epoch
+(and when Ctrl-C stops an epoch) and restores it to resume; :data:`CHECKPOINT`
+is the file's name in a run folder.
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ import torch
 
 from aekit.errors import RunFileError
 from aekit.storage.safe_files import load_tensors, save_tensors
+from aekit.training.callbacks import Callback
+
+CHECKPOINT = "checkpoint.safetensors"
+#: what a resumed run must share with the one it continues
+SAME_ON_RESUME = ("batch_size", "random_state")
 
 
 @dataclass
@@ -115,3 +124,53 @@ def unflatten_optimizer_state(tensors: dict[str, torch.Tensor], rest: dict) -> d
 
 def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+class Checkpointing(Callback):
+    """Checkpoint the loop into ``folder`` after every epoch, atomically, and
+    restore it from there when ``resume`` (a folder without a checkpoint yet, as a
+    run killed before its first epoch ended leaves it, starts afresh).
+
+    Parameters
+    ----------
+    folder : path
+        Where :data:`CHECKPOINT` is written (created if missing).
+    resume : bool, default=False
+        Continue from the checkpoint there.
+    """
+
+    resumable = True
+
+    def __init__(self, folder: str | Path, resume: bool = False) -> None:
+        self.folder = Path(folder)
+        self.resume = resume
+
+    @property
+    def path(self) -> Path:
+        return self.folder / CHECKPOINT
+
+    def on_fit_start(self, trainer: Any) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not (self.resume and self.path.exists()):
+            return
+        checkpoint = read_checkpoint(self.path)
+        for key in SAME_ON_RESUME:
+            saved, given = checkpoint.config.get(key), getattr(trainer.config, key)
+            if saved != given:
+                raise RunFileError(
+                    f"cannot resume: {self.path} was made with {key}={saved!r}, not {given!r}."
+                )
+        try:
+            trainer.restore(checkpoint)
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise RunFileError(
+                f"cannot resume: {self.path} does not fit this model ({exc})."
+            ) from None
+
+    def on_epoch_end(self, trainer: Any, record: dict[str, float]) -> None:
+        if trainer.rank == 0:
+            write_checkpoint(self.path, Checkpoint(**trainer.snapshot()))
+
+    def on_interrupt(self, trainer: Any) -> None:
+        if trainer.rank == 0:
+            write_checkpoint(self.path, Checkpoint(**trainer.snapshot(torch.get_rng_state())))

@@ -1,9 +1,9 @@
-"""Where each epoch's record goes: ``metrics.json`` in the run folder, TensorBoard
-scalars, and one line on stderr.
+"""Where each epoch's record goes: ``metrics.json`` (:class:`MetricsFile`, a training
+callback that owns the file's name :data:`METRICS`), TensorBoard scalars
+(:class:`TensorBoardScalars`), and one line on stderr (:func:`echo_epoch`).
 
 The record is a flat dict of the epoch's metrics (``train_loss``, ``val_nll``,
-``seconds`` ...). Only the process that writes the run (rank 0) makes an
-:class:`EpochLog` with folders; the others make a silent one.
+``seconds`` ...). Only the process that writes the run (rank 0) writes files.
 """
 
 from __future__ import annotations
@@ -15,58 +15,58 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from aekit.errors import AekitError
-from aekit.runs.folder import METRICS
 from aekit.storage.safe_files import write_json
+from aekit.training.callbacks import Callback
+
+METRICS = "metrics.json"
 
 
-class EpochLog:
-    """Writes every epoch's record where it was asked for.
+class MetricsFile(Callback):
+    """Rewrite ``folder/metrics.json`` (:data:`METRICS`) with the whole history after
+    every epoch, atomically."""
 
-    Parameters
-    ----------
-    run_dir : path, optional
-        ``metrics.json`` (the whole history, atomically rewritten) goes here.
-    tensorboard_dir : path, optional
-        Every metric as a TensorBoard scalar (needs the optional package).
-    echo : bool, default=False
-        One line per epoch on stderr.
-    epochs : int, default=0
-        The planned number of epochs, shown in the line.
-    """
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
 
-    def __init__(
-        self,
-        run_dir: str | Path | None = None,
-        tensorboard_dir: str | Path | None = None,
-        *,
-        echo: bool = False,
-        epochs: int = 0,
-    ) -> None:
-        self.run_dir = None if run_dir is None else Path(run_dir)
-        self.echo, self.epochs = echo, epochs
+    def on_epoch_end(self, trainer: Any, record: dict[str, float]) -> None:
+        if trainer.rank == 0:
+            write_json(self.folder / METRICS, {"history": trainer.state.history})
+
+
+class TensorBoardScalars(Callback):
+    """Every metric of every epoch as a TensorBoard scalar in ``folder`` (needs the
+    optional ``tensorboard`` package: ``pip install 'aekit[tensorboard]'``)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self._summary_writer = require_tensorboard()
         self._writer = None
-        if tensorboard_dir is not None:
-            self._writer = require_tensorboard()(log_dir=str(tensorboard_dir))
 
-    def write(self, record: dict[str, Any], history: list[dict[str, Any]]) -> None:
-        """Log ``record``, the last entry of ``history``."""
-        if self.run_dir is not None:
-            write_json(self.run_dir / METRICS, {"history": history})
-        if self._writer is not None:
-            for key, value in record.items():
-                if key != "epoch":
-                    self._writer.add_scalar(scalar_tag(key), value, record["epoch"])
-            self._writer.flush()
-        if self.echo:
-            shown = {k: v for k, v in record.items() if k.startswith(("train_", "val_"))}
-            shown["seconds"] = record["seconds"]
-            text = "  ".join(f"{k} {v:.5g}" for k, v in shown.items())
-            tqdm.write(f"epoch {record['epoch']:d}/{self.epochs}  {text}", file=sys.stderr)
-            sys.stderr.flush()  # a pipe or a CI log sees each line as it is made
+    def on_fit_start(self, trainer: Any) -> None:
+        if trainer.rank == 0:
+            self._writer = self._summary_writer(log_dir=str(self.folder))
 
-    def close(self) -> None:
+    def on_epoch_end(self, trainer: Any, record: dict[str, float]) -> None:
+        if self._writer is None:
+            return
+        for key, value in record.items():
+            if key != "epoch":
+                self._writer.add_scalar(scalar_tag(key), value, record["epoch"])
+        self._writer.flush()
+
+    def on_fit_end(self, trainer: Any) -> None:
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
+
+
+def echo_epoch(record: dict[str, Any], epochs: int) -> None:
+    """One line on stderr for the epoch ``record`` of ``epochs``."""
+    shown = {k: v for k, v in record.items() if k.startswith(("train_", "val_"))}
+    shown["seconds"] = record["seconds"]
+    text = "  ".join(f"{k} {v:.5g}" for k, v in shown.items())
+    tqdm.write(f"epoch {record['epoch']:d}/{epochs}  {text}", file=sys.stderr)
+    sys.stderr.flush()  # a pipe or a CI log sees each line as it is made
 
 
 def require_tensorboard() -> type:

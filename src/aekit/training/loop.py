@@ -1,9 +1,11 @@
 """The one training loop that fits every neural model in aekit.
 
 Adam (fused) with index-permutation batching; validation, early stopping, schedules
-and clipping; progress; per-epoch metrics and atomic checkpoints; exact resumption:
-epoch ``e`` draws from a seed of ``(random_state, e)``, so a resumed run replays the
-batches and noise of an uninterrupted one (bitwise on the CPU).
+and clipping; progress and epoch lines; exact resumption: epoch ``e`` draws from a
+seed of ``(random_state, e)``, so a resumed run replays the batches and noise of an
+uninterrupted one (bitwise on the CPU). Files and the host's threads are not the
+loop's business: checkpoints, ``metrics.json``, TensorBoard scalars and the thread
+governor reach it as callbacks (:mod:`aekit.training.callbacks`).
 """
 
 from __future__ import annotations
@@ -14,22 +16,20 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from aekit.errors import RunFileError, TrainingDivergedError
-from aekit.runs.folder import CHECKPOINT
+from aekit.errors import TrainingDivergedError
 from aekit.training import distributed
 from aekit.training.adam import adam
-from aekit.training.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from aekit.training.callbacks import Callback
 from aekit.training.device import to_device
-from aekit.training.epoch_log import EpochLog
-from aekit.training.threads import LoadGovernor
+from aekit.training.epoch_log import echo_epoch
 
 SCHEDULES = ("none", "cosine", "plateau")
 PRECISIONS = ("float32", "bfloat16")
@@ -37,12 +37,8 @@ PRECISIONS = ("float32", "bfloat16")
 
 @dataclass
 class TrainConfig:
-    """Settings of the training loop.
-
-    Estimators build it with :meth:`from_params` from their own parameters of the
-    same names, so a training setting is named once here and once in the
-    estimator's signature.
-    """
+    """Settings of the training loop. Each estimator builds its own, naming every
+    field it sets (``_train_config``)."""
 
     epochs: int = 20
     batch_size: int = 128
@@ -59,19 +55,8 @@ class TrainConfig:
     progress_every: int = 25
     optimizer: str = "adam"  # "lbfgs": full-batch quasi-Newton, one step of lbfgs_iter per batch
     lbfgs_iter: int = 20
-    tensorboard_dir: str | None = None  # also write each epoch's metrics as TensorBoard scalars
     compile: bool = False  # torch.compile the training forward and backward
     precision: str = "float32"  # "bfloat16": autocast matrix products (pays on recent GPUs)
-    n_threads: int | None = None  # None: fewer threads while other processes load the CPUs
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any], **settings: Any) -> TrainConfig:
-        """The config whose fields take the values of the same-named ``params``
-        (an estimator's ``get_params()``), then of ``settings``; ``None`` in
-        ``params`` keeps a field's default."""
-        names = {f.name for f in fields(cls)}
-        given = {k: v for k, v in params.items() if k in names and v is not None}
-        return cls(**{**given, **settings})
 
     def kl_weight(self, epoch: int) -> float:
         """The KL weight of epoch ``epoch`` (0-based): ``beta · min(1, (epoch + 1) / W)``
@@ -111,8 +96,10 @@ class Trainer:
         The model, already on ``device``.
     config : TrainConfig
     device : torch.device
-    run_dir : path, optional
-        Where checkpoints and metrics go; nothing is written when omitted.
+    callbacks : sequence of Callback, optional
+        Called at the start, before each step, after each epoch, on Ctrl-C and at the
+        end (checkpoints, metrics files, the thread governor); nothing is written
+        without them.
     """
 
     def __init__(
@@ -120,15 +107,12 @@ class Trainer:
         module: nn.Module,
         config: TrainConfig,
         device: torch.device,
-        run_dir: str | Path | None = None,
+        callbacks: Sequence[Callback] = (),
     ) -> None:
         self.module = module
         self.config = config
         self.device = device
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-        if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.threads = LoadGovernor(config.n_threads, device)
+        self.callbacks = list(callbacks)
         self.rank, self.world = distributed.rank(), distributed.world_size()
         self.train_module: nn.Module = module
         if self.world > 1:  # torchrun: gradients averaged across ranks by DDP
@@ -151,6 +135,7 @@ class Trainer:
         self.state = _State(lr=config.lr)
         self.best_weights: dict[str, torch.Tensor] | None = None
         self._partial: dict[str, torch.Tensor] = {}
+        self._resume_rng: torch.Tensor | None = None
         self._interrupted = False
 
     @property
@@ -165,64 +150,44 @@ class Trainer:
         leave clutter."""
         return self._chatty and live_progress()
 
-    # -- checkpoints -----------------------------------------------------------------
-    def save_checkpoint(self, rng_state: torch.Tensor | None = None) -> None:
-        """Checkpoint into ``run_dir`` (rank 0); ``rng_state`` marks an interrupted epoch."""
-        if self.run_dir is None or self.rank != 0:
-            return
-        checkpoint = Checkpoint(
-            model=self.module.state_dict(),
-            optimizer=self.optimizer.state_dict(),
-            state=asdict(self.state),
-            config=asdict(self.config),
-            best=self.best_weights,
-            rng_state=rng_state,
-            partial=self._partial,
-        )
-        write_checkpoint(self.run_dir / CHECKPOINT, checkpoint)
+    # -- what a checkpoint holds -----------------------------------------------------
+    def snapshot(self, rng_state: torch.Tensor | None = None) -> dict[str, Any]:
+        """Everything needed to continue (the fields of a
+        :class:`~aekit.training.checkpoint.Checkpoint`); ``rng_state`` marks an
+        interrupted epoch."""
+        return {
+            "model": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "state": asdict(self.state),
+            "config": asdict(self.config),
+            "best": self.best_weights,
+            "rng_state": rng_state,
+            "partial": self._partial,
+        }
 
-    def load_checkpoint(self) -> torch.Tensor | None:
-        """Restore from ``run_dir``; returns the saved RNG state of an interrupted epoch."""
-        assert self.run_dir is not None
-        path = self.run_dir / CHECKPOINT
-        checkpoint = read_checkpoint(path)
-        for key in ("batch_size", "random_state"):
-            saved = checkpoint.config.get(key)
-            if saved != getattr(self.config, key):
-                raise RunFileError(
-                    f"cannot resume: {path} was made with {key}={saved!r}, "
-                    f"not {getattr(self.config, key)!r}."
-                )
-        try:
-            self.module.load_state_dict(checkpoint.model)
-            self.best_weights = checkpoint.best
-            self.optimizer.load_state_dict(checkpoint.optimizer)
-            self.state = _State(**checkpoint.state)
-        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-            raise RunFileError(f"cannot resume: {path} does not fit this model ({exc}).") from None
-        self._partial = {k: v.to(self.device) for k, v in checkpoint.partial.items()}
-        return checkpoint.rng_state
+    def restore(self, saved: Any) -> None:
+        """Continue from ``saved`` (what :meth:`snapshot` gave, read back)."""
+        self.module.load_state_dict(saved.model)
+        self.best_weights = saved.best
+        self.optimizer.load_state_dict(saved.optimizer)
+        self.state = _State(**saved.state)
+        self._partial = {k: v.to(self.device) for k, v in saved.partial.items()}
+        self._resume_rng = saved.rng_state
 
     # -- the loop --------------------------------------------------------------------
     def fit(
-        self, X_train: torch.Tensor, X_val: torch.Tensor | None = None, resume: bool = False
+        self, X_train: torch.Tensor, X_val: torch.Tensor | None = None
     ) -> list[dict[str, float]]:
-        """Train; returns the per-epoch history (also written to ``run_dir``)."""
+        """Train; returns the per-epoch history."""
         cfg = self.config
-        # a run killed before its first checkpoint has nothing to continue: start it
-        resume = resume and self.run_dir is not None and (self.run_dir / CHECKPOINT).exists()
-        rng_state = self.load_checkpoint() if resume else None
         n = X_train.shape[0]
         # a last batch of one example per rank would break batch norm; drop it
         n_batches = n // cfg.batch_size + (1 if n % cfg.batch_size >= 2 * self.world else 0)
-        main = self.rank == 0  # rank 0 alone writes
-        self._log = EpochLog(
-            self.run_dir if main else None,
-            cfg.tensorboard_dir if main else None,
-            echo=self._chatty,
-            epochs=cfg.epochs,
-        )
-        with _sigint_sets_flag(self), contextlib.closing(self._log), self.threads:
+        with _sigint_sets_flag(self), contextlib.ExitStack() as callbacks:
+            for callback in self.callbacks:
+                callbacks.callback(callback.on_fit_end, self)
+                callback.on_fit_start(self)  # a resumed run restores its state here
+            rng_state, self._resume_rng = self._resume_rng, None
             while self.state.epoch < cfg.epochs and not self._should_stop():
                 epoch = self.state.epoch
                 self._set_lr(epoch)
@@ -279,7 +244,8 @@ class Trainer:
             for step in range(first, n_batches):
                 idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 idx = idx[self.rank :: self.world]  # this rank's share of the global batch
-                self.threads.adapt()
+                for callback in self.callbacks:
+                    callback.before_step(self)
                 parts = self._step(to_device(X[idx], self.device), cfg.kl_weight(epoch))
                 loss = parts["loss"]
                 bad_step = torch.where(
@@ -299,7 +265,8 @@ class Trainer:
                 if self._interrupted and step + 1 < n_batches:
                     self.state.step = step + 1
                     sums["bad_step"] = bad_step
-                    self.save_checkpoint(torch.get_rng_state())
+                    for callback in self.callbacks:
+                        callback.on_interrupt(self)
                     return None
         self.state.step = 0
         if self.world > 1:
@@ -376,8 +343,10 @@ class Trainer:
                 st.plateau_bad += 1
                 if st.plateau_bad > 2:
                     st.lr, st.plateau_bad = st.lr * 0.5, 0
-        self.save_checkpoint()
-        self._log.write(record, st.history)
+        for callback in self.callbacks:
+            callback.on_epoch_end(self, record)
+        if self._chatty:
+            echo_epoch(record, cfg.epochs)
 
     def _should_stop(self) -> bool:
         patience = self.config.early_stopping
@@ -392,9 +361,10 @@ class Trainer:
 
     def _diverged(self, epoch: int, step: int) -> None:
         where = f"epoch {epoch + 1}" + (f", step {step + 1}" if step >= 0 else "")
+        folders = [getattr(c, "folder", None) for c in self.callbacks if c.resumable]
         kept = (
-            f"; the last good checkpoint is kept in {self.run_dir}"
-            if self.run_dir is not None and self.state.epoch > 0
+            f"; the last good checkpoint is kept in {folders[0]}"
+            if folders and folders[0] is not None and self.state.epoch > 0
             else ""
         )
         raise TrainingDivergedError(
@@ -435,7 +405,7 @@ class _sigint_sets_flag:
 
     def __enter__(self) -> None:
         main = threading.current_thread() is threading.main_thread()
-        if self.trainer.run_dir is None or not main:
+        if not any(c.resumable for c in self.trainer.callbacks) or not main:
             return
         self.previous = signal.getsignal(signal.SIGINT)
 

@@ -1,0 +1,198 @@
+"""The Python API that makes a run: :func:`train_run` does what ``aekit train`` does.
+
+Check everything that can be refused before the disk is touched; lock the run
+folder; train beside the old run (a killed run resumes, a replaced one stays whole
+until the new one is complete); commit the folder in one step; evaluate the saved
+model on the test split.
+
+Examples
+--------
+>>> import tempfile, aekit
+>>> with tempfile.TemporaryDirectory() as d:
+...     run = aekit.train_run("pca", "digits", f"{d}/pca", latent_dim=4)
+...     sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
+['config.json', 'model.safetensors', 'run.json']
+>>> run.metrics["mse"] >= run.metrics["eckart_young_bound_mse"]
+True
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from aekit.data.sources import DataSpec
+from aekit.errors import AekitError
+from aekit.models.estimator import AutoencoderEstimator
+from aekit.models.registry import estimator_class, load
+from aekit.runs.evaluation import evaluate, evaluation_data
+from aekit.runs.folder import TENSORBOARD_DIR, RunWriter, check_resume, write_run
+from aekit.training import distributed
+from aekit.training.callbacks import Callback
+from aekit.training.checkpoint import Checkpointing
+from aekit.training.device import resolve_device
+from aekit.training.epoch_log import MetricsFile, TensorBoardScalars, require_tensorboard
+from aekit.training.governor import LoadGovernor
+
+
+class TrainedRun(NamedTuple):
+    """What :func:`train_run` returns: the run folder, the fitted model read back
+    from it, and its metrics on the test split (as ``aekit evaluate`` prints them);
+    ``model`` and ``metrics`` are None on ranks other than 0 under torchrun."""
+
+    path: Path
+    model: AutoencoderEstimator | None
+    metrics: dict[str, Any] | None
+
+
+def run_callbacks(
+    folder: str | Path, *, resume: bool = False, tensorboard: bool = False
+) -> list[Callback]:
+    """The training callbacks of a run folder: a checkpoint after every epoch (and
+    resumption from it), ``metrics.json``, and optionally TensorBoard scalars in
+    ``folder/tensorboard``.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, aekit
+    >>> X = np.random.default_rng(0).random((40, 6), dtype=np.float32)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = aekit.Autoencoder(latent_dim=2, hidden=(8,), epochs=2).fit(
+    ...         X, callbacks=run_callbacks(d))
+    ...     sorted(p.name for p in Path(d).iterdir())
+    ['checkpoint.safetensors', 'metrics.json']
+    """
+    folder = Path(folder)
+    callbacks: list[Callback] = [Checkpointing(folder, resume=resume), MetricsFile(folder)]
+    if tensorboard:
+        callbacks.append(TensorBoardScalars(folder / TENSORBOARD_DIR))
+    return callbacks
+
+
+def train_run(
+    kind: str,
+    data: str = "digits",
+    out: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    data_dir: str | None = None,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    image_size: tuple[int, int] | None = None,
+    tensorboard: bool = False,
+    compile: bool = False,
+    precision: str = "float32",
+    adaptive_threads: bool = False,
+    **options: Any,
+) -> TrainedRun:
+    """Train a model of ``kind`` on ``data`` and save it as the run folder ``out``.
+
+    Parameters
+    ----------
+    kind : {"pca", "linear", "ae", "dae", "vae"}
+    data : str, default="digits"
+        A dataset name or a file or image folder (:func:`aekit.data.load_data`).
+    out : path, optional
+        The run folder (default ``runs/KIND-DATA``).
+    overwrite, resume : bool, default=False
+        Replace the run in ``out`` (the old one stays whole until the new one is
+        committed), or continue it from its last checkpoint.
+    data_dir, val_fraction, test_fraction, split_seed, image_size
+        How the data are found and split (saved in ``run.json``).
+    tensorboard, compile, precision
+        Neural models: TensorBoard scalars in ``out/tensorboard``; ``torch.compile``
+        the training step; ``"bfloat16"`` autocast.
+    adaptive_threads : bool, default=False
+        Train with the CPU thread governor (:mod:`aekit.training.governor`), as the
+        command line does: it re-pins the threads of this process.
+    **options
+        The estimator's parameters (``latent_dim=16``, ``epochs=50``, ...).
+
+    Returns
+    -------
+    TrainedRun
+        ``(path, model, metrics)``.
+    """
+    cls = estimator_class(kind)
+    model = cls(**options)
+    out = Path(out if out is not None else f"runs/{kind}-{Path(data).stem}")
+    spec = DataSpec(
+        source=data,
+        data_dir=data_dir,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+        binarize=options.get("binarize") == "dynamic",
+        image_size=image_size,
+    )
+    saved_options = {k: v for k, v in options.items() if k != "verbose"}
+    # everything that can be refused is refused here, before the disk is touched
+    writer = RunWriter(out, overwrite=overwrite, resume=resume)
+    writer.check()
+    if resume:
+        check_resume(out, kind, spec, saved_options)
+    for name, used in (
+        ("tensorboard", tensorboard),
+        ("compile", compile),
+        ("precision", precision != "float32"),
+    ):
+        if used and not cls.trains_with_loop:
+            raise AekitError(f"{name} does not apply to '{kind}' models.")
+    if tensorboard:
+        require_tensorboard()
+    bundle = spec.load()
+    model.check_fit(len(bundle.train.X), bundle.sample_shape)
+    if cls.trains_with_loop and distributed.init_from_env():
+        print(f"aekit: rank {distributed.rank()} of {distributed.world_size()}", file=sys.stderr)
+    run_dir = writer.training_dir  # the same on every rank, before rank 0 prepares it
+    main = distributed.is_main()
+    _on_rank_0(writer.__enter__)
+    try:
+        if not resume:
+            _on_rank_0(lambda: write_run(run_dir, kind, spec, saved_options))
+        if cls.trains_with_loop:
+            callbacks = run_callbacks(run_dir, resume=resume, tensorboard=tensorboard)
+            if adaptive_threads and model.n_threads != "adaptive":
+                fixed = model.n_threads
+                callbacks.append(LoadGovernor(fixed, resolve_device(model.device)))
+            X_val = evaluation_data(
+                bundle, "val", binarized=spec.binarize, dequantized=model.dequantized_data
+            )
+            model.fit(
+                bundle.train.X, X_val=X_val, callbacks=callbacks, compile=compile,
+                precision=precision,
+            )
+        else:
+            model.fit(bundle.train.X)
+        if main:  # rank 0 alone saves, evaluates and reports
+            writer.commit(model.save)
+    finally:
+        if main:
+            writer.__exit__(None, None, None)
+        distributed.shutdown()
+    if not main:
+        return TrainedRun(out, None, None)
+    saved = load(out)
+    return TrainedRun(out, saved, evaluate(saved, bundle, "test", binarized=spec.binarize))
+
+
+def _on_rank_0(write: Callable[[], Any]) -> None:
+    """Run ``write`` on rank 0 only; every rank raises if it failed there."""
+    error = None
+    if distributed.is_main():
+        try:
+            write()
+        except AekitError as exc:
+            error = exc
+    if distributed.world_size() > 1:
+        failed = distributed.all_reduce(torch.tensor([float(error is not None)]), "max")
+        if failed.item() and error is None:
+            raise AekitError("rank 0 could not prepare the run folder; see its message.")
+    if error is not None:
+        raise error
