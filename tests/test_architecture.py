@@ -9,7 +9,7 @@ import pytest
 
 import aekit
 from aekit.cli.main import cli
-from aekit.models.registry import ESTIMATORS, KINDS, estimator_class, kind_of
+from aekit.models.registry import KINDS, estimator_class
 
 PACKAGE = Path(aekit.__file__).parent
 MODULES = sorted(p for p in PACKAGE.glob("*.py"))

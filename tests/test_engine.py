@@ -9,7 +9,9 @@ from torch import nn
 
 from aekit import Autoencoder, DenoisingAutoencoder
 from aekit.errors import RunFileError, TrainingDivergedError
-from aekit.runs.folder import CHECKPOINT, METRICS
+from aekit.runs.api import run_callbacks
+from aekit.training.checkpoint import CHECKPOINT, Checkpointing
+from aekit.training.epoch_log import METRICS
 from aekit.storage.safe_files import load_tensors, read_json
 from aekit.training.loop import TrainConfig, Trainer
 
@@ -45,7 +47,7 @@ def test_same_seed_same_fit_different_seed_different_fit(X):
 
 
 def test_resume_after_a_crash_ends_with_the_same_weights(X, tmp_path, monkeypatch):
-    full = _dae().fit(X, X_val=X[:50], run_dir=tmp_path / "full")
+    full = _dae().fit(X, X_val=X[:50], callbacks=run_callbacks(tmp_path / "full"))
 
     crashing = _dae()
     set_lr = Trainer._set_lr
@@ -57,12 +59,12 @@ def test_resume_after_a_crash_ends_with_the_same_weights(X, tmp_path, monkeypatc
 
     monkeypatch.setattr(Trainer, "_set_lr", crash_at_epoch_4)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        crashing.fit(X, X_val=X[:50], run_dir=tmp_path / "cut")
+        crashing.fit(X, X_val=X[:50], callbacks=run_callbacks(tmp_path / "cut"))
     monkeypatch.undo()
     _, meta = load_tensors(tmp_path / "cut" / CHECKPOINT)
     assert meta["state"]["epoch"] == 3
 
-    resumed = _dae().fit(X, X_val=X[:50], run_dir=tmp_path / "cut", resume=True)
+    resumed = _dae().fit(X, X_val=X[:50], callbacks=run_callbacks(tmp_path / "cut", resume=True))
     _assert_same(_weights(full), _weights(resumed))
     assert resumed.history_ == [
         {**h, "seconds": r["seconds"]} for h, r in zip(full.history_, resumed.history_, strict=True)
@@ -70,14 +72,14 @@ def test_resume_after_a_crash_ends_with_the_same_weights(X, tmp_path, monkeypatc
 
 
 def test_interrupt_mid_epoch_checkpoints_and_resumes_exactly(X, tmp_path):
-    full = _dae().fit(X, run_dir=tmp_path / "full")
+    full = _dae().fit(X, callbacks=run_callbacks(tmp_path / "full"))
     interrupted = _dae()
     interrupted._validate_params()
     steps = {"n": 0}
 
     original_fit = Trainer.fit
 
-    def fit_with_interrupt(self, X_train, X_val=None, resume=False):
+    def fit_with_interrupt(self, X_train, X_val=None):
         def count(module, inputs, output):
             steps["n"] += 1
             if steps["n"] == 23:  # epoch 3, step 4 (10 batches of 32 per epoch)
@@ -85,24 +87,24 @@ def test_interrupt_mid_epoch_checkpoints_and_resumes_exactly(X, tmp_path):
 
         handle = self.module.register_forward_hook(count)
         try:
-            return original_fit(self, X_train, X_val, resume)
+            return original_fit(self, X_train, X_val)
         finally:
             handle.remove()
 
     Trainer.fit = fit_with_interrupt
     try:
         with pytest.raises(KeyboardInterrupt):
-            interrupted.fit(X, run_dir=tmp_path / "cut")
+            interrupted.fit(X, callbacks=run_callbacks(tmp_path / "cut"))
     finally:
         Trainer.fit = original_fit
     _, meta = load_tensors(tmp_path / "cut" / CHECKPOINT)
     assert (meta["state"]["epoch"], meta["state"]["step"]) == (2, 3)
-    resumed = _dae().fit(X, run_dir=tmp_path / "cut", resume=True)
+    resumed = _dae().fit(X, callbacks=run_callbacks(tmp_path / "cut", resume=True))
     _assert_same(_weights(full), _weights(resumed))
 
 
 def test_metrics_are_written_every_epoch(X, tmp_path):
-    model = _dae().fit(X, X_val=X[:40], run_dir=tmp_path)
+    model = _dae().fit(X, X_val=X[:40], callbacks=run_callbacks(tmp_path))
     history = read_json(tmp_path / METRICS)["history"]
     assert [h["epoch"] for h in history] == list(range(1, 7))
     assert history == model.history_
@@ -111,9 +113,9 @@ def test_metrics_are_written_every_epoch(X, tmp_path):
 
 
 def test_resume_refuses_a_checkpoint_made_with_other_settings(X, tmp_path):
-    _dae().fit(X, run_dir=tmp_path)
+    _dae().fit(X, callbacks=run_callbacks(tmp_path))
     with pytest.raises(RunFileError, match="batch_size"):
-        _dae().set_params(batch_size=16).fit(X, run_dir=tmp_path, resume=True)
+        _dae().set_params(batch_size=16).fit(X, callbacks=run_callbacks(tmp_path, resume=True))
 
 
 class _ExplodesAtStep(nn.Module):
@@ -140,7 +142,7 @@ def test_divergence_names_epoch_and_step_and_keeps_last_good_state(tmp_path):
         module,
         TrainConfig(epochs=5, batch_size=20, progress_every=1),
         torch.device("cpu"),
-        run_dir=tmp_path,
+        [Checkpointing(tmp_path)],
     )
     with pytest.raises(TrainingDivergedError, match=r"epoch 3, step 3"):
         trainer.fit(X)

@@ -284,10 +284,11 @@ def test_missing_tensorboard_is_one_clear_sentence(tmp_path, capsys, monkeypatch
     assert not run.exists()  # failed before writing anything
     from aekit import Autoencoder
     from aekit.errors import AekitError
+    from aekit.training.epoch_log import TensorBoardScalars
 
     X = np.random.default_rng(0).random((20, 4), dtype=np.float32)
     with pytest.raises(AekitError, match="optional tensorboard package"):
-        Autoencoder(hidden=(4,), epochs=1).fit(X, tensorboard_dir=tmp_path / "tb")
+        Autoencoder(hidden=(4,), epochs=1).fit(X, callbacks=[TensorBoardScalars(tmp_path / "tb")])
     if hasattr(aekit, "PCA"):
         code, _, err = run_cli(["train", "pca", "--tensorboard", "--out", run], capsys)
         assert code == 2 and "--tensorboard does not apply to 'pca'" in err

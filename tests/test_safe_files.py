@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aekit
+from aekit.runs.api import run_callbacks
 from aekit.errors import RunFileError
 from aekit.storage.safe_files import load_tensors, read_json, save_tensors, write_json
 
@@ -54,11 +55,11 @@ def test_a_pickle_where_a_saved_file_belongs_is_refused_unexecuted(saved, tmp_pa
 def test_checkpoint_with_a_pickle_is_refused_on_resume(tmp_path):
     X = np.random.default_rng(0).random((30, 5))
     run = tmp_path / "run"
-    aekit.Autoencoder(**SMALL).fit(X, run_dir=run)
+    aekit.Autoencoder(**SMALL).fit(X, callbacks=run_callbacks(run))
     marker = tmp_path / "marker"
     (run / "checkpoint.safetensors").write_bytes(pickle.dumps(Payload(marker)))
     with pytest.raises(RunFileError, match="checkpoint.safetensors"):
-        aekit.Autoencoder(**{**SMALL, "epochs": 2}).fit(X, run_dir=run, resume=True)
+        aekit.Autoencoder(**{**SMALL, "epochs": 2}).fit(X, callbacks=run_callbacks(run, resume=True))
     assert not marker.exists()
 
 

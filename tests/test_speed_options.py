@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from aekit import VAE, Autoencoder
-from aekit.runs.folder import CHECKPOINT
+from aekit.training.checkpoint import CHECKPOINT, Checkpointing
 from aekit.storage.safe_files import load_tensors
 from aekit.training.device import to_device
 from aekit.training.loop import TrainConfig, Trainer
@@ -75,7 +75,7 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(X, tmp_path):
         module.seed_, module.input_shape_ = 0, (20,)
         net = module.build_module((20,))
         cfg = TrainConfig(epochs=2, batch_size=50, random_state=0, compile=compile)
-        trainer = Trainer(net, cfg, torch.device("cpu"), run_dir)
+        trainer = Trainer(net, cfg, torch.device("cpu"), [Checkpointing(run_dir)])
         history = trainer.fit(torch.from_numpy(X))
         return trainer, net, history
 

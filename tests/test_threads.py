@@ -75,6 +75,7 @@ class _Machine:
         self.per_cpu, self.own = dict.fromkeys(range(cpus), (0.0, 0.0)), 0.0
         monkeypatch.setattr(threads_module, "_affinity", lambda: set(range(cpus)))
         monkeypatch.setattr(threads_module, "_cgroup_quota", lambda: None)
+        monkeypatch.setattr(threads_module, "available_cpus", lambda: cpus)
         monkeypatch.setattr(threads_module, "time", SimpleNamespace(monotonic=lambda: self.now))
         monkeypatch.setattr(threads_module, "_cpu_jiffies", self.read)
 
@@ -114,7 +115,7 @@ class _Placement:
 def make_machine(monkeypatch):
     """Builds the fake machine of ``cpus`` CPUs, with torch at two threads (its
     setting restored after)."""
-    import aekit.training.threads as threads
+    import aekit.training.governor as threads
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -128,7 +129,7 @@ def machine(make_machine):
 
 
 def test_the_governor_times_thread_counts_under_load_and_keeps_the_faster(machine):
-    from aekit.training.threads import LoadGovernor
+    from aekit.training.governor import LoadGovernor
 
     governor = LoadGovernor(None, torch.device("cpu"), reprobe=10.0)
     governor.placement = placement = _Placement()
@@ -155,7 +156,7 @@ def test_the_governor_times_thread_counts_under_load_and_keeps_the_faster(machin
 
 
 def test_the_governor_remembers_its_choice_when_the_load_comes_back(machine):
-    from aekit.training.threads import LoadGovernor
+    from aekit.training.governor import LoadGovernor
 
     governor = LoadGovernor(None, torch.device("cpu"), reprobe=20.0)
     governor.placement = _Placement()
@@ -174,7 +175,7 @@ def test_the_governor_remembers_its_choice_when_the_load_comes_back(machine):
 
 
 def test_the_governor_goes_back_to_all_threads_when_the_load_leaves_room(make_machine):
-    from aekit.training.threads import LoadGovernor
+    from aekit.training.governor import LoadGovernor
 
     machine = make_machine(cpus=4)  # torch's two threads, four CPUs
     governor = LoadGovernor(None, torch.device("cpu"))
@@ -186,7 +187,7 @@ def test_the_governor_goes_back_to_all_threads_when_the_load_leaves_room(make_ma
 
 
 def test_the_governor_reads_this_machine():
-    from aekit.training.threads import _cpu_jiffies
+    from aekit.training.governor import _cpu_jiffies
 
     per_cpu, own = _cpu_jiffies()
     assert os.sched_getaffinity(0) <= set(per_cpu) and own >= 0
@@ -194,7 +195,7 @@ def test_the_governor_reads_this_machine():
 
 
 def test_load_outside_this_process_cpus_is_not_load(make_machine, monkeypatch):
-    import aekit.training.threads as threads
+    import aekit.training.governor as threads
 
     machine = make_machine(cpus=4)
     monkeypatch.setattr(threads, "_affinity", lambda: {0, 1})  # taskset -c 0,1
@@ -217,7 +218,7 @@ def test_load_outside_this_process_cpus_is_not_load(make_machine, monkeypatch):
 )
 def test_threads_started_after_a_pin_do_not_inherit_it():
     from aekit.training.thread_placement import thread_cpu_times
-    from aekit.training.threads import LoadGovernor
+    from aekit.training.governor import LoadGovernor
 
     before, mask = torch.get_num_threads(), os.sched_getaffinity(0)
     x = torch.randn(1000, 1000)
@@ -334,7 +335,7 @@ def test_a_pinned_thread_idle_for_a_moment_keeps_its_cpu(monkeypatch):
 
 
 def test_a_load_read_near_a_rounding_edge_keeps_its_level(make_machine, monkeypatch):
-    import aekit.training.threads as threads
+    import aekit.training.governor as threads
 
     machine = make_machine(cpus=8)
     torch.set_num_threads(8)  # the fixture gives torch's own setting back

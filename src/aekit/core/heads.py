@@ -7,13 +7,12 @@ no KL term. A Gaussian head outputs a mean and a log-variance (a linear layer,
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-LOG_2PI = math.log(2 * math.pi)
+from aekit.core.gaussian import diagonal_log_density, log_density
 
 
 @dataclass
@@ -39,8 +38,7 @@ class CodeDistribution:
         """log q(z|x) summed over code dimensions; ``z`` is (..., n, d), result (..., n)."""
         if self.log_var is None:
             raise ValueError("a deterministic code has no density.")
-        sq = (z - self.mean) ** 2 * torch.exp(-self.log_var)
-        return -0.5 * (LOG_2PI + self.log_var + sq).sum(-1)
+        return diagonal_log_density(z, self.mean, self.log_var).sum(-1)
 
     def kl_to_standard_normal(self) -> torch.Tensor:
         """Closed-form KL(q(z|x) || N(0, I)) per dimension, shape (n, d):
@@ -52,7 +50,7 @@ class CodeDistribution:
 
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     """log N(z | 0, I) summed over the last axis."""
-    return -0.5 * (LOG_2PI + z**2).sum(-1)
+    return log_density(z**2, 0.0, 1).sum(-1)
 
 
 class DeterministicHead(nn.Module):

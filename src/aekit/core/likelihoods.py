@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LOG_2PI = math.log(2 * math.pi)
+from aekit.core.gaussian import diagonal_log_density
+
 LIKELIHOODS = ("gaussian", "gaussian-learned", "bernoulli")
 SOFTPLUS_FLOOR = -25.0  # logits clamped here before softplus in importance sampling
 
@@ -24,8 +25,7 @@ def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor
     ``−(D/2) log 2π − ½ log|Σ| − ½ (x−μ)ᵀ Σ⁻¹ (x−μ)``; ``log_var`` broadcasts.
     """
     log_var = log_var.expand_as(mean)
-    per_value = -0.5 * (LOG_2PI + log_var + (x - mean) ** 2 * torch.exp(-log_var))
-    return per_value.flatten(1).sum(-1)
+    return diagonal_log_density(x, mean, log_var).flatten(1).sum(-1)
 
 
 class Likelihood(nn.Module):

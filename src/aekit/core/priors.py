@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from aekit.core.heads import LOG_2PI, CodeDistribution, standard_normal_log_prob
+from aekit.core.gaussian import diagonal_log_density
+from aekit.core.heads import CodeDistribution, standard_normal_log_prob
 
 PRIORS = ("standard", "mixture")
 
@@ -81,9 +82,8 @@ class MixturePrior(nn.Module):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """``log p(z)`` for ``z`` of shape (..., d): log-sum-exp over components."""
-        diff = z.unsqueeze(-2) - self.means  # (..., K, d)
-        per_dim = LOG_2PI + self.log_vars + diff**2 * torch.exp(-self.log_vars)
-        per_component = -0.5 * per_dim.sum(-1) + torch.log_softmax(self.logits, -1)
+        per_dim = diagonal_log_density(z.unsqueeze(-2), self.means, self.log_vars)  # (..., K, d)
+        per_component = per_dim.sum(-1) + torch.log_softmax(self.logits, -1)
         return torch.logsumexp(per_component, -1)
 
     def kl(self, q: CodeDistribution, z: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-LOG_2PI = math.log(2 * math.pi)
+from aekit.core.gaussian import log_density
+
 DENSITIES = ("gaussian", "gmm")
 MAX_COMPONENTS = 10  # BIC chooses among 1..MAX_COMPONENTS mixture components
 MAX_FIT_CODES = 20000  # the mixture is fitted on at most this many codes (seeded subsample)
@@ -35,7 +36,7 @@ def _gaussian_log_prob(Z: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.
     d = Z.shape[1]
     white = np.linalg.solve(chol, (Z - mean).T)  # L⁻¹ (z − μ), shape (d, n)
     log_det = 2.0 * np.log(np.diag(chol)).sum()
-    return -0.5 * (d * LOG_2PI + log_det + (white**2).sum(0))
+    return log_density((white**2).sum(0), log_det, d)
 
 
 def _as_matrix(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:

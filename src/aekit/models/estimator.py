@@ -91,6 +91,13 @@ class AutoencoderEstimator(
         """The length of a code (what the linear reference is compared at)."""
         return self._n_features_out
 
+    def evaluation_metrics(
+        self, X: np.ndarray, *, nll_samples: int = 0, progress: bool | None = None
+    ) -> dict[str, Any]:
+        """What evaluation adds for this kind of model on ``X`` beyond the errors
+        every model gets (none here; the VAE adds its densities in nats)."""
+        return {}
+
     def reconstruct(self, X: Any) -> np.ndarray:
         """``inverse_transform(transform(X))``: the reconstruction, in the input's shape."""
         return self.inverse_transform(self.transform(X))

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from aekit.core.gaussian import log_density
 from aekit.models.pca_solvers import chunks
 
 
@@ -81,7 +82,7 @@ class ProbabilisticPCAMixin:
             quad = codes.square() @ inv_var
             if D > k:  # the residual off the principal subspace, measured directly
                 quad += (centred - codes @ W).square().sum(1) / noise
-            out.append((-0.5 * (quad + log_det + D * math.log(2 * math.pi))).cpu().numpy())
+            out.append(log_density(quad, log_det, D).cpu().numpy())
         return np.concatenate(out)
 
     def score(self, X: Any, y: Any = None) -> float:
