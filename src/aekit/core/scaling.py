@@ -3,52 +3,122 @@
 Neural autoencoders train well on values of order one; tabular data in the
 user's units (grams, dollars, counts in the thousands) do not. ``"auto"`` leaves
 data that already lie in [0, 1] (images) alone and standardises everything
-else; the offset and factor per feature are fitted on the training data, saved
-with the model, and undone for reconstructions and samples, so errors are
-reported in the user's units.
+else. :class:`FeatureScaling` is the one owner of that map: fitted on the
+training data, applied by ``fit`` and ``transform``, undone for reconstructions
+and samples (errors are in the user's units), its log-determinant turns the
+VAE's densities into densities of the data as given, and it travels inside the
+exported modules.
 
 Examples
 --------
 >>> import numpy as np
 >>> X = np.array([[1.0, 100.0], [3.0, 300.0]], dtype=np.float32)
->>> offset, factor, kind = fit_scaling(X, "auto")
->>> kind, apply_scaling(X, offset, factor).tolist()
+>>> scaling = FeatureScaling.fit(X, "auto")
+>>> scaling.kind, scaling.apply(X).tolist()
 ('standard', [[-1.0, -1.0], [1.0, 1.0]])
+>>> scaling.undo(scaling.apply(X)).tolist() == X.tolist()
+True
 """
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import numpy as np
+import torch
+from torch import nn
 
 SCALINGS = ("auto", "none", "minmax", "standard")
 
 
-def fit_scaling(X: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray, str]:
-    """Offset and factor per feature (the shape of one example) for the scaling
-    ``kind``, and the kind used (``"auto"`` resolved)."""
-    shape = X.shape[1:]
-    low, high = _extremes(X)
-    if kind == "auto":
-        kind = "none" if low.min() >= 0.0 and high.max() <= 1.0 else "standard"
-    if kind == "none":
-        return np.zeros(shape, np.float32), np.ones(shape, np.float32), kind
-    if kind == "minmax":
-        offset, spread = low, high - low
-    else:
-        offset = X.mean(axis=0, dtype=np.float64)
-        spread = np.sqrt(np.mean((X - offset.astype(X.dtype)) ** 2, axis=0, dtype=np.float64))
-    factor = np.where(spread > 0, spread, 1.0)  # a constant feature stays put
-    return offset.astype(np.float32), factor.astype(np.float32), kind
+class FeatureScaling(nn.Module):
+    """``x_model = (x − offset) / factor`` per feature, and back.
 
+    Parameters
+    ----------
+    offset, factor : array-like of one example's shape
+        Per-feature offset and (positive) factor.
+    kind : {"none", "minmax", "standard"}
+        The scaling they came from (``"none"``: offset 0, factor 1).
+    """
 
-def apply_scaling(X: np.ndarray, offset: np.ndarray, factor: np.ndarray) -> np.ndarray:
-    """``(X − offset) / factor``, float32."""
-    return ((X - offset) / factor).astype(np.float32, copy=False)
+    def __init__(self, offset: Any, factor: Any, kind: str) -> None:
+        super().__init__()
+        self.register_buffer("offset", torch.as_tensor(np.asarray(offset, dtype=np.float32)))
+        self.register_buffer("factor", torch.as_tensor(np.asarray(factor, dtype=np.float32)))
+        self.kind = kind
 
+    @classmethod
+    def identity(cls, shape: tuple[int, ...]) -> FeatureScaling:
+        """No scaling, for examples of ``shape``."""
+        return cls(np.zeros(shape, np.float32), np.ones(shape, np.float32), "none")
 
-def undo_scaling(X: np.ndarray, offset: np.ndarray, factor: np.ndarray) -> np.ndarray:
-    """``X · factor + offset``, float32: back in the user's units."""
-    return (X * factor + offset).astype(np.float32, copy=False)
+    @classmethod
+    def fit(cls, X: np.ndarray, kind: str) -> FeatureScaling:
+        """The scaling ``kind`` fitted to the examples ``X`` (``"auto"`` resolved:
+        none for values in [0, 1], standard otherwise), a slab at a time."""
+        shape = X.shape[1:]
+        low, high = _extremes(X)
+        if kind == "auto":
+            kind = "none" if low.min() >= 0.0 and high.max() <= 1.0 else "standard"
+        if kind == "none":
+            return cls.identity(shape)
+        if kind == "minmax":
+            offset, spread = low, high - low
+        else:
+            offset = X.mean(axis=0, dtype=np.float64)
+            spread = np.sqrt(np.mean((X - offset.astype(X.dtype)) ** 2, axis=0, dtype=np.float64))
+        factor = np.where(spread > 0, spread, 1.0)  # a constant feature stays put
+        return cls(offset.astype(np.float32), factor.astype(np.float32), kind)
+
+    @property
+    def is_identity(self) -> bool:
+        return self.kind == "none"
+
+    def _per_example(self, buffer: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``buffer`` shaped like one example of ``x`` (flat or not), on its device."""
+        return buffer.to(x.device).reshape(x.shape[1:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Examples in the user's units → the model's units."""
+        return (x - self._per_example(self.offset, x)) / self._per_example(self.factor, x)
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's units → the user's."""
+        return x * self._per_example(self.factor, x) + self._per_example(self.offset, x)
+
+    def inverse_difference(self, d: torch.Tensor) -> torch.Tensor:
+        """A difference of two examples in the model's units, in the user's (the
+        offset cancels)."""
+        return d * self._per_example(self.factor, d)
+
+    def log_det(self) -> float:
+        """``log |det ∂x / ∂x_model| = Σ_j log factor_j``: a density of the scaled data,
+        less this, is the density of the data in the user's units."""
+        return float(torch.log(self.factor.double()).sum())
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`forward` of an array, float32 (``X`` itself, no copy, when this
+        scaling is the identity)."""
+        if self.is_identity:
+            return X
+        return self._numpy(self.forward, X)
+
+    def undo(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`inverse` of an array of examples (any shape with one example's
+        number of values per row), float32."""
+        if self.is_identity:
+            return X
+        return self._numpy(self.inverse, X)
+
+    @torch.no_grad()
+    def _numpy(self, fn: Any, X: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():  # read-only memmaps: nothing is written to X
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            x = torch.from_numpy(np.asarray(X))
+        out = fn(x.reshape(len(x), *self.offset.shape)).reshape(x.shape)
+        return out.to(torch.float32).cpu().numpy()
 
 
 def _extremes(X: np.ndarray, rows: int = 8192) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import _check_feature_names, check_is_fitted
 
+from aekit.core.scaling import FeatureScaling
 from aekit.models.outliers import OutlierMixin
 from aekit.storage.persistence import save_model
 from aekit.validation import check_data
@@ -87,9 +88,28 @@ class AutoencoderEstimator(
         return False
 
     @property
+    def feature_scaling(self) -> FeatureScaling:
+        """The scaling of the features the model works in (none here: the data as
+        given; the neural models fit one, ``scaling_``)."""
+        return FeatureScaling.identity(self._input_shape)
+
+    @property
+    def _input_shape(self) -> tuple[int, ...]:
+        return tuple(getattr(self, "input_shape_", (self.n_features_in_,)))
+
+    @property
     def code_size(self) -> int:
         """The length of a code (what the linear reference is compared at)."""
         return self._n_features_out
+
+    def _encoder_module(self) -> torch.nn.Module:
+        """The encoder as a plain module on the CPU: examples in the user's units →
+        codes (what :func:`aekit.export.encoder_module` returns)."""
+        raise NotImplementedError
+
+    def _decoder_module(self) -> torch.nn.Module:
+        """The decoder as a plain module on the CPU: codes → reconstructions."""
+        raise NotImplementedError
 
     def evaluation_metrics(
         self, X: np.ndarray, *, nll_samples: int = 0, progress: bool | None = None

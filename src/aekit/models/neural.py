@@ -30,13 +30,14 @@ from aekit.core.heads import DeterministicHead
 from aekit.core.likelihoods import LIKELIHOODS, Likelihood, make_likelihood
 from aekit.core.module import AutoencoderModule
 from aekit.core.networks import ACTIVATIONS, ARCHITECTURES, DEFAULT_HIDDEN, NORMS, build_networks
-from aekit.core.scaling import SCALINGS, apply_scaling, fit_scaling, undo_scaling
+from aekit.core.scaling import SCALINGS, FeatureScaling
 from aekit.core.user_networks import user_networks
 from aekit.errors import DataError
 from aekit.models.code_densities import densities_from_dict, densities_to_dict
 from aekit.models.estimator import AutoencoderEstimator, shape_of, training_sample
 from aekit.models.generation import GenerativeMixin
 from aekit.models.outliers import check_contamination
+from aekit.models.plain_modules import NeuralDecoder, NeuralEncoder, on_cpu
 from aekit.training.callbacks import Callback
 from aekit.training.device import flush_denormals, resolve_device, to_device
 from aekit.training.governor import LoadGovernor
@@ -232,7 +233,8 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         )
         self.input_shape_ = tuple(X.shape[1:])
         self.n_features_in_ = math.prod(self.input_shape_)
-        self.scale_offset_, self.scale_factor_, self.scale_ = fit_scaling(X, self._scaling())
+        self.scaling_ = FeatureScaling.fit(X, self._scaling())
+        self.scale_ = self.scaling_.kind
         self._check_training_values(X)
         config = replace(
             self._train_config(len(X)),
@@ -272,19 +274,27 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
     def _check_training_values(self, X: np.ndarray) -> None:
         """Refuse training data the model's options do not suit (none here)."""
 
+    @property
+    def scale_offset_(self) -> np.ndarray:
+        """Per-feature offset of the fitted scaling (``scaling_``)."""
+        return self.scaling_.offset.cpu().numpy()
+
+    @property
+    def scale_factor_(self) -> np.ndarray:
+        """Per-feature factor of the fitted scaling (``scaling_``)."""
+        return self.scaling_.factor.cpu().numpy()
+
+    @property
+    def feature_scaling(self) -> FeatureScaling:
+        return self.scaling_
+
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         """``X`` in the model's units: unchanged (no copy) unless a scaling was fitted."""
-        if self.scale_ == "none":
-            return X
-        return apply_scaling(X, self.scale_offset_, self.scale_factor_)
+        return self.scaling_.apply(X)
 
     def _unscaled(self, X: np.ndarray) -> np.ndarray:
         """Model outputs back in the user's units."""
-        if self.scale_ == "none":
-            return X
-        shape = X.shape
-        X = X.reshape(len(X), *self.input_shape_)
-        return undo_scaling(X, self.scale_offset_, self.scale_factor_).reshape(shape)
+        return self.scaling_.undo(X)
 
     def _to_tensor(self, X: np.ndarray, whole_on_device: bool = False) -> torch.Tensor:
         """A model-shaped tensor sharing ``X``'s memory on the CPU: a memory-mapped
@@ -380,15 +390,12 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         ndarray of shape (n,), float64
         """
         Xt = self._check_X(X)
-        factor = None
-        if self.scale_ != "none":
-            shape = (1, *model_shape_of(self.input_shape_))
-            factor = torch.from_numpy(self.scale_factor_.reshape(shape)).to(self.device_)
+        scaling = self.scaling_
 
         def errors(xb: torch.Tensor) -> torch.Tensor:
             diff = self.module_.reconstruct(xb) - xb  # x̂ - x in scaled units ...
-            if factor is not None:
-                diff = diff * factor  # ... and in the user's: the offset cancels
+            if not scaling.is_identity:
+                diff = scaling.inverse_difference(diff)  # ... and in the user's
             return diff.double().square().flatten(1).mean(1)
 
         return self._batched(errors, Xt, batch_size=256, padded=True)
@@ -408,12 +415,23 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
     def _n_features_out(self) -> int:
         return self.latent_dim
 
+    def _encoder_module(self) -> nn.Module:
+        model = on_cpu(self)
+        module = model.module_
+        shape = model_shape_of(tuple(self.input_shape_))
+        return NeuralEncoder(self.scaling_, module.encoder, module.head, shape)
+
+    def _decoder_module(self) -> nn.Module:
+        module = on_cpu(self).module_
+        return NeuralDecoder(self.scaling_, module.decoder, module.likelihood, self.input_shape_)
+
     def _rng_devices(self) -> list[torch.device]:
         """The devices whose random state a seeded computation forks."""
         return [self.device_] if self.device_.type == "cuda" else []
 
     # -- persistence -----------------------------------------------------------------
-    _saved_arrays = ("scale_offset_", "scale_factor_", "training_codes_")
+    _saved_arrays = ("training_codes_",)
+    _scaling_arrays = ("scale_offset_", "scale_factor_")  # saved beside them
     _saved_values: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "scale_": str,
         "input_shape_": shape_of,
@@ -423,13 +441,20 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
     }
 
     def _export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        scaling, fitted = super()._export()
+        arrays, fitted = super()._export()
         fitted["latent_density_"] = densities_to_dict(self.latent_density_)
-        return {**self.module_.state_dict(), **scaling}, fitted
+        scaling = {"scale_offset_": self.scaling_.offset, "scale_factor_": self.scaling_.factor}
+        return {**self.module_.state_dict(), **scaling, **arrays}, fitted
 
     def _restore(self, fitted: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
         super()._restore(fitted, weights)
-        weights = {k: v for k, v in weights.items() if k not in self._saved_arrays}
+        if all(name in weights for name in self._scaling_arrays):
+            offset, factor = (weights[name] for name in self._scaling_arrays)
+            self.scaling_ = FeatureScaling(offset, factor, self.scale_)
+        else:  # saved before feature scaling existed
+            self.scaling_ = FeatureScaling.identity(self.input_shape_)
+        saved = (*self._saved_arrays, *self._scaling_arrays)
+        weights = {k: v for k, v in weights.items() if k not in saved}
         self.device_ = resolve_device(self.device)
         with torch.random.fork_rng(devices=[]):
             self.module_ = self.build_module(self.input_shape_)

@@ -17,11 +17,13 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
+from torch import nn
 
 from aekit.errors import DataError
 from aekit.models.estimator import AutoencoderEstimator, float_type_of, shape_of, training_sample
 from aekit.models.outliers import check_contamination
 from aekit.models.pca_solvers import chunks, covariance_eigh, flip_signs, svd_spectrum
+from aekit.models.plain_modules import PCADecoder, PCAEncoder
 from aekit.models.ppca import ProbabilisticPCAMixin
 from aekit.training.device import resolve_device
 from aekit.validation import (
@@ -318,6 +320,14 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
     @property
     def _n_features_out(self) -> int:
         return self.n_components_
+
+    def _encoder_module(self) -> nn.Module:
+        code_scale = self._code_scale().cpu().numpy()
+        return PCAEncoder(self.components_, self.mean_, code_scale, self.input_shape_)
+
+    def _decoder_module(self) -> nn.Module:
+        code_scale = self._code_scale().cpu().numpy()
+        return PCADecoder(self.components_, self.mean_, code_scale, self.input_shape_)
 
     def _code_scale(self) -> torch.Tensor:
         if not self.whiten:

@@ -320,17 +320,12 @@ class VAE(NeuralAutoencoder, kind="vae"):
                 for key in ("elbo", "nll", "kl"):
                     sums[key] = sums.get(key, 0.0) + float(parts[key]) * len(Xt[i : i + 2048])
         n = len(Xt)
-        jacobian = self._log_scale_jacobian()  # densities in the user's units
+        jacobian = self.scaling_.log_det()  # densities in the user's units
         return {
             "elbo": sums["elbo"] / n - jacobian,
             "reconstruction": -sums["nll"] / n - jacobian,
             "kl": sums["kl"] / n,
         }
-
-    def _log_scale_jacobian(self) -> float:
-        """``Σ_j log factor_j``: a density of the scaled data, less this, is the
-        density of the data in the user's units (change of variables)."""
-        return float(np.log(self.scale_factor_.astype(np.float64)).sum())
 
     def score_samples(self, X: Any, random_state: int | None = 0) -> np.ndarray:
         """The ELBO of each example in nats, higher for more normal examples.
@@ -363,7 +358,7 @@ class VAE(NeuralAutoencoder, kind="vae"):
             return torch.cat([q.mean, elbo[:, None].to(q.mean.dtype)], dim=1)
 
         out = self._batched(codes_and_elbo, Xt, batch_size=256, padded=True)
-        return out[:, :-1], out[:, -1].astype(np.float64) - self._log_scale_jacobian()
+        return out[:, :-1], out[:, -1].astype(np.float64) - self.scaling_.log_det()
 
     def _summarise_training(self, sample: np.ndarray) -> None:
         # one pass over the training sample: the ELBO's encoder output is the kept code
@@ -449,7 +444,7 @@ class VAE(NeuralAutoencoder, kind="vae"):
         k_chunk = int(max(1, min(n_samples, max_elements // (D * batch_size))))
         out = np.empty(len(Xt), dtype=np.float64)
         stderr = np.empty(len(Xt), dtype=np.float64)
-        jacobian = self._log_scale_jacobian()
+        jacobian = self.scaling_.log_det()
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(self.seed_ if random_state is None else random_state)
             bar = tqdm(total=len(Xt), disable=not progress, desc="log p(x)", unit="ex")

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from aekit.core.scaling import apply_scaling
 from aekit.data.sources import SPLITS, DataBundle
 from aekit.data.values import binarize, bits_per_dim, dequantize
 from aekit.errors import AekitError
@@ -113,7 +112,7 @@ def evaluate(
     }
     X_train = evaluation_data(bundle, "train", binarized=binarized, dequantized=dequantized)
     metrics.update(linear_reference(model, X_train, X))
-    if getattr(model, "scale_", "none") != "none":  # also in the units the model trained in
+    if not model.feature_scaling.is_identity:  # also in the units the model trained in
         metrics.update(_scaled_errors(model, X_train, X))
     metrics.update(model.evaluation_metrics(X, nll_samples=nll_samples, progress=progress))
     return metrics
@@ -124,7 +123,7 @@ def _scaled_errors(model: Any, X_train: np.ndarray, X: np.ndarray) -> dict[str, 
 
     def scaled(A: np.ndarray) -> np.ndarray:
         A = A.reshape(len(A), *model.input_shape_)
-        return apply_scaling(A, model.scale_offset_, model.scale_factor_).reshape(len(A), -1)
+        return model.feature_scaling.apply(A).reshape(len(A), -1)
 
     X_hat = model.reconstruct(X)
     out: dict[str, Any] = {"scale": model.scale_}
