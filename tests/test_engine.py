@@ -10,9 +10,9 @@ from torch import nn
 from aekit import Autoencoder, DenoisingAutoencoder
 from aekit.errors import RunFileError, TrainingDivergedError
 from aekit.runs.api import run_callbacks
+from aekit.storage.safe_files import load_tensors, read_json
 from aekit.training.checkpoint import CHECKPOINT, Checkpointing
 from aekit.training.epoch_log import METRICS
-from aekit.storage.safe_files import load_tensors, read_json
 from aekit.training.loop import TrainConfig, Trainer
 
 

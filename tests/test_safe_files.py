@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aekit
-from aekit.runs.api import run_callbacks
 from aekit.errors import RunFileError
+from aekit.runs.api import run_callbacks
 from aekit.storage.safe_files import load_tensors, read_json, save_tensors, write_json
 
 SMALL = dict(latent_dim=2, hidden=(8,), epochs=1, random_state=0, device="cpu")
@@ -59,7 +59,8 @@ def test_checkpoint_with_a_pickle_is_refused_on_resume(tmp_path):
     marker = tmp_path / "marker"
     (run / "checkpoint.safetensors").write_bytes(pickle.dumps(Payload(marker)))
     with pytest.raises(RunFileError, match="checkpoint.safetensors"):
-        aekit.Autoencoder(**{**SMALL, "epochs": 2}).fit(X, callbacks=run_callbacks(run, resume=True))
+        resumed = aekit.Autoencoder(**{**SMALL, "epochs": 2})
+        resumed.fit(X, callbacks=run_callbacks(run, resume=True))
     assert not marker.exists()
 
 

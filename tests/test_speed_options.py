@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from aekit import VAE, Autoencoder
-from aekit.training.checkpoint import CHECKPOINT, Checkpointing
 from aekit.storage.safe_files import load_tensors
+from aekit.training.checkpoint import CHECKPOINT, Checkpointing
 from aekit.training.device import to_device
 from aekit.training.loop import TrainConfig, Trainer
 

@@ -217,8 +217,8 @@ def test_load_outside_this_process_cpus_is_not_load(make_machine, monkeypatch):
     reason="needs two CPUs and Linux affinity",
 )
 def test_threads_started_after_a_pin_do_not_inherit_it():
-    from aekit.training.thread_placement import thread_cpu_times
     from aekit.training.governor import LoadGovernor
+    from aekit.training.thread_placement import thread_cpu_times
 
     before, mask = torch.get_num_threads(), os.sched_getaffinity(0)
     x = torch.randn(1000, 1000)

@@ -32,6 +32,10 @@ class CodeDistribution:
             return self.mean if n_samples is None else self.mean.expand(n_samples, *self.mean.shape)
         shape = self.mean.shape if n_samples is None else (n_samples, *self.mean.shape)
         eps = torch.randn(shape, dtype=self.mean.dtype, device=self.mean.device)
+        return self.reparametrise(eps)
+
+    def reparametrise(self, eps: torch.Tensor) -> torch.Tensor:
+        """``z = μ + v ⊙ ε`` for given standard-normal draws ``ε`` (broadcast)."""
         return self.mean + torch.exp(0.5 * self.log_var) * eps
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:

@@ -143,13 +143,10 @@ class AutoencoderModule(nn.Module):
             return self._iwae_forward(x, q)
         z = q.rsample()
         params = self.decode(z)
-        parts = {
-            "nll": -self.likelihood.log_prob(params, x).mean(),
-            "mse": _mse(self.likelihood.mean(params), x),
-        }
+        log_px, kl = self._elbo_terms(x, q, z, params)
+        parts = {"nll": -log_px.mean(), "mse": _mse(self.likelihood.mean(params), x)}
         loss = parts["nll"]
         if q.stochastic:
-            kl = self.prior.kl(q, z)  # (n, d), or (n, 1) where it does not split
             parts["kl"] = kl.sum(-1).mean()
             parts["elbo"] = -(parts["nll"] + parts["kl"])
             kl_term = kl.mean(0).clamp(min=self.free_bits).sum() if self.free_bits else parts["kl"]
@@ -159,6 +156,27 @@ class AutoencoderModule(nn.Module):
             loss = loss + self.code_l1 * parts["code_l1"]
         parts["loss"] = loss
         return parts
+
+    def _elbo_terms(
+        self, x: torch.Tensor, q: CodeDistribution, z: torch.Tensor, params: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The ELBO's two terms for codes ``z ~ q``: ``log p(x|z)`` per example, and the
+        KL term (n, d), or (n, 1) where it does not split; None for a point mass."""
+        kl = self.prior.kl(q, z) if q.stochastic else None
+        return self.likelihood.log_prob(params, x), kl
+
+    def elbo(
+        self, x: torch.Tensor, eps: torch.Tensor | None = None
+    ) -> tuple[CodeDistribution, torch.Tensor]:
+        """``q(z|x)`` and the one-sample ELBO of each example, in nats.
+
+        ``eps``: the standard-normal draw of the code (shape (d,), the same for every
+        example: common random numbers, so each example's ELBO depends on it alone);
+        fresh draws when omitted."""
+        q = self.encode(x)
+        z = q.rsample() if eps is None else q.reparametrise(eps)
+        log_px, kl = self._elbo_terms(x, q, z, self.decode(z))
+        return q, log_px - kl.sum(-1)
 
     def _iwae_forward(self, x: torch.Tensor, q: CodeDistribution) -> dict[str, torch.Tensor]:
         """The IWAE bound of Burda et al. (2016) as the loss; the other parts are

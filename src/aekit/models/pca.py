@@ -66,9 +66,10 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
         Halko, Martinsson & Tropp (2011) with power iterations (approximate).
         ``"auto"`` picks ``"covariance"`` when ``n_samples >= n_features``,
         ``"svd"`` otherwise.
-    device : str, default="cpu"
+    device : str, default="auto"
         Where the computation runs: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when
-        available). Inputs and outputs are NumPy arrays either way.
+        available, as for every aekit model; not MPS, which lacks float64). Inputs
+        and outputs are NumPy arrays either way.
     random_state : int or None, default=None
         Seed of the random test matrix of the randomized solver.
     n_oversamples : int, default=10
@@ -145,7 +146,7 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
         *,
         whiten: bool = False,
         solver: str = "auto",
-        device: str = "cpu",
+        device: str = "auto",
         random_state: int | None = None,
         n_oversamples: int = 10,
         n_power_iter: int = 4,
@@ -191,12 +192,7 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
         return int(k)
 
     def _resolve_device(self) -> torch.device:
-        if self.device == "auto":  # CUDA or the CPU: MPS has no float64
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        device = resolve_device(self.device)
-        if device.type == "mps":
-            raise ValueError("PCA needs float64, which MPS lacks; use device='cpu'.")
-        return device
+        return resolve_device(self.device, float64=True)  # PCA solves in float64
 
     @staticmethod
     def _checked(X: Any, **checks: Any) -> np.ndarray:

@@ -347,14 +347,11 @@ class VAE(NeuralAutoencoder, kind="vae"):
     ) -> tuple[np.ndarray, np.ndarray]:
         """The posterior means and the one-sample ELBOs of ``Xt`` (model-shaped), from
         one encoder pass (see :meth:`score_samples`)."""
-        module = self.module_
         rng = torch.Generator().manual_seed(self.seed_ if random_state is None else random_state)
         eps = torch.randn(self.latent_dim, generator=rng).to(self.device_)
 
         def codes_and_elbo(x: torch.Tensor) -> torch.Tensor:
-            q = module.encode(x)
-            z = q.mean + torch.exp(0.5 * q.log_var) * eps
-            elbo = module.likelihood.log_prob(module.decode(z), x) - module.prior.kl(q, z).sum(-1)
+            q, elbo = self.module_.elbo(x, eps)
             return torch.cat([q.mean, elbo[:, None].to(q.mean.dtype)], dim=1)
 
         out = self._batched(codes_and_elbo, Xt, batch_size=256, padded=True)

@@ -10,8 +10,10 @@ import torch
 from aekit.training.distributed import is_distributed, local_rank
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
+def resolve_device(device: str | torch.device = "auto", *, float64: bool = False) -> torch.device:
     """``"auto"`` picks CUDA, then Apple's MPS, then the CPU; other values pass through.
+    The one device resolver of aekit. ``float64``: the computation needs float64,
+    which MPS lacks (``"auto"`` then skips it, and asking for it is refused).
 
     Examples
     --------
@@ -25,7 +27,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             # under torchrun each process drives the GPU of its local rank
             return torch.device("cuda", local_rank()) if is_distributed() else torch.device("cuda")
         mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
+        if mps is not None and mps.is_available() and not float64:
             return torch.device("mps")
         return torch.device("cpu")
     try:
@@ -36,6 +38,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         ) from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for, but no CUDA device is available.")
+    if resolved.type == "mps" and float64:
+        raise ValueError("this computation needs float64, which MPS lacks; use device='cpu'.")
     return resolved
 
 
