@@ -9,7 +9,7 @@ Examples
 --------
 >>> import tempfile, aekit
 >>> with tempfile.TemporaryDirectory() as d:
-...     run = aekit.train_run("pca", "digits", f"{d}/pca", latent_dim=4)
+...     run = aekit.train_run("pca", "digits", f"{d}/pca", n_components=4)
 ...     sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
 ['config.json', 'model.safetensors', 'run.json']
 >>> run.metrics["mse"] >= run.metrics["eckart_young_bound_mse"]
@@ -120,6 +120,12 @@ def train_run(
         ``(path, model, metrics)``.
     """
     cls = estimator_class(kind)
+    unknown = sorted(set(options) - set(cls().get_params()))
+    if unknown:
+        raise AekitError(
+            f"{', '.join(unknown)} is not a parameter of {cls.__name__}; "
+            f"its parameters are {', '.join(sorted(cls().get_params()))}."
+        )
     model = cls(**options)
     out = Path(out if out is not None else f"runs/{kind}-{Path(data).stem}")
     spec = DataSpec(

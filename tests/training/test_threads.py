@@ -355,3 +355,41 @@ def test_a_load_read_near_a_rounding_edge_keeps_its_level(make_machine, monkeypa
     # fewer
     assert sum(a != b for a, b in zip(used, used[1:], strict=False)) <= 6
     assert used[-1] in (5, 6) and used[-1000:] == [used[-1]] * 1000
+
+
+def _governors_made(monkeypatch) -> list:
+    from aekit.training.governor import LoadGovernor
+
+    made = []
+    init = LoadGovernor.__init__
+
+    def record(self, *args, **kwargs):
+        made.append(args)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(LoadGovernor, "__init__", record)
+    return made
+
+
+def test_python_fit_leaves_the_hosts_threads_alone_unless_asked(monkeypatch):
+    """The governor re-pins the process's threads: a notebook's or a server's fit
+    runs it only with n_threads='adaptive'."""
+    made = _governors_made(monkeypatch)
+    X = np.random.default_rng(0).random((64, 6), dtype=np.float32)
+    aekit.Autoencoder(2, hidden=(8,), epochs=1, random_state=0).fit(X)
+    aekit.Autoencoder(2, hidden=(8,), epochs=1, n_threads=1, random_state=0).fit(X)
+    assert made == []
+    adaptive = aekit.Autoencoder(2, hidden=(8,), epochs=1, n_threads="adaptive", random_state=0)
+    adaptive.fit(X)
+    assert len(made) == 1 and made[0][0] is None
+    with pytest.raises(ValueError, match="n_threads"):
+        aekit.Autoencoder(2, n_threads="many").fit(X)
+
+
+def test_the_command_line_trains_with_the_governor(monkeypatch, tmp_path):
+    from aekit.cli.main import main
+
+    made = _governors_made(monkeypatch)
+    args = ["train", "ae", "--out", str(tmp_path / "r"), "--epochs", "1", "--hidden", "8"]
+    assert main([*args, "--quiet"]) == 0
+    assert len(made) == 1
