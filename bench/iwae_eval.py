@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from aekit.cli.options import load_run
 from aekit.core.likelihoods import Likelihood
 from aekit.runs.evaluation import evaluation_data
+from aekit.runs.folder import open_run
 
 
 def decoder_flops(decoder: nn.Module, latent_dim: int) -> int:
@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    _, spec, model = load_run(args.run, None, args.data_dir, None, "cpu")
+    _, spec, model = open_run(args.run, data_dir=args.data_dir, device="cpu")
     X = evaluation_data(spec.load(), "test", binarized=spec.binarize)[: args.n]
     module = model.module_
     flops = decoder_flops(module.decoder, model.latent_dim)

@@ -28,7 +28,6 @@ from aekit.cli.options import (
     SEED_OPTION,
     SPLIT_OPTION,
     FiniteFloat,
-    load_run,
     model_params,
     out_option,
     show_model_defaults,
@@ -41,6 +40,7 @@ from aekit.models.registry import KINDS, estimator_class
 from aekit.runs.api import train_run
 from aekit.runs.evaluation import evaluate
 from aekit.runs.figures import image_rows, path_grid, sample_grid
+from aekit.runs.folder import open_run
 from aekit.runs.report import build_report
 from aekit.storage.safe_files import check_writable
 from aekit.training.loop import PRECISIONS
@@ -150,7 +150,9 @@ def evaluate_command(
     device: str,
 ) -> None:
     """Print a run's metrics on a data split as JSON."""
-    kind, spec, model = load_run(run, data, data_dir, split_seed, device)
+    kind, spec, model = open_run(
+        run, data=data, data_dir=data_dir, split_seed=split_seed, device=device
+    )
     if nll_samples and kind != "vae":
         raise click.UsageError("--nll-samples applies to 'vae' runs only.")
     metrics = evaluate(model, spec.load(), split, binarized=spec.binarize, nll_samples=nll_samples)
@@ -184,7 +186,9 @@ def reconstruct(
     device: str,
 ) -> None:
     """Draw originals above their reconstructions (or noisy / denoised / clean)."""
-    kind, spec, model = load_run(run, data, data_dir, split_seed, device)
+    kind, spec, model = open_run(
+        run, data=data, data_dir=data_dir, split_seed=split_seed, device=device
+    )
     path = check_writable(out or Path(run) / "reconstructions.png")
     X = getattr(spec.load(), split).X[:n]
     if noise > 0:
@@ -197,7 +201,7 @@ def reconstruct(
 
 
 def _sampling_model(run: str, device: str):
-    kind, spec, model = load_run(run, None, None, None, device)
+    kind, spec, model = open_run(run, device=device)
     if not isinstance(model, GenerativeMixin):
         raise AekitError(f"{run} is a '{kind}' run; sampling applies to neural model runs.")
     return kind, spec, model
@@ -340,7 +344,9 @@ def report(
     device: str,
 ) -> None:
     """Draw every figure that applies and write one self-contained HTML page."""
-    kind, spec, model = load_run(run, data, data_dir, split_seed, device)
+    kind, spec, model = open_run(
+        run, data=data, data_dir=data_dir, split_seed=split_seed, device=device
+    )
     bundle = spec.load()
     metrics = evaluate(model, bundle, "test", binarized=spec.binarize)
     path = build_report(run, model, kind, spec, bundle, metrics, out=out, seed=seed)

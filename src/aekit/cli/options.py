@@ -23,8 +23,7 @@ from aekit.data.image_folder import parse_image_size
 from aekit.data.sources import SPLITS
 from aekit.errors import DataError
 from aekit.models.outliers import check_contamination
-from aekit.models.registry import ESTIMATORS, estimator_class, load
-from aekit.runs.folder import read_run
+from aekit.models.registry import ESTIMATORS, estimator_class
 from aekit.training.loop import SCHEDULES
 
 # options whose estimator parameter has another name; every other model option is
@@ -240,24 +239,3 @@ def model_params(ctx: click.Context, kind: str, opts: dict[str, Any]) -> dict[st
     if "verbose" in accepted:
         params["verbose"] = not opts["quiet"]
     return params
-
-
-def load_run(
-    run: str,
-    data_source: str | None,
-    data_dir: str | None,
-    split_seed: int | None,
-    device: str = "auto",
-):
-    """The run's kind, its data (with any of them overridden) and its model, loaded
-    onto ``device`` (a run trained on a GPU evaluates on a CPU-only machine)."""
-    kind, data, _ = read_run(run)
-    if data_source is not None:
-        data.source = data_source
-    if data_dir is not None:
-        data.data_dir = data_dir
-    elif data.data_dir is not None:  # a folder named by the run's file, not by the user:
-        data.download = False  # read it, never create it
-    if split_seed is not None:
-        data.split_seed = split_seed
-    return kind, data, load(run, device=device)

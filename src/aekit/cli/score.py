@@ -9,9 +9,10 @@ import click
 import numpy as np
 
 from aekit.cli.exit import echo_err
-from aekit.cli.options import DATA_OPTIONS, DEVICE_OPTION, load_run
+from aekit.cli.options import DATA_OPTIONS, DEVICE_OPTION
 from aekit.data.sources import SPLITS
 from aekit.runs.evaluation import evaluation_data
+from aekit.runs.folder import open_run
 from aekit.storage.safe_files import atomic_write_bytes, check_writable
 
 
@@ -49,7 +50,9 @@ def score_command(
     """Score every example of a run's data (or --data): one CSV row each with its
     index, its score (higher is more normal) and its flag (+1 inlier, -1 outlier,
     by the threshold the model set from its training data)."""
-    _, spec, model = load_run(run, data, data_dir, split_seed, device)
+    _, spec, model = open_run(
+        run, data=data, data_dir=data_dir, split_seed=split_seed, device=device
+    )
     path = check_writable(Path(out) if out else Path(run) / "scores.csv")
     if not hasattr(model, "offset_"):
         raise click.UsageError(f"{run} was saved before outlier scores existed; train it again.")

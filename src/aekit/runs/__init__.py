@@ -2,5 +2,6 @@
 report, and :func:`train_run`, the Python API that makes a run."""
 
 from aekit.runs.api import TrainedRun, run_callbacks, train_run
+from aekit.runs.folder import open_run
 
-__all__ = ["TrainedRun", "run_callbacks", "train_run"]
+__all__ = ["TrainedRun", "open_run", "run_callbacks", "train_run"]

@@ -32,6 +32,8 @@ from typing import Any
 
 from aekit.data.sources import DataSpec
 from aekit.errors import RunFileError
+from aekit.models.estimator import AutoencoderEstimator
+from aekit.models.registry import load
 from aekit.storage.persistence import MODEL_CONFIG
 from aekit.storage.safe_files import read_json, write_json
 from aekit.training.checkpoint import CHECKPOINT
@@ -286,3 +288,26 @@ def read_run(path: str | Path) -> tuple[str, DataSpec, dict[str, Any]]:
         return run["kind"], DataSpec(**run["data"]), run.get("options", {})
     except (KeyError, TypeError):
         raise RunFileError(f"{path / RUN_FILE} is not a valid run description.") from None
+
+
+def open_run(
+    run: str | Path,
+    *,
+    data: str | None = None,
+    data_dir: str | None = None,
+    split_seed: int | None = None,
+    device: str = "auto",
+) -> tuple[str, DataSpec, AutoencoderEstimator]:
+    """The kind, the data (any of them overridden) and the model of the run folder
+    ``run``, loaded onto ``device`` (a run trained on a GPU evaluates on a CPU-only
+    machine); what ``aekit evaluate``, ``report`` and the benchmarks start from."""
+    kind, spec, _ = read_run(run)
+    if data is not None:
+        spec.source = data
+    if data_dir is not None:
+        spec.data_dir = data_dir
+    elif spec.data_dir is not None:  # a folder named by the run's file, not by the user:
+        spec.download = False  # read it, never create it
+    if split_seed is not None:
+        spec.split_seed = split_seed
+    return kind, spec, load(run, device=device)
