@@ -249,6 +249,10 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             order = np.random.default_rng(self.seed_).permutation(len(X))
             X, X_val = X[order[n_val:]], X[order[:n_val]]
         self.device_ = resolve_device(self.device)
+        # the data in the model's units and shape, on its device when they fit in memory
+        X_train_t, X_val_t = (
+            None if A is None else self._to_tensor(A, whole_on_device=True) for A in (X, X_val)
+        )
         callbacks = list(callbacks)
         adaptive = self.n_threads == "adaptive"
         if adaptive:  # asked for: fewer, pinned threads while others load the CPUs
@@ -258,10 +262,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             torch.manual_seed(self.seed_)
             self.module_ = self.build_module(self.input_shape_).to(self.device_)
             trainer = Trainer(self.module_, config, self.device_, callbacks)
-            self.history_ = trainer.fit(
-                self._to_tensor(X, whole_on_device=True),
-                None if X_val is None else self._to_tensor(X_val, whole_on_device=True),
-            )
+            self.history_ = trainer.fit(X_train_t, X_val_t)
         self.module_.eval()
         self._summarise_training(training_sample(X, self.seed_))
         return self
