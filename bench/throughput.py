@@ -189,7 +189,7 @@ def contention_worker(threads: str, data_dir: str, epochs: int = 192, window: fl
     import threading
 
     from aekit import VAE
-    from aekit.training.threads import LoadGovernor
+    from aekit.training.governor import LoadGovernor
 
     stamps: list[float] = []
     counts: list[int] = []
@@ -225,7 +225,8 @@ def contention_worker(threads: str, data_dir: str, epochs: int = 192, window: fl
     toggler = threading.Thread(target=alternate)
     toggler.start()
     try:
-        model.fit(X)
+        # the governor as `aekit train` runs it (a Python fit runs it only when asked)
+        model.fit(X, callbacks=[LoadGovernor(n_threads, torch.device("cpu"))])
     finally:
         done.set()
         toggler.join()
