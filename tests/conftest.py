@@ -11,8 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _mnist_dir() -> Path:
-    env = os.environ.get("AEKIT_TEST_MNIST")
-    candidates = [Path(env)] if env else []
+    given = ("AEKIT_TEST_MNIST", "AEKIT_DATA")
+    candidates = [Path(os.environ[name]) for name in given if os.environ.get(name)]
+    candidates += [path / "mnist" for path in candidates]
     candidates += [
         REPO.parent / "shared" / "data" / "mnist",
         REPO / ".." / ".." / "shared" / "data" / "mnist",
@@ -20,7 +21,9 @@ def _mnist_dir() -> Path:
     for path in candidates:
         if (path / "train-images-idx3-ubyte.gz").exists():
             return path.resolve()
-    raise FileNotFoundError("MNIST IDX files not found; set AEKIT_TEST_MNIST to their folder.")
+    raise FileNotFoundError(
+        "MNIST IDX files not found in $AEKIT_DATA, $AEKIT_TEST_MNIST or ../shared/data/mnist."
+    )
 
 
 @pytest.fixture(scope="session")

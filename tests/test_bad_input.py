@@ -344,3 +344,30 @@ def test_the_python_api_refuses_non_finite_and_negative_settings(trained_run):
     # a tensor that carries a graph is read, not refused with a torch error
     tensor = torch.zeros(4, 1, 8, 8, requires_grad=True)
     assert model.transform(tensor).shape == (4, 2)
+
+
+def test_a_bernoulli_likelihood_refuses_values_outside_the_unit_interval(tmp_path, capsys):
+    """A Bernoulli decoder models values in [0, 1]: standardised table values are
+    refused in one sentence (they trained with a note before), min-max ones train;
+    dynamic binarisation asks for the Bernoulli likelihood it draws data for."""
+    import aekit
+    from aekit.errors import DataError
+
+    X = (np.random.default_rng(0).normal(size=(60, 5)) * 10).astype(np.float32)
+    for model in (
+        aekit.Autoencoder(2, hidden=(8,), epochs=1, likelihood="bernoulli"),
+        aekit.VAE(2, hidden=(8,), epochs=1, likelihood="bernoulli", binarize="dynamic"),
+    ):
+        with pytest.raises(DataError, match=r"values in \[0, 1\].*holds values in \[-"):
+            model.fit(X)
+        model.set_params(scale="minmax").fit(X)  # the same data, scaled into [0, 1]
+    with pytest.raises(ValueError, match="binarize='dynamic' draws binary data"):
+        aekit.VAE(2, epochs=1, binarize="dynamic").fit(np.clip(X, 0, 1))
+    table = tmp_path / "table.csv"
+    np.savetxt(table, X, delimiter=",")
+    code = main(["train", "vae", "--data", str(table), "--likelihood", "bernoulli",
+                 "--out", str(tmp_path / "r"), "--epochs", "1", "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "Bernoulli likelihood models values in [0, 1]" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()

@@ -411,3 +411,29 @@ def test_cuda_matches_cpu(solver):
     gpu = PCA(3, solver=solver, random_state=0, device="cuda").fit(X)
     np.testing.assert_allclose(gpu.components_, cpu.components_, atol=1e-8)
     np.testing.assert_allclose(gpu.score_samples(X), cpu.score_samples(X), rtol=1e-10)
+
+
+def test_pca_takes_latent_dim_as_every_other_model_does():
+    """One name for the code size: a grid over ``latent_dim`` searches PCA too."""
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    X = np.random.default_rng(0).normal(size=(60, 5)) * [4, 3, 2, 1, 0.5]
+    np.testing.assert_array_equal(PCA(latent_dim=3).fit(X).transform(X), PCA(3).fit(X).transform(X))
+    assert PCA(latent_dim=3).fit(X).n_components_ == 3
+    with pytest.raises(ValueError, match="name the same number"):
+        PCA(4, latent_dim=3).fit(X)
+    with pytest.raises(ValueError, match="latent_dim must be an int"):
+        PCA(latent_dim=9).fit(X)
+    search = GridSearchCV(make_pipeline(PCA()), {"pca__latent_dim": [1, 4]}, cv=3).fit(X)
+    assert search.best_estimator_[-1].n_components_ in (1, 4)
+
+
+def test_every_model_says_what_its_score_measures():
+    import aekit
+
+    X = np.random.default_rng(0).random((40, 4), dtype=np.float32)
+    for cls in (aekit.PCA, aekit.LinearAutoencoder, aekit.Autoencoder, aekit.VAE):
+        kwargs = {} if cls is aekit.PCA else {"epochs": 1, "latent_dim": 2}
+        model = cls(**kwargs).fit(X)
+        assert model.score_measure_ == type(model).score_measure and model.score_measure_

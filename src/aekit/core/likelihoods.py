@@ -32,6 +32,8 @@ class Likelihood(nn.Module):
     """Base class. ``params_per_value`` values per observed value come from the decoder."""
 
     params_per_value = 1
+    #: the values it is a density of: "real" numbers, or "unit" for values in [0, 1]
+    support = "real"
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -110,6 +112,8 @@ class GaussianLearned(Likelihood):
 
 class Bernoulli(Likelihood):
     """``Bernoulli(x | sigmoid(logits))`` for data in [0, 1], computed on logits."""
+
+    support = "unit"
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         per_value = -F.binary_cross_entropy_with_logits(params, x, reduction="none")

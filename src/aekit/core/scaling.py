@@ -30,6 +30,8 @@ import torch
 from torch import nn
 
 SCALINGS = ("auto", "none", "minmax", "standard")
+# how far outside [0, 1] a value may round and still count as in it (float32 minmax)
+UNIT_SLACK = 1e-6
 
 
 class FeatureScaling(nn.Module):
@@ -97,6 +99,14 @@ class FeatureScaling(nn.Module):
         """``log |det ∂x / ∂x_model| = Σ_j log factor_j``: a density of the scaled data,
         less this, is the density of the data in the user's units."""
         return float(torch.log(self.factor.double()).sum())
+
+    def scaled_range(self, X: np.ndarray) -> tuple[float, float]:
+        """The least and the greatest value of ``apply(X)``, a slab at a time (no copy
+        of ``X``)."""
+        low, high = _extremes(X)
+        offset = self.offset.double().numpy().reshape(low.shape)
+        factor = self.factor.double().numpy().reshape(low.shape)
+        return float(((low - offset) / factor).min()), float(((high - offset) / factor).max())
 
     def apply(self, X: np.ndarray) -> np.ndarray:
         """:meth:`forward` of an array, float32 (``X`` itself, no copy, when this

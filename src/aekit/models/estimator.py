@@ -82,6 +82,12 @@ class AutoencoderEstimator(
     is_pca: ClassVar[bool] = False
 
     @property
+    def score_measure_(self) -> str:
+        """What ``score`` and ``score_samples`` measure, for this model (the class's
+        ``score_measure``)."""
+        return self.score_measure
+
+    @property
     def dequantized_data(self) -> bool:
         """Whether the model was trained on dequantised 8-bit values (evaluation then
         uses a fixed dequantisation)."""

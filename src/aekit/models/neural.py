@@ -30,7 +30,7 @@ from aekit.core.heads import DeterministicHead
 from aekit.core.likelihoods import LIKELIHOODS, Likelihood, make_likelihood
 from aekit.core.module import AutoencoderModule
 from aekit.core.networks import ACTIVATIONS, ARCHITECTURES, DEFAULT_HIDDEN, NORMS, build_networks
-from aekit.core.scaling import SCALINGS, FeatureScaling
+from aekit.core.scaling import SCALINGS, UNIT_SLACK, FeatureScaling
 from aekit.core.user_networks import user_networks
 from aekit.errors import DataError
 from aekit.models.code_densities import densities_from_dict, densities_to_dict
@@ -273,7 +273,17 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         self._fit_offset(sample)
 
     def _check_training_values(self, X: np.ndarray) -> None:
-        """Refuse training data the model's options do not suit (none here)."""
+        """Refuse training data the model's options do not suit: a Bernoulli likelihood
+        models values in [0, 1] (after the feature scaling)."""
+        if self._likelihood().support != "unit":
+            return
+        low, high = self.scaling_.scaled_range(X)
+        if low < -UNIT_SLACK or high > 1.0 + UNIT_SLACK:
+            raise DataError(
+                f"the Bernoulli likelihood models values in [0, 1], but X after scale="
+                f"{self.scale!r} holds values in [{low:.4g}, {high:.4g}]; use scale='minmax' "
+                "or a Gaussian likelihood."
+            )
 
     @property
     def scale_offset_(self) -> np.ndarray:

@@ -42,6 +42,8 @@ __all__ = ["PCA", "SOLVERS"]
 SOLVERS = ("auto", "covariance", "svd", "randomized")
 DTYPES = {"auto": None, "float64": torch.float64, "float32": torch.float32}
 
+DEFAULT_COMPONENTS = 2  # PCA's code size when neither n_components nor latent_dim is given
+
 
 class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
     """Principal component analysis in the input's precision, solved in float64, on
@@ -56,6 +58,10 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
     ----------
     n_components : int, default=2
         Size of the code, in ``[1, min(n_samples, n_features)]``.
+    latent_dim : int, optional
+        The same number under the name every other aekit model (and the command line)
+        gives it, so that one grid can search every kind; when given it is the code
+        size, and ``n_components`` must be left at its default or agree.
     whiten : bool, default=False
         Divide the codes by the square root of their variance, so that they have
         unit variance on the training data.
@@ -142,8 +148,9 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
 
     def __init__(
         self,
-        n_components: int = 2,
+        n_components: int = DEFAULT_COMPONENTS,
         *,
+        latent_dim: int | None = None,
         whiten: bool = False,
         solver: str = "auto",
         device: str = "auto",
@@ -154,6 +161,7 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
         contamination: str | float = "auto",
     ) -> None:
         self.n_components = n_components
+        self.latent_dim = latent_dim
         self.whiten = whiten
         self.solver = solver
         self.device = device
@@ -183,10 +191,17 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
         self._resolve_device()
 
     def _check_n_components(self, n: int, D: int) -> int:
-        k, top = self.n_components, min(n, D)
+        name, k, top = "n_components", self.n_components, min(n, D)
+        if self.latent_dim is not None:
+            if self.n_components not in (DEFAULT_COMPONENTS, self.latent_dim):
+                raise ValueError(
+                    f"latent_dim={self.latent_dim!r} and n_components={self.n_components!r} "
+                    "name the same number, the code size; give one of them."
+                )
+            name, k = "latent_dim", self.latent_dim
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= top:
             raise ValueError(
-                f"n_components must be an int in [1, min(n_samples, n_features)] = [1, {top}] "
+                f"{name} must be an int in [1, min(n_samples, n_features)] = [1, {top}] "
                 f"for X with {n} sample(s) and {D} feature(s); got {k!r}."
             )
         return int(k)

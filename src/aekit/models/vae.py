@@ -17,6 +17,7 @@ from aekit.core.heads import GaussianHead
 from aekit.core.likelihoods import Likelihood, make_likelihood
 from aekit.core.module import OBJECTIVES
 from aekit.core.priors import PRIORS, make_prior
+from aekit.core.scaling import UNIT_SLACK
 from aekit.data.values import bits_per_dim, is_8bit, is_binary
 from aekit.errors import DataError
 from aekit.models.neural import DEEP_CONSTRAINTS, NeuralAutoencoder
@@ -199,6 +200,11 @@ class VAE(NeuralAutoencoder, kind="vae"):
                 f"{name} weights the ELBO's KL term, which the IWAE bound does not have; "
                 "use objective='elbo' or leave beta=1, kl_warmup_epochs=0, free_bits=0."
             )
+        if self.binarize == "dynamic" and self.likelihood != "bernoulli":
+            raise ValueError(
+                "binarize='dynamic' draws binary data for the Bernoulli likelihood; use "
+                "likelihood='bernoulli', or binarize='none' for a Gaussian likelihood."
+            )
         if self.dequantize and self.binarize == "dynamic":
             raise ValueError("dequantize and binarize='dynamic' exclude each other; pick one.")
         if self.dequantize and not self.likelihood.startswith("gaussian"):
@@ -217,6 +223,14 @@ class VAE(NeuralAutoencoder, kind="vae"):
         return bool(self.dequantize)
 
     def _check_training_values(self, X: np.ndarray) -> None:
+        super()._check_training_values(X)
+        if self.binarize == "dynamic":
+            low, high = self.scaling_.scaled_range(X)
+            if low < -UNIT_SLACK or high > 1.0 + UNIT_SLACK:
+                raise DataError(
+                    f"binarize='dynamic' draws each value as a probability in [0, 1], but X "
+                    f"(scale={self.scale!r}) holds values in [{low:.4g}, {high:.4g}]."
+                )
         if not self.dequantize:
             return
         if self.scale_ != "none":
