@@ -46,8 +46,8 @@ def test_train_run_resumes_and_refuses_what_it_cannot_do(tmp_path):
     with pytest.raises(AekitError, match="tensorboard does not apply to 'pca'"):
         aekit.train_run("pca", "digits", tmp_path / "p", tensorboard=True, n_components=2)
     assert not (tmp_path / "p").exists()
-    with pytest.raises(AekitError, match="latent_dim is not a parameter of PCA"):
-        aekit.train_run("pca", "digits", tmp_path / "p", latent_dim=2)
+    with pytest.raises(AekitError, match="hidden is not a parameter of PCA"):
+        aekit.train_run("pca", "digits", tmp_path / "p", hidden=(8,))
 
 
 def test_pca_run_is_evaluated_beside_its_bound(tmp_path):

@@ -200,13 +200,13 @@ class VAE(NeuralAutoencoder, kind="vae"):
                 f"{name} weights the ELBO's KL term, which the IWAE bound does not have; "
                 "use objective='elbo' or leave beta=1, kl_warmup_epochs=0, free_bits=0."
             )
+        if self.dequantize and self.binarize == "dynamic":
+            raise ValueError("dequantize and binarize='dynamic' exclude each other; pick one.")
         if self.binarize == "dynamic" and self.likelihood != "bernoulli":
             raise ValueError(
                 "binarize='dynamic' draws binary data for the Bernoulli likelihood; use "
                 "likelihood='bernoulli', or binarize='none' for a Gaussian likelihood."
             )
-        if self.dequantize and self.binarize == "dynamic":
-            raise ValueError("dequantize and binarize='dynamic' exclude each other; pick one.")
         if self.dequantize and not self.likelihood.startswith("gaussian"):
             raise ValueError(
                 "dequantize applies to the Gaussian likelihoods, densities of continuous "
