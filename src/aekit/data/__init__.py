@@ -16,7 +16,7 @@ from aekit.data.sources import (
     load_idx_dataset,
     resolve_data_dir,
 )
-from aekit.data.values import binarize, dequantize, is_8bit, is_binary
+from aekit.data.values import binarize, dequantize, in_unit_interval, is_8bit, is_binary
 
 __all__ = [
     "DATASETS",
@@ -25,6 +25,7 @@ __all__ = [
     "Split",
     "binarize",
     "dequantize",
+    "in_unit_interval",
     "is_8bit",
     "is_binary",
     "load_data",

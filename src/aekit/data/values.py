@@ -65,3 +65,11 @@ def bits_per_dim(log_likelihood_nats: float, n_values: int) -> float:
     8.0
     """
     return (-log_likelihood_nats + n_values * np.log(256)) / (n_values * np.log(2))
+
+
+def in_unit_interval(X: np.ndarray, rows: int = 4096) -> bool:
+    """Whether every value of ``X`` lies in [0, 1] (read a slab of ``rows`` at a time)."""
+    return all(
+        float(X[i : i + rows].min()) >= 0.0 and float(X[i : i + rows].max()) <= 1.0
+        for i in range(0, len(X), rows)
+    )

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from aekit.data.sources import SPLITS, DataBundle
-from aekit.data.values import binarize, bits_per_dim, dequantize
+from aekit.data.values import binarize, bits_per_dim, dequantize, in_unit_interval
 from aekit.errors import AekitError
 from aekit.models.estimator import AutoencoderEstimator
 from aekit.models.pca import PCA
@@ -88,7 +88,8 @@ def evaluate(
     Returns
     -------
     dict
-        ``kind``, ``data``, ``split``, ``n``, ``mse``, ``psnr_db``, ``score``; the
+        ``kind``, ``data``, ``split``, ``n``, ``mse``, ``psnr_db`` (for values in
+        [0, 1], whose peak is 1; not for unbounded tables), ``score``; the
         linear reference (``latent_dim``, ``eckart_young_bound_mse``, ``pca_mse``);
         for a VAE the ELBO's parts in nats and, with ``nll_samples``,
         ``log_likelihood_nats`` with its standard error over examples
@@ -106,10 +107,11 @@ def evaluate(
         "split": split,
         "n": int(len(X)),
         "mse": mse,
-        "psnr_db": float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf"),
-        "score": float(model.score(X)),
-        "score_measures": model.score_measure,
     }
+    if in_unit_interval(X):  # a peak signal of 1: images and other values in [0, 1]
+        metrics["psnr_db"] = float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf")
+    metrics["score"] = float(model.score(X))
+    metrics["score_measures"] = model.score_measure
     X_train = evaluation_data(bundle, "train", binarized=binarized, dequantized=dequantized)
     metrics.update(linear_reference(model, X_train, X))
     if not model.feature_scaling.is_identity:  # also in the units the model trained in
@@ -144,16 +146,26 @@ def linear_reference(
     ``eckart_young_bound_mse``: the least MSE any rank-d linear reconstruction of
     ``X`` can have (PCA fitted to ``X`` itself; the sum of its discarded
     eigenvalues per value). ``pca_mse``: PCA with d components fitted on
-    ``X_train``. Empty when d is not below the data's rank bound.
+    ``X_train`` under the model's own preprocessing (its feature scaling), its
+    error in the same units as the model's ``mse``. Empty when d is not below the
+    data's rank bound.
     """
     d = model.code_size
     flat_train = X_train.reshape(len(X_train), -1)
     flat = X.reshape(len(X), -1)
     if d >= min(flat.shape) or d >= min(flat_train.shape):
         return {}
-    reference = model if model.is_pca else PCA(d).fit(flat_train)
-    return {
-        "latent_dim": int(d),
-        "eckart_young_bound_mse": float(PCA(d).fit(flat).reconstruction_error_bound()),
-        "pca_mse": reference.reconstruction_error(X if model.is_pca else flat),
-    }
+    bound = float(PCA(d).fit(flat).reconstruction_error_bound())
+    scaling = model.feature_scaling
+    if model.is_pca:
+        pca_mse = model.reconstruction_error(X)
+    elif scaling.is_identity:
+        pca_mse = PCA(d).fit(flat_train).reconstruction_error(flat)
+    else:  # the same preprocessing as the model: PCA of the scaled data, back in X's units
+        shape = (-1, *model.input_shape_)
+        scaled_train = scaling.apply(X_train.reshape(shape)).reshape(len(X_train), -1)
+        reference = PCA(d).fit(scaled_train)
+        codes = reference.transform(scaling.apply(X.reshape(shape)).reshape(len(X), -1))
+        X_hat = scaling.undo(reference.inverse_transform(codes).reshape(shape))
+        pca_mse = float(np.mean((X_hat.reshape(len(X), -1) - flat) ** 2, dtype=np.float64))
+    return {"latent_dim": int(d), "eckart_young_bound_mse": bound, "pca_mse": pca_mse}
