@@ -50,6 +50,8 @@ class FeatureScaling(nn.Module):
         self.register_buffer("offset", torch.as_tensor(np.asarray(offset, dtype=np.float32)))
         self.register_buffer("factor", torch.as_tensor(np.asarray(factor, dtype=np.float32)))
         self.kind = kind
+        #: the least and greatest scaled value of the data ``fit`` saw (not saved)
+        self.fitted_range: tuple[float, float] | None = None
 
     @classmethod
     def identity(cls, shape: tuple[int, ...]) -> FeatureScaling:
@@ -65,14 +67,23 @@ class FeatureScaling(nn.Module):
         if kind == "auto":
             kind = "none" if low.min() >= 0.0 and high.max() <= 1.0 else "standard"
         if kind == "none":
-            return cls.identity(shape)
-        if kind == "minmax":
-            offset, spread = low, high - low
+            scaling = cls.identity(shape)
         else:
-            offset = X.mean(axis=0, dtype=np.float64)
-            spread = np.sqrt(np.mean((X - offset.astype(X.dtype)) ** 2, axis=0, dtype=np.float64))
-        factor = np.where(spread > 0, spread, 1.0)  # a constant feature stays put
-        return cls(offset.astype(np.float32), factor.astype(np.float32), kind)
+            if kind == "minmax":
+                offset, spread = low, high - low
+            else:
+                offset = X.mean(axis=0, dtype=np.float64)
+                spread = np.mean((X - offset.astype(X.dtype)) ** 2, axis=0, dtype=np.float64)
+                spread = np.sqrt(spread)
+            factor = np.where(spread > 0, spread, 1.0)  # a constant feature stays put
+            scaling = cls(offset.astype(np.float32), factor.astype(np.float32), kind)
+        # the scaled data's range, from the extremes already read (no second pass)
+        offset, factor = scaling.offset.double().numpy(), scaling.factor.double().numpy()
+        scaling.fitted_range = (
+            float(((low - offset) / factor).min()),
+            float(((high - offset) / factor).max()),
+        )
+        return scaling
 
     @property
     def is_identity(self) -> bool:
@@ -99,14 +110,6 @@ class FeatureScaling(nn.Module):
         """``log |det ∂x / ∂x_model| = Σ_j log factor_j``: a density of the scaled data,
         less this, is the density of the data in the user's units."""
         return float(torch.log(self.factor.double()).sum())
-
-    def scaled_range(self, X: np.ndarray) -> tuple[float, float]:
-        """The least and the greatest value of ``apply(X)``, a slab at a time (no copy
-        of ``X``)."""
-        low, high = _extremes(X)
-        offset = self.offset.double().numpy().reshape(low.shape)
-        factor = self.factor.double().numpy().reshape(low.shape)
-        return float(((low - offset) / factor).min()), float(((high - offset) / factor).max())
 
     def apply(self, X: np.ndarray) -> np.ndarray:
         """:meth:`forward` of an array, float32 (``X`` itself, no copy, when this

@@ -97,11 +97,7 @@ class AutoencoderEstimator(
     def feature_scaling(self) -> FeatureScaling:
         """The scaling of the features the model works in (none here: the data as
         given; the neural models fit one, ``scaling_``)."""
-        return FeatureScaling.identity(self._input_shape)
-
-    @property
-    def _input_shape(self) -> tuple[int, ...]:
-        return tuple(getattr(self, "input_shape_", (self.n_features_in_,)))
+        return FeatureScaling.identity(tuple(self.input_shape_))
 
     @property
     def code_size(self) -> int:

@@ -277,7 +277,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         models values in [0, 1] (after the feature scaling)."""
         if self._likelihood().support != "unit":
             return
-        low, high = self.scaling_.scaled_range(X)
+        low, high = self.scaling_.fitted_range  # X is the data the scaling was fitted on
         if low < -UNIT_SLACK or high > 1.0 + UNIT_SLACK:
             raise DataError(
                 f"the Bernoulli likelihood models values in [0, 1], but X after scale="

@@ -17,7 +17,6 @@ from aekit.core.heads import GaussianHead
 from aekit.core.likelihoods import Likelihood, make_likelihood
 from aekit.core.module import OBJECTIVES
 from aekit.core.priors import PRIORS, make_prior
-from aekit.core.scaling import UNIT_SLACK
 from aekit.data.values import bits_per_dim, is_8bit, is_binary
 from aekit.errors import DataError
 from aekit.models.neural import DEEP_CONSTRAINTS, NeuralAutoencoder
@@ -223,14 +222,7 @@ class VAE(NeuralAutoencoder, kind="vae"):
         return bool(self.dequantize)
 
     def _check_training_values(self, X: np.ndarray) -> None:
-        super()._check_training_values(X)
-        if self.binarize == "dynamic":
-            low, high = self.scaling_.scaled_range(X)
-            if low < -UNIT_SLACK or high > 1.0 + UNIT_SLACK:
-                raise DataError(
-                    f"binarize='dynamic' draws each value as a probability in [0, 1], but X "
-                    f"(scale={self.scale!r}) holds values in [{low:.4g}, {high:.4g}]."
-                )
+        super()._check_training_values(X)  # binarize='dynamic' has Bernoulli's range
         if not self.dequantize:
             return
         if self.scale_ != "none":

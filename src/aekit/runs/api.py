@@ -120,11 +120,12 @@ def train_run(
         ``(path, model, metrics)``.
     """
     cls = estimator_class(kind)
-    unknown = sorted(set(options) - set(cls().get_params()))
+    accepted = cls().get_params()
+    unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise AekitError(
             f"{', '.join(unknown)} is not a parameter of {cls.__name__}; "
-            f"its parameters are {', '.join(sorted(cls().get_params()))}."
+            f"its parameters are {', '.join(sorted(accepted))}."
         )
     model = cls(**options)
     out = Path(out if out is not None else f"runs/{kind}-{Path(data).stem}")

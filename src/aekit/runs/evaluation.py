@@ -113,33 +113,46 @@ def evaluate(
     metrics["score"] = float(model.score(X))
     metrics["score_measures"] = model.score_measure
     X_train = evaluation_data(bundle, "train", binarized=binarized, dequantized=dequantized)
-    metrics.update(linear_reference(model, X_train, X))
+    # PCA of the scaled training data, fitted once for both comparisons that use it
+    scaled_pca = _scaled_pca(model, X_train)
+    metrics.update(linear_reference(model, X_train, X, scaled_pca=scaled_pca))
     if not model.feature_scaling.is_identity:  # also in the units the model trained in
-        metrics.update(_scaled_errors(model, X_train, X))
+        metrics.update(_scaled_errors(model, X, scaled_pca))
     metrics.update(model.evaluation_metrics(X, nll_samples=nll_samples, progress=progress))
     return metrics
 
 
-def _scaled_errors(model: Any, X_train: np.ndarray, X: np.ndarray) -> dict[str, Any]:
+def _scaled(model: Any, A: np.ndarray) -> np.ndarray:
+    """``A`` in the model's scaled units, one row per example."""
+    return model.feature_scaling.apply(A.reshape(len(A), *model.input_shape_)).reshape(len(A), -1)
+
+
+def _scaled_pca(model: Any, X_train: np.ndarray) -> PCA | None:
+    """PCA of the model's code size fitted to the scaled training data (None for a
+    model without a scaling, or a code size the data cannot have)."""
+    d = model.code_size
+    if model.is_pca or model.feature_scaling.is_identity or d >= min(len(X_train), X_train[0].size):
+        return None
+    return PCA(d).fit(_scaled(model, X_train))
+
+
+def _scaled_errors(model: Any, X: np.ndarray, scaled_pca: PCA | None) -> dict[str, Any]:
     """The model's MSE and PCA's, both in the model's scaled units."""
-
-    def scaled(A: np.ndarray) -> np.ndarray:
-        A = A.reshape(len(A), *model.input_shape_)
-        return model.feature_scaling.apply(A).reshape(len(A), -1)
-
-    X_hat = model.reconstruct(X)
+    X_scaled = _scaled(model, X)
+    X_hat_scaled = _scaled(model, model.reconstruct(X))
     out: dict[str, Any] = {"scale": model.scale_}
-    out["mse_scaled"] = float(np.mean((scaled(X) - scaled(X_hat)) ** 2, dtype=np.float64))
-    d = model.latent_dim
-    if d < min(len(X_train), X[0].size):
-        reference = PCA(d).fit(scaled(X_train))
-        out["pca_mse_scaled"] = reference.reconstruction_error(scaled(X))
+    out["mse_scaled"] = float(np.mean((X_scaled - X_hat_scaled) ** 2, dtype=np.float64))
+    if scaled_pca is not None:
+        out["pca_mse_scaled"] = scaled_pca.reconstruction_error(X_scaled)
     return out
 
 
-
 def linear_reference(
-    model: AutoencoderEstimator, X_train: np.ndarray, X: np.ndarray
+    model: AutoencoderEstimator,
+    X_train: np.ndarray,
+    X: np.ndarray,
+    *,
+    scaled_pca: PCA | None = None,
 ) -> dict[str, float]:
     """What the best linear codes of the model's size achieve on ``X``.
 
@@ -147,8 +160,8 @@ def linear_reference(
     ``X`` can have (PCA fitted to ``X`` itself; the sum of its discarded
     eigenvalues per value). ``pca_mse``: PCA with d components fitted on
     ``X_train`` under the model's own preprocessing (its feature scaling), its
-    error in the same units as the model's ``mse``. Empty when d is not below the
-    data's rank bound.
+    error in the same units as the model's ``mse`` (``scaled_pca``: that PCA, when
+    already fitted). Empty when d is not below the data's rank bound.
     """
     d = model.code_size
     flat_train = X_train.reshape(len(X_train), -1)
@@ -162,10 +175,8 @@ def linear_reference(
     elif scaling.is_identity:
         pca_mse = PCA(d).fit(flat_train).reconstruction_error(flat)
     else:  # the same preprocessing as the model: PCA of the scaled data, back in X's units
-        shape = (-1, *model.input_shape_)
-        scaled_train = scaling.apply(X_train.reshape(shape)).reshape(len(X_train), -1)
-        reference = PCA(d).fit(scaled_train)
-        codes = reference.transform(scaling.apply(X.reshape(shape)).reshape(len(X), -1))
-        X_hat = scaling.undo(reference.inverse_transform(codes).reshape(shape))
+        reference = scaled_pca if scaled_pca is not None else _scaled_pca(model, X_train)
+        codes = reference.transform(_scaled(model, X))
+        X_hat = scaling.undo(reference.inverse_transform(codes).reshape(-1, *model.input_shape_))
         pca_mse = float(np.mean((X_hat.reshape(len(X), -1) - flat) ** 2, dtype=np.float64))
     return {"latent_dim": int(d), "eckart_young_bound_mse": bound, "pca_mse": pca_mse}
