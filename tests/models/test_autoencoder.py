@@ -8,7 +8,11 @@ import pytest
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
-from sklearn.utils.estimator_checks import check_estimator
+from sklearn.utils.estimator_checks import (
+    check_estimator,
+    check_outliers_fit_predict,
+    check_outliers_train,
+)
 
 import aekit
 from aekit import VAE, Autoencoder, DenoisingAutoencoder
@@ -17,11 +21,22 @@ from aekit.errors import DataError, RunFileError
 SMALL = dict(latent_dim=2, hidden=(8,), epochs=3, batch_size=16, random_state=0, device="cpu")
 
 
+# By default offset_ comes from held-out scores (issue 32), so the share of the
+# *training* examples flagged is not contamination by construction; with
+# validation_fraction=0 scikit-learn's in-sample convention holds (checked below).
+HELD_OUT_THRESHOLD = {
+    check.__name__: "offset_ is set from held-out examples' scores, not the training ones"
+    for check in (check_outliers_train, check_outliers_fit_predict)
+}
+
+
 @pytest.mark.parametrize("cls", [Autoencoder, DenoisingAutoencoder, VAE])
 def test_check_estimator(cls):
-    # We skip no check. scikit-learn itself skips check_array_api_input unless
-    # SCIPY_ARRAY_API is set; aekit takes NumPy input (torch tensors internally).
-    check_estimator(cls(**SMALL))
+    # Only the check above is expected to fail. scikit-learn itself skips
+    # check_array_api_input unless SCIPY_ARRAY_API is set; aekit takes NumPy input.
+    check_estimator(cls(**SMALL), expected_failed_checks=HELD_OUT_THRESHOLD)
+    for check in (check_outliers_train, check_outliers_fit_predict):
+        check(cls.__name__, cls(**SMALL, validation_fraction=0.0))
 
 
 def test_constructor_only_stores_parameters_and_clone_works():

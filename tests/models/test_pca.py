@@ -13,7 +13,11 @@ from sklearn.base import clone
 from sklearn.decomposition import PCA as SklearnPCA
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import check_estimator
+from sklearn.utils.estimator_checks import (
+    check_estimator,
+    check_outliers_fit_predict,
+    check_outliers_train,
+)
 from threadpoolctl import threadpool_limits
 
 import aekit
@@ -301,9 +305,15 @@ def test_degenerate_model_has_no_log_likelihood():
 # -- the estimator API ----------------------------------------------------------------------
 @pytest.mark.parametrize("solver", ["auto", "svd", "randomized"])
 def test_check_estimator(solver):
-    # No check is skipped. scikit-learn itself skips check_array_api_input unless
-    # SCIPY_ARRAY_API is set; aekit takes NumPy input (torch tensors internally).
-    check_estimator(PCA(solver=solver, random_state=0))
+    # One check is expected to fail: offset_ comes from held-out scores (issue 32), so
+    # the share of training examples flagged is not contamination by construction;
+    # with validation_fraction=0 scikit-learn's in-sample convention holds.
+    # scikit-learn itself skips check_array_api_input unless SCIPY_ARRAY_API is set.
+    in_sample = (check_outliers_train, check_outliers_fit_predict)
+    held_out = {check.__name__: "offset_ is set from held-out scores" for check in in_sample}
+    check_estimator(PCA(solver=solver, random_state=0), expected_failed_checks=held_out)
+    for check in in_sample:
+        check("PCA", PCA(solver=solver, random_state=0, validation_fraction=0.0))
 
 
 def test_reproducible_sign_convention_and_dtypes():

@@ -35,8 +35,8 @@ def test_bfloat16_autocast_runs_the_networks_in_bf16_and_keeps_losses_float32(X)
     model = _ae()
     original_build = model.build_module
 
-    def build_and_watch(shape):
-        module = original_build(shape)
+    def build_and_watch(shape, start=None):
+        module = original_build(shape, start)
         first = next(m for m in module.encoder.modules() if isinstance(m, nn.Linear))
         first.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
         return module

@@ -61,11 +61,16 @@ class DeterministicHead(nn.Module):
     """A linear map from encoder features to the code."""
 
     stochastic = False
+    log_var_layer = None  # a point mass has no variance
 
     def __init__(self, in_features: int, latent_dim: int) -> None:
         super().__init__()
         self.latent_dim = latent_dim
         self.linear = nn.Linear(in_features, latent_dim)
+
+    @property
+    def mean_layer(self) -> nn.Linear:
+        return self.linear
 
     def forward(self, h: torch.Tensor) -> CodeDistribution:
         return CodeDistribution(self.linear(h).float())  # float32 under bf16 autocast
@@ -85,6 +90,14 @@ class GaussianHead(nn.Module):
         self.latent_dim = latent_dim
         self.mean = nn.Linear(in_features, latent_dim)
         self.log_var = nn.Linear(in_features, latent_dim)
+
+    @property
+    def mean_layer(self) -> nn.Linear:
+        return self.mean
+
+    @property
+    def log_var_layer(self) -> nn.Linear:
+        return self.log_var
 
     def forward(self, h: torch.Tensor) -> CodeDistribution:
         # float32 under bf16 autocast: the KL and log-densities need its precision

@@ -79,6 +79,11 @@ class MLPDecoder(nn.Module):
         self.params_per_value = params_per_value
         self.out = nn.Linear(widths[-1], params_per_value * math.prod(output_shape))
 
+    @property
+    def output_layer(self) -> nn.Module:
+        """The last layer (a linear path starts it at zero)."""
+        return self.out
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         out = self.out(self.body(z))
         # (n, k, *shape) flattened on the parameter axis: (n, k * C, H, W) or (n, k * D)
@@ -152,6 +157,11 @@ class ConvDecoder(nn.Module):
             nn.Sequential(*_norm_2d(norm, c_out), ACTIVATIONS[activation]())
             for c_out in widths[1:-1]
         )
+
+    @property
+    def output_layer(self) -> nn.Module:
+        """The last layer (a linear path starts it at zero)."""
+        return self.deconvs[-1]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc(z).view(z.shape[0], *self.start_shape)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# the seeds of the fixed draws of each split (the validation draw also serves a
+# model's own held-out share)
+BINARIZATION_SEEDS = {"train": 0, "val": 1, "test": 2}
+
 
 def binarize(X: np.ndarray, seed: int = 0) -> np.ndarray:
     """A fixed Bernoulli draw of the grey levels in [0, 1], seeded: each value

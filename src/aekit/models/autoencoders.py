@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from aekit.core.corruption import GaussianNoise
 from aekit.core.likelihoods import GaussianFixed, Likelihood
 from aekit.core.networks import build_networks
-from aekit.models.neural import COMMON_CONSTRAINTS, DEEP_CONSTRAINTS, NeuralAutoencoder, given
+from aekit.models.neural import NeuralAutoencoder
+from aekit.models.neural_params import COMMON_CONSTRAINTS, DEEP_CONSTRAINTS, given
+from aekit.models.pca import PCA
 from aekit.training.loop import TrainConfig
 from aekit.validation import Check, one_of, positive
 
@@ -74,7 +78,21 @@ class Autoencoder(NeuralAutoencoder, kind="ae"):
     grad_clip : float, optional
         Clip the gradient norm to this value.
     early_stopping : int, optional
-        Stop after this many epochs without validation improvement; keep the best weights.
+        Stop after this many epochs without validation improvement and keep the best
+        weights. Default: a tenth of the epochs (at least 10) whenever there are
+        validation data (``X_val``, or the held-out share); 0 turns it off.
+    validation_fraction : float in [0, 0.5], default=0.1
+        Share of ``X`` held out when ``fit`` is given no ``X_val`` (raised to 50
+        examples or a fifth of ``X``, whichever is fewer; none under 5 examples):
+        early stopping watches it, and the outlier threshold ``offset_`` is set from
+        its scores, examples the model did not train on. 0 trains on all of ``X``.
+    start : {"auto", "pca", "random"}, default="auto"
+        ``"pca"``: a linear path beside the deep networks, started at PCA's solution
+        with the deep parts' outputs at zero, so training starts from PCA's error
+        and early stopping keeps the best model of the way down
+        (:mod:`aekit.core.linear_path`). ``"auto"``: PCA's start for aekit's own
+        networks under a Gaussian likelihood without ``code_l1``, a random one
+        otherwise.
     device : str, default="auto"
         ``"auto"`` picks CUDA, then MPS, then the CPU.
     n_threads : int or "adaptive", optional
@@ -133,6 +151,8 @@ class Autoencoder(NeuralAutoencoder, kind="ae"):
         lr_schedule: str = "cosine",
         grad_clip: float | None = None,
         early_stopping: int | None = None,
+        validation_fraction: float = 0.1,
+        start: str = "auto",
         device: str = "auto",
         n_threads: int | str | None = None,
         random_state: int | None = None,
@@ -158,6 +178,8 @@ class Autoencoder(NeuralAutoencoder, kind="ae"):
         self.lr_schedule = lr_schedule
         self.grad_clip = grad_clip
         self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.start = start
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
@@ -175,6 +197,14 @@ class Autoencoder(NeuralAutoencoder, kind="ae"):
         super()._validate_params()
         if self.walkback > 0 and self.noise_std == 0:
             raise ValueError("walkback needs a corruption: set noise_std > 0 as well.")
+
+    def _stops_early(self) -> bool:
+        return self.code_l1 == 0  # early stopping watches the MSE, not the L1 term
+
+    def _start(self) -> str:
+        if self.start == "auto" and self.code_l1 > 0:
+            return "random"  # a sparse code is asked for, and PCA's is dense
+        return super()._start()
 
     def _module_options(self) -> dict[str, Any]:
         return {
@@ -217,6 +247,7 @@ class DenoisingAutoencoder(Autoencoder, kind="dae"):
 
 
 ADAM_STEPS = 30_000  # the linear autoencoder's default training length
+PCA_TOLERANCE = 1e-3  # a training error more than 0.1% above PCA's is not converged
 LBFGS_MAX_SAMPLES = 5000  # solver="auto" takes L-BFGS up to this many examples
 
 
@@ -252,8 +283,20 @@ class LinearAutoencoder(NeuralAutoencoder, kind="linear"):
     lr : float, optional
         Default 5e-4 for Adam, 1.0 for L-BFGS (with a strong-Wolfe line search).
     weight_decay : float, default=0
+    validation_fraction : float in [0, 0.5], default=0.1
+        Share of ``X`` held out when ``fit`` is given no ``X_val``: the outlier
+        threshold ``offset_`` comes from its scores (as in :class:`Autoencoder`).
     device, n_threads, random_state, verbose, contamination
         As in :class:`Autoencoder`.
+
+    Attributes
+    ----------
+    optimality_gap_ : float
+        How far the training error ended above PCA's (the Eckart–Young optimum), as a
+        fraction of it, on (at most 10000 of) the training examples. Above 0.1%
+        ``fit`` warns (``ConvergenceWarning``): raw features of very different
+        variances (wine's proline against its other columns) make the loss
+        ill-conditioned and gradient descent slow to finish.
 
     Examples
     --------
@@ -280,6 +323,7 @@ class LinearAutoencoder(NeuralAutoencoder, kind="linear"):
         batch_size: int | None = None,
         lr: float | None = None,
         weight_decay: float = 0.0,
+        validation_fraction: float = 0.1,
         device: str = "auto",
         n_threads: int | str | None = None,
         random_state: int | None = None,
@@ -288,6 +332,7 @@ class LinearAutoencoder(NeuralAutoencoder, kind="linear"):
     ) -> None:
         self.latent_dim = latent_dim
         self.solver = solver
+        self.validation_fraction = validation_fraction
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -302,6 +347,12 @@ class LinearAutoencoder(NeuralAutoencoder, kind="linear"):
     # the data as given (PCA's problem)
     def _scaling(self) -> str:
         return "none"
+
+    def _start(self) -> str:
+        return "random"  # gradient descent towards PCA is what this model shows
+
+    def _stops_early(self) -> bool:
+        return False  # L-BFGS and Adam run their full length towards PCA's optimum
 
     def _likelihood(self) -> Likelihood:
         return GaussianFixed(1.0)
@@ -327,6 +378,41 @@ class LinearAutoencoder(NeuralAutoencoder, kind="linear"):
             random_state=getattr(self, "seed_", 0),
             verbose=bool(self.verbose),
         )
+
+    def _summarise_training(self, sample: np.ndarray, held_out: np.ndarray | None) -> None:
+        super()._summarise_training(sample, held_out)
+        self.optimality_gap_ = self._gap_to_pca(sample)
+        if self.optimality_gap_ > PCA_TOLERANCE:
+            warnings.warn(
+                f"LinearAutoencoder stopped {self.optimality_gap_:.2%} above PCA's training "
+                "error, the optimum it descends to; train longer (epochs, lr, solver), or use "
+                "aekit.PCA, which solves the same problem exactly.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _gap_to_pca(self, sample: np.ndarray) -> float:
+        """How far the training error on ``sample`` is above PCA's optimum there, as a
+        fraction of it (of the total variance where PCA's error is nil)."""
+        flat = sample.reshape(len(sample), -1)
+        k = min(self.latent_dim, *flat.shape)
+        pca = PCA(k, device="cpu", validation_fraction=0.0).fit(flat)
+        with warnings.catch_warnings():  # the array was validated; names checked
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            error = float(np.mean(self.reconstruction_errors(sample)))
+        optimum = float(np.mean(pca.reconstruction_errors(flat)))
+        floor = max(optimum, 1e-9 * pca.total_variance_ / flat.shape[1], 1e-30)
+        return max(error - optimum, 0.0) / floor
+
+    def _export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors, fitted = super()._export()
+        fitted["optimality_gap_"] = self.optimality_gap_
+        return tensors, fitted
+
+    def _restore(self, fitted: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
+        super()._restore(fitted, weights)
+        gap = fitted.get("optimality_gap_")  # models saved before it was measured: None
+        self.optimality_gap_ = None if gap is None else float(gap)
 
     @property
     def components_(self) -> np.ndarray:

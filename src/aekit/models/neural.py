@@ -12,7 +12,6 @@ sampling, interpolation and traversals come from
 from __future__ import annotations
 
 import math
-import os
 import secrets
 import sys
 import warnings
@@ -27,70 +26,32 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from aekit.core.heads import DeterministicHead
-from aekit.core.likelihoods import LIKELIHOODS, Likelihood, make_likelihood
+from aekit.core.likelihoods import Likelihood, make_likelihood
+from aekit.core.linear_path import start_at_pca, with_linear_path
 from aekit.core.module import AutoencoderModule
-from aekit.core.networks import ACTIVATIONS, ARCHITECTURES, DEFAULT_HIDDEN, NORMS, build_networks
-from aekit.core.scaling import SCALINGS, UNIT_SLACK, FeatureScaling
+from aekit.core.networks import DEFAULT_HIDDEN, build_networks
+from aekit.core.scaling import UNIT_SLACK, FeatureScaling
 from aekit.core.user_networks import user_networks
 from aekit.errors import DataError
 from aekit.models.code_densities import densities_from_dict, densities_to_dict
 from aekit.models.estimator import AutoencoderEstimator, shape_of, training_sample
 from aekit.models.generation import GenerativeMixin
-from aekit.models.outliers import check_contamination
+from aekit.models.neural_params import (
+    DEEP_CONSTRAINTS,
+    check_trainable,
+    default_patience,
+    given,
+    sized_epochs,
+)
+from aekit.models.outliers import hold_out
+from aekit.models.pca import PCA
 from aekit.models.plain_modules import NeuralDecoder, NeuralEncoder, on_cpu
 from aekit.training.callbacks import Callback
 from aekit.training.device import flush_denormals, resolve_device, to_device
 from aekit.training.governor import LoadGovernor
-from aekit.training.loop import PRECISIONS, SCHEDULES, TrainConfig, Trainer, live_progress
+from aekit.training.loop import PRECISIONS, TrainConfig, Trainer, live_progress
 from aekit.training.threads import thread_limit
-from aekit.validation import (
-    MAX_SEED,
-    Check,
-    check_choice,
-    check_data,
-    check_positive,
-    one_of,
-    positive,
-    validate_params,
-    widths,
-)
-
-MIN_EPOCHS, MIN_STEPS = 20, 2000  # the default training length: at least both
-
-_THREAD_COUNT = positive(integer=True, maximum=4096)
-
-
-def check_n_threads(value: object, name: str = "n_threads") -> object:
-    """A parameter check: ``None``, ``"adaptive"`` or a thread count in [1, 4096]."""
-    if value is None or value == "adaptive":
-        return value
-    return _THREAD_COUNT(value, name)
-
-
-# the checks every neural model needs, the linear one included
-COMMON_CONSTRAINTS: dict[str, Check] = {
-    "latent_dim": positive(integer=True),
-    "epochs": positive(integer=True, zero=True, optional=True),
-    "batch_size": positive(integer=True, optional=True),
-    "lr": positive(optional=True),
-    "weight_decay": positive(zero=True),
-    "random_state": positive(integer=True, zero=True, optional=True, maximum=MAX_SEED),
-    "contamination": check_contamination,
-    "n_threads": check_n_threads,
-}
-# and those of the deep ones
-DEEP_CONSTRAINTS: dict[str, Check] = {
-    **COMMON_CONSTRAINTS,
-    "architecture": one_of(ARCHITECTURES),
-    "hidden": widths,
-    "activation": one_of(tuple(ACTIVATIONS)),
-    "norm": one_of(NORMS),
-    "likelihood": one_of(LIKELIHOODS),
-    "lr_schedule": one_of(SCHEDULES),
-    "grad_clip": positive(optional=True),
-    "early_stopping": positive(integer=True, optional=True),
-    "scale": one_of(SCALINGS),
-}
+from aekit.validation import Check, check_choice, check_data, check_positive, validate_params
 
 
 class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
@@ -129,9 +90,32 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         """The scaling of the features to fit (one of :data:`aekit.core.scaling.SCALINGS`)."""
         return self.scale
 
+    def _start(self) -> str:
+        """Where training starts: ``"pca"`` (a linear path at PCA's solution,
+        :mod:`aekit.core.linear_path`) or ``"random"``. ``start="auto"`` takes PCA's
+        for aekit's own deep networks under a Gaussian likelihood, whose mean is
+        PCA's reconstruction; a Bernoulli decoder outputs logits, which PCA's
+        reconstruction is not."""
+        if self.start != "auto":
+            return self.start
+        own_networks = self.encoder is None and self.decoder is None
+        gaussian = self._likelihood().support == "real"
+        return "pca" if own_networks and gaussian and self.architecture != "linear" else "random"
+
     def _module_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`AutoencoderModule` beyond the networks."""
         return {}
+
+    def _as_evaluated(self, X: np.ndarray) -> np.ndarray:
+        """Held-out examples as evaluation sees them (as given; the VAE draws its fixed
+        binarisation or dequantisation)."""
+        return X
+
+    def _stops_early(self) -> bool:
+        """Whether validation data stop training by default: where the training loss
+        is the quantity early stopping watches (MSE, or the ELBO), so that the
+        best epoch by it is the best by what the user asked for."""
+        return True
 
     def _train_config(self, n_samples: int) -> TrainConfig:
         """Training settings for ``n_samples`` training examples (``epochs=None``
@@ -150,13 +134,20 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         )
 
     # -- building --------------------------------------------------------------------
-    def build_module(self, input_shape: tuple[int, ...]) -> AutoencoderModule:
+    def build_module(
+        self, input_shape: tuple[int, ...], start: str | None = None
+    ) -> AutoencoderModule:
         """The untrained :class:`~aekit.core.module.AutoencoderModule` these parameters make
-        for examples of shape ``input_shape``, on the CPU (``fit`` builds and trains one)."""
+        for examples of shape ``input_shape``, on the CPU (``fit`` builds and trains one).
+        ``start="pca"`` adds the linear path (default: as :meth:`_start` resolves)."""
         self._validate_params()
         likelihood = self._likelihood()
         model_shape = model_shape_of(tuple(input_shape))
         encoder, decoder = self._networks(model_shape, likelihood.params_per_value)
+        if (self._start() if start is None else start) == "pca":
+            encoder, decoder = with_linear_path(
+                encoder, decoder, model_shape, self.latent_dim, likelihood.params_per_value
+            )
         head = self._head(encoder.out_features, self.latent_dim)
         return AutoencoderModule(encoder, head, decoder, likelihood, **self._module_options())
 
@@ -171,18 +162,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             raise DataError(f"X has {n_samples} example(s), but at least 2 are needed.")
         with torch.device("meta"):  # shapes and sizes only: no memory is allocated
             module = self.build_module(tuple(input_shape))
-        batch_norm = any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in module.modules())
-        if batch_norm and min(self._train_config(n_samples).batch_size, n_samples) < 2:
-            raise ValueError("norm='batch' needs batches of at least 2 examples; raise batch_size.")
-        n_params = sum(p.numel() for p in module.parameters())
-        needed = 16 * n_params  # float32 weights, gradients and Adam's two moments
-        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        if needed > 0.8 * available:
-            raise ValueError(
-                f"the networks have {n_params:,} parameters, which need {needed / 2**30:.1f} GiB "
-                f"with their gradients and optimizer state; this machine has "
-                f"{available / 2**30:.1f} GiB. Use smaller hidden layers."
-            )
+        check_trainable(module, min(self._train_config(n_samples).batch_size, n_samples))
 
     # -- fitting ---------------------------------------------------------------------
     def fit(
@@ -203,9 +183,12 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             Training data.
         y : ignored
         X_val : array-like, optional
-            Validation data, evaluated every epoch (and used for early stopping).
-            When ``early_stopping`` is set and ``X_val`` is not given, 10% of ``X``
-            is held out.
+            Validation data, evaluated every epoch. They set ``offset_`` (the outlier
+            threshold, from examples the model did not train on) and stop training
+            early. When not given, a share ``validation_fraction`` of ``X`` (10% by
+            default, at least 50 examples or a fifth of ``X``) is held out for both; with
+            none, ``offset_`` comes from the training examples' own scores, which a
+            model that memorised them rates too well.
         callbacks : sequence of :class:`aekit.training.callbacks.Callback`, optional
             Hooks of the training loop: checkpoints, ``metrics.json`` and TensorBoard
             scalars (:func:`aekit.runs.run_callbacks` makes those of a run folder).
@@ -226,7 +209,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         """
         check_choice(precision, "precision", PRECISIONS)
         self._feature_names(X, reset=True)
-        X = check_data(X, min_samples=2)
+        X = X_all = check_data(X, min_samples=2)
         self.check_fit(len(X), tuple(X.shape[1:]))
         self.seed_ = (
             int(self.random_state) if self.random_state is not None else secrets.randbelow(2**31)
@@ -244,10 +227,17 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         )
         if X_val is not None:
             X_val = check_data(X_val, expected_shape=self.input_shape_, what="X_val")
-        elif config.early_stopping:
-            n_val = max(1, len(X) // 10)
-            order = np.random.default_rng(self.seed_).permutation(len(X))
-            X, X_val = X[order[n_val:]], X[order[:n_val]]
+        else:
+            X, X_val = hold_out(X, self.validation_fraction, self.seed_)
+            X_val = None if X_val is None else self._as_evaluated(X_val)
+        if X_val is None and config.early_stopping:
+            raise ValueError(
+                "early_stopping watches validation data: pass X_val, or a "
+                "validation_fraction that holds out at least 5 examples."
+            )
+        if X_val is not None and config.early_stopping is None and self._stops_early():
+            config = replace(config, early_stopping=default_patience(config.epochs))
+        self.start_ = self._start()
         self.device_ = resolve_device(self.device)
         # the data in the model's units and shape, on its device when they fit in memory
         X_train_t, X_val_t = (
@@ -260,17 +250,40 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         n_threads = None if adaptive else self.n_threads
         with torch.random.fork_rng(devices=[]), thread_limit(n_threads), flush_denormals():
             torch.manual_seed(self.seed_)
-            self.module_ = self.build_module(self.input_shape_).to(self.device_)
+            self.module_ = self.build_module(self.input_shape_, self.start_)
+            if self.start_ == "pca":  # the PCA users compare with: of all of X
+                self._start_at_pca(training_sample(X_all, self.seed_))
+            self.module_.to(self.device_)
             trainer = Trainer(self.module_, config, self.device_, callbacks)
             self.history_ = trainer.fit(X_train_t, X_val_t)
         self.module_.eval()
-        self._summarise_training(training_sample(X, self.seed_))
+        held_out = None if X_val is None else training_sample(X_val, self.seed_)
+        self._summarise_training(training_sample(X_all, self.seed_), held_out)
         return self
 
-    def _summarise_training(self, sample: np.ndarray) -> None:
-        """Keep the codes of the training ``sample`` and set ``offset_`` from its scores."""
+    def _start_at_pca(self, sample: np.ndarray) -> None:
+        """Set the linear path to PCA's solution on the training ``sample`` in the
+        model's units (:func:`aekit.core.linear_path.start_at_pca`)."""
+        scaled = self._scaled(sample).reshape(len(sample), -1)
+        k = min(self.latent_dim, *scaled.shape)  # past k, code dimensions start at 0
+        pca = PCA(k, device="cpu", random_state=self.seed_).fit(scaled)
+        module = self.module_
+        start_at_pca(
+            module.encoder,
+            module.head,
+            module.decoder,
+            pca.mean_,
+            pca.components_,
+            pca.explained_variance_,
+            pca.noise_variance_,
+        )
+
+    def _summarise_training(self, sample: np.ndarray, held_out: np.ndarray | None) -> None:
+        """Keep the codes of ``sample`` (rows of ``X``, held-out ones included); set
+        ``offset_`` from the scores of the ``held_out`` examples (the sample's when
+        there are none)."""
         self._keep_training_codes(sample)
-        self._fit_offset(sample)
+        self._fit_offset(sample if held_out is None else held_out)
 
     def _check_training_values(self, X: np.ndarray) -> None:
         """Refuse training data the model's options do not suit: a Bernoulli likelihood
@@ -454,6 +467,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
     def _export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         arrays, fitted = super()._export()
         fitted["latent_density_"] = densities_to_dict(self.latent_density_)
+        fitted["start_"] = self.start_  # read with a default: older models have none
         scaling = {"scale_offset_": self.scaling_.offset, "scale_factor_": self.scaling_.factor}
         return {**self.module_.state_dict(), **scaling, **arrays}, fitted
 
@@ -467,8 +481,9 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         saved = (*self._saved_arrays, *self._scaling_arrays)
         weights = {k: v for k, v in weights.items() if k not in saved}
         self.device_ = resolve_device(self.device)
+        self.start_ = str(fitted.get("start_", "random"))  # saved before the linear path
         with torch.random.fork_rng(devices=[]):
-            self.module_ = self.build_module(self.input_shape_)
+            self.module_ = self.build_module(self.input_shape_, self.start_)
         self.module_.load_state_dict(weights)
         self.module_.to(self.device_).eval()
         self.latent_density_ = densities_from_dict(fitted.get("latent_density_"), self.latent_dim)
@@ -478,20 +493,6 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         tags.non_deterministic = self.random_state is None
         tags.transformer_tags.preserves_dtype = ["float32"]  # torch computes in float32
         return tags
-
-
-def given(value: Any, default: Any) -> Any:
-    """``value``, or ``default`` where the parameter was left at ``None``."""
-    return default if value is None else value
-
-
-def sized_epochs(epochs: int | None, n_samples: int, batch_size: int) -> int:
-    """``epochs``, or (``None``) enough for at least :data:`MIN_EPOCHS` epochs and
-    :data:`MIN_STEPS` steps on ``n_samples`` examples."""
-    if epochs is not None:
-        return int(epochs)
-    steps_per_epoch = math.ceil(n_samples / batch_size)
-    return max(MIN_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch))
 
 
 def model_shape_of(input_shape: tuple[int, ...]) -> tuple[int, ...]:

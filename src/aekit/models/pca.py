@@ -16,12 +16,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from aekit.errors import DataError
 from aekit.models.estimator import AutoencoderEstimator, float_type_of, shape_of, training_sample
-from aekit.models.outliers import check_contamination
+from aekit.models.outliers import check_contamination, hold_out
 from aekit.models.pca_solvers import chunks, covariance_eigh, flip_signs, svd_spectrum
 from aekit.models.plain_modules import PCADecoder, PCAEncoder
 from aekit.models.ppca import ProbabilisticPCAMixin
@@ -93,6 +94,11 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
     contamination : "auto" or float in (0, 0.5], default="auto"
         Share of outliers assumed in the training data: it sets ``offset_``, the
         threshold of ``predict`` and ``decision_function`` (:mod:`aekit.models.outliers`).
+    validation_fraction : float in [0, 0.5], default=0.1
+        ``offset_`` is set from the scores of this share of ``X`` (held out as by
+        :class:`aekit.Autoencoder`) under a second PCA fitted on the rest: a model rates
+        the examples it was fitted on too well. The components are fitted on all
+        of ``X``. 0: from the training examples' own scores.
 
     Attributes
     ----------
@@ -159,6 +165,7 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
         n_power_iter: int = 4,
         dtype: str = "auto",
         contamination: str | float = "auto",
+        validation_fraction: float = 0.1,
     ) -> None:
         self.n_components = n_components
         self.latent_dim = latent_dim
@@ -170,6 +177,7 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
         self.n_power_iter = n_power_iter
         self.dtype = dtype
         self.contamination = contamination
+        self.validation_fraction = validation_fraction
 
     # -- validation --------------------------------------------------------------------
     _constraints: ClassVar[dict[str, Check]] = {
@@ -177,6 +185,7 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
         "dtype": one_of(tuple(DTYPES)),
         "whiten": flag,
         "contamination": check_contamination,
+        "validation_fraction": positive(zero=True, maximum=0.5),
         "n_oversamples": positive(integer=True, zero=True),
         "n_power_iter": positive(integer=True, zero=True),
         "random_state": positive(integer=True, zero=True, optional=True, maximum=MAX_SEED),
@@ -234,19 +243,22 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
         return self._as_matrix(array)
 
     # -- fitting -----------------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None) -> PCA:
+    def fit(self, X: Any, y: Any = None, *, X_val: Any = None) -> PCA:
         """Fit the principal axes of ``X``.
 
         Parameters
         ----------
         X : array-like of shape (n, D), (n, H, W) or (n, C, H, W)
         y : ignored
+        X_val : array-like, optional
+            Examples not fitted on, whose scores set ``offset_`` (otherwise a share
+            ``validation_fraction`` of ``X`` under a second PCA).
 
         Returns
         -------
         self
         """
-        self._fit(X)
+        self._fit(X, X_val)
         return self
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
@@ -254,7 +266,7 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
         X, dtype = self._fit(X)
         return self._transform(X, dtype)
 
-    def _fit(self, X: Any) -> tuple[np.ndarray, type]:
+    def _fit(self, X: Any, X_val: Any = None) -> tuple[np.ndarray, type]:
         self._validate_params()
         self._feature_names(X, reset=True)
         array = self._checked(X, min_samples=2, finite=False)
@@ -290,11 +302,26 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
             discarded = float(full[k : min(n, D)].sum())
         self.noise_variance_ = max(discarded, 0.0) / rest if rest else 0.0
         try:
-            seed = 0 if self.random_state is None else int(self.random_state)
-            self._fit_offset(training_sample(array, seed))
+            if X_val is None:
+                self._fit_held_out_offset(array)
+            else:
+                held_out = self._checked(X_val)
+                self._fit_offset(training_sample(held_out, 0))
         except ValueError:  # a singular PPCA model: no log-likelihood, no outlier threshold
             self.offset_ = float("nan")
         return X, out_dtype
+
+    def _fit_held_out_offset(self, array: np.ndarray) -> None:
+        """``offset_`` from held-out scores under a PCA fitted on the other examples
+        (the training examples' own scores where too few can be held out)."""
+        seed = 0 if self.random_state is None else int(self.random_state)
+        train, held_out = hold_out(array, self.validation_fraction, seed)
+        if held_out is None or self.n_components_ > min(len(train), self.n_features_in_):
+            self._fit_offset(training_sample(array, seed))
+            return
+        side = clone(self).set_params(validation_fraction=0.0).fit(train)
+        held_out = training_sample(held_out, seed)
+        self._fit_offset(held_out, side.score_samples(held_out))
 
     # -- using -------------------------------------------------------------------------
     def transform(self, X: Any) -> np.ndarray:

@@ -175,8 +175,8 @@ def train_run(
                 bundle.train.X, X_val=X_val, callbacks=callbacks, compile=compile,
                 precision=precision,
             )
-        else:
-            model.fit(bundle.train.X)
+        else:  # PCA: the validation split sets its outlier threshold
+            model.fit(bundle.train.X, X_val=evaluation_data(bundle, "val"))
         if main:  # rank 0 alone saves, evaluates and reports
             writer.commit(model.save)
     finally:

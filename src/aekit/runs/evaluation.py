@@ -27,7 +27,13 @@ from typing import Any
 import numpy as np
 
 from aekit.data.sources import SPLITS, DataBundle
-from aekit.data.values import binarize, bits_per_dim, dequantize, in_unit_interval
+from aekit.data.values import (
+    BINARIZATION_SEEDS,
+    binarize,
+    bits_per_dim,
+    dequantize,
+    in_unit_interval,
+)
 from aekit.errors import AekitError
 from aekit.models.estimator import AutoencoderEstimator
 from aekit.models.pca import PCA
@@ -41,7 +47,6 @@ __all__ = [
     "linear_reference",
 ]
 
-BINARIZATION_SEEDS = {"train": 0, "val": 1, "test": 2}
 
 
 def evaluation_data(

@@ -188,6 +188,8 @@ class Trainer:
                 callbacks.callback(callback.on_fit_end, self)
                 callback.on_fit_start(self)  # a resumed run restores its state here
             rng_state, self._resume_rng = self._resume_rng, None
+            if cfg.early_stopping and X_val is not None and self.state.epoch == 0:
+                self._start_is_a_candidate(X_val)
             while self.state.epoch < cfg.epochs and not self._should_stop():
                 epoch = self.state.epoch
                 self._set_lr(epoch)
@@ -214,6 +216,16 @@ class Trainer:
         if cfg.early_stopping and self.best_weights is not None:
             self.module.load_state_dict(self.best_weights)
         return self.state.history
+
+    def _start_is_a_candidate(self, X_val: torch.Tensor) -> None:
+        """Early stopping may keep the untrained weights: a module started at a known
+        solution (PCA's, :mod:`aekit.core.linear_path`) ends no worse than it on
+        the validation data."""
+        record = {f"val_{k}": v for k, v in self.evaluate(X_val).items()}
+        start = monitored(record)
+        if math.isfinite(start):
+            self.state.best_val = start
+            self.best_weights = {k: v.clone() for k, v in self.module.state_dict().items()}
 
     def _train_epoch(
         self, X: torch.Tensor, n_batches: int, epoch: int, rng_state: torch.Tensor | None
