@@ -132,6 +132,14 @@ def special_file(kind: str):
     return make
 
 
+OWN_FILE = "one of the files that make the run"
+
+
+def onto_run_file(command: str, name: str, *options: str):
+    """``command`` on the run with its ``--out`` onto the run's own file ``name``."""
+    return lambda folder, run: [command, str(run), *options, "--out", str(run / name)]
+
+
 def edited_config(edit: Callable[[dict], None]):
     """``evaluate`` on the run after ``edit`` changed its config (checksum renewed)."""
 
@@ -298,6 +306,23 @@ CASES = {
     "log-likelihood of an autoencoder": (on_run("evaluate", "--nll-samples", "5"), "vae"),
     "zero reconstructions": (on_run("reconstruct", "-n", "0"), "1<=x<=32"),
     "a split seed that is not a number": (on_run("evaluate", "--split-seed", "x"), "not a valid"),
+    # outputs aimed at the files that make a run (issue 26): refused, the run stays whole
+    "scores over the run's config": (onto_run_file("score", "config.json"), OWN_FILE),
+    "an export over the run's weights": (
+        onto_run_file("export", "model.safetensors", "--format", "torchscript"),
+        OWN_FILE,
+    ),
+    "a TorchScript export over the config": (
+        onto_run_file("export", "config.json", "--format", "torchscript"),
+        OWN_FILE,
+    ),
+    "samples over the run description": (onto_run_file("sample", "run.json"), OWN_FILE),
+    "reconstructions over the metrics": (onto_run_file("reconstruct", "metrics.json"), OWN_FILE),
+    "a report over the config": (onto_run_file("report", "config.json"), OWN_FILE),
+    "scores into a FIFO": (
+        lambda f, r: ["score", str(r), "--out", special_file("fifo")(f)],
+        "FIFO",
+    ),
 }
 
 

@@ -77,3 +77,18 @@ def test_deleting_the_lock_under_a_writer_lets_no_second_writer_in(tmp_path):
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
+
+
+def test_a_read_only_run_is_reported_with_its_figures_beside_the_page(run, tmp_path, capsys):
+    before = run_files(run)
+    for path in [run, *run.iterdir()]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        page = tmp_path / "elsewhere" / "page.html"
+        page.parent.mkdir()
+        assert main(["report", str(run), "--out", str(page)]) == 0, capsys.readouterr().err
+    finally:
+        run.chmod(0o755)
+    assert page.is_file() and any((page.parent / "page-figures").glob("*.png"))
+    assert sorted(p.name for p in run.iterdir()) == sorted(before)  # no figures/ in the run
+    assert run_files(run) == before
