@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,6 +131,39 @@ def special_file(kind: str):
         return str(path)
 
     return make
+
+
+def run_file_as(name: str, what: str):
+    """``evaluate`` on the run after its file ``name`` became ``what``: a FIFO, a
+    socket, a link to a device, or JSON of 200000 nested brackets."""
+
+    def build(folder: Path, run: Path) -> list[str]:
+        path = run / name
+        path.unlink()
+        if what == "fifo":
+            os.mkfifo(path)
+        elif what == "socket":
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.bind(str(path))
+        elif what == "deep":
+            path.write_text("[" * 200_000 + "]" * 200_000)
+        else:
+            path.symlink_to(what)
+        return ["evaluate", str(run)]
+
+    return build
+
+
+def edited_run(edit: Callable[[dict], None]):
+    """``evaluate`` on the run after ``edit`` changed its run.json (checksum renewed)."""
+
+    def build(folder: Path, run: Path) -> list[str]:
+        description = read_json(run / "run.json")
+        edit(description)
+        write_json(run / "run.json", description)
+        return ["evaluate", str(run)]
+
+    return build
 
 
 OWN_FILE = "one of the files that make the run"
@@ -319,6 +353,18 @@ CASES = {
     "samples over the run description": (onto_run_file("sample", "run.json"), OWN_FILE),
     "reconstructions over the metrics": (onto_run_file("reconstruct", "metrics.json"), OWN_FILE),
     "a report over the config": (onto_run_file("report", "config.json"), OWN_FILE),
+    # special files and absurd files in place of a run's files or of input data: refused
+    # at once, never waited on
+    "a FIFO as config.json": (run_file_as("config.json", "fifo"), "not a regular file"),
+    "a FIFO as the weights": (run_file_as("model.safetensors", "fifo"), "not a regular file"),
+    "a FIFO as run.json": (run_file_as("run.json", "fifo"), "not a regular file"),
+    "a socket as config.json": (run_file_as("config.json", "socket"), "config.json"),
+    "/dev/zero as the weights": (run_file_as("model.safetensors", "/dev/zero"), "regular file"),
+    "a FIFO as the data": (train_on(special_file("fifo")), "not a regular file"),
+    "/dev/zero as the data": (lambda f, r: ["train", "ae", "--data", "/dev/zero"], "regular"),
+    "a config of 200000 nested brackets": (run_file_as("config.json", "deep"), "not valid JSON"),
+    "a run.json of 200000 nested brackets": (run_file_as("run.json", "deep"), "not valid JSON"),
+    "a run of an unknown kind": (edited_run(lambda r: r.update(kind="gan")), "unknown model kind"),
     "scores into a FIFO": (
         lambda f, r: ["score", str(r), "--out", special_file("fifo")(f)],
         "FIFO",

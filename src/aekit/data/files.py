@@ -81,8 +81,10 @@ def read_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None =
     path = Path(path).expanduser()
     if path.is_dir():
         return read_image_folder(path, image_size)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{path} does not exist.")
+    if not path.is_file():  # checked before opening: reading a FIFO would wait forever
+        raise DataError(f"{path} is not a regular file (a FIFO, socket or device).")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return read_npy(path), None

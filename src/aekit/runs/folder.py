@@ -34,7 +34,7 @@ from typing import Any
 from aekit.data.sources import DataSpec
 from aekit.errors import RunFileError
 from aekit.models.estimator import AutoencoderEstimator
-from aekit.models.registry import load
+from aekit.models.registry import KINDS, load
 from aekit.runs.lock import LOCK_FILE, check_lock_note, hold_folder, lock_folder, release
 from aekit.storage.persistence import MODEL_CONFIG, MODEL_WEIGHTS
 from aekit.storage.safe_files import check_writable, read_json, write_json
@@ -284,9 +284,14 @@ def read_run(path: str | Path) -> tuple[str, DataSpec, dict[str, Any]]:
         raise RunFileError(f"{path} is not an aekit run folder (no {RUN_FILE}).")
     run = read_json(path / RUN_FILE)
     try:
-        return run["kind"], DataSpec(**run["data"]), run.get("options", {})
+        kind, data, options = run["kind"], DataSpec(**run["data"]), run.get("options", {})
     except (KeyError, TypeError):
         raise RunFileError(f"{path / RUN_FILE} is not a valid run description.") from None
+    if kind not in KINDS:
+        raise RunFileError(f"{path / RUN_FILE} names an unknown model kind {kind!r}.")
+    if not isinstance(options, dict):
+        raise RunFileError(f"{path / RUN_FILE} is not a valid run description.")
+    return kind, data, options
 
 
 def open_run(
