@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from aekit.cli.main import main
-from aekit.storage.safe_files import read_json, write_json
+from aekit.runs.api import train_run
+from aekit.storage.safe_files import load_tensors, read_json, save_tensors, write_json
 
 TINY = ["--epochs", "1", "--hidden", "8", "--latent-dim", "2", "--quiet"]
 
@@ -161,6 +162,32 @@ def edited_run(edit: Callable[[dict], None]):
         description = read_json(run / "run.json")
         edit(description)
         write_json(run / "run.json", description)
+        return ["evaluate", str(run)]
+
+    return build
+
+
+def edited_save(
+    tensors: Callable[[dict], object] = lambda t: None,
+    config: Callable[[dict], object] = lambda c: None,
+    kind: str = "ae",
+):
+    """``evaluate`` on a run (of ``kind``) whose weights and config were edited and
+    saved again with valid checksums: only the consistency checks can refuse it."""
+
+    def build(folder: Path, run: Path) -> list[str]:
+        if kind != "ae":
+            run = folder / kind
+            train_run(kind, "digits", run, latent_dim=2)
+        weights, meta = load_tensors(run / "model.safetensors")
+        tensors(weights)
+        save_tensors(run / "model.safetensors", weights, meta)
+        saved = read_json(run / "config.json")
+        config(saved)
+        saved["weights_sha256"] = hashlib.sha256(
+            (run / "model.safetensors").read_bytes()
+        ).hexdigest()
+        write_json(run / "config.json", saved)
         return ["evaluate", str(run)]
 
     return build
@@ -365,6 +392,29 @@ CASES = {
     "a config of 200000 nested brackets": (run_file_as("config.json", "deep"), "not valid JSON"),
     "a run.json of 200000 nested brackets": (run_file_as("run.json", "deep"), "not valid JSON"),
     "a run of an unknown kind": (edited_run(lambda r: r.update(kind="gan")), "unknown model kind"),
+    # saves whose parts disagree, or hold nothing finite (checksums renewed)
+    "NaN weights": (edited_save(tensors=lambda t: t[next(iter(t))].fill_(np.nan)), "NaN"),
+    "infinite weights": (
+        edited_save(tensors=lambda t: t[sorted(t)[-1]].fill_(np.inf)),
+        "NaN or infinite",
+    ),
+    "a PCA config asking for 3 of its 2 components": (
+        edited_save(
+            config=lambda c: c["params"].update(n_components=3, latent_dim=None), kind="pca"
+        ),  # fmt: skip
+        "ask for 3 components but it holds 2",
+    ),
+    "a standard scaling without offset and factor": (
+        edited_save(
+            tensors=lambda t: [t.pop(k) for k in ("scale_offset_", "scale_factor_")],
+            config=lambda c: c["fitted"].update(scale_="standard"),
+        ),
+        "offset and factor",
+    ),
+    "a scale that disagrees with the fitted one": (
+        edited_save(config=lambda c: c["params"].update(scale="minmax")),
+        "disagrees with the fitted scale_",
+    ),
     "scores into a FIFO": (
         lambda f, r: ["score", str(r), "--out", special_file("fifo")(f)],
         "FIFO",

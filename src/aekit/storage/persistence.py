@@ -147,6 +147,14 @@ def restore_model(
             f"{path} holds weights that are not the ones its {MODEL_CONFIG} was saved with "
             "(an interrupted save, or files from two saves)."
         )
+    broken = sorted(
+        k for k, t in tensors.items() if t.is_floating_point() and not t.isfinite().all()
+    )
+    if broken:
+        raise RunFileError(
+            f"{path / MODEL_WEIGHTS} holds NaN or infinite values (in {broken[0]}); "
+            "a model that computes nothing finite is refused."
+        )
     try:
         model = cls(**params)
         model._restore(fitted, tensors)
