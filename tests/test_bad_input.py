@@ -236,6 +236,11 @@ CASES = {
     "a string for a number": (train_with("--lr", "fast"), "'fast' is not a valid float"),
     "zero latent size": (train_with("--latent-dim", "0"), "x>=1"),
     "bad widths": (train_with("--hidden", "8,x"), "comma-separated integers"),
+    "an empty width": (train_with("--hidden", "8,,8"), "comma-separated integers"),
+    "a CSV number with a digit separator": (
+        train_on(text_file("d.csv", "a,b\n1_000,2\n3,4\n5,6\n")),
+        "'1_000' is not a number",
+    ),
     "negative noise": (train_with("--noise-std", "-1"), "x>=0"),
     "fractions over 1": (train_with("--val-fraction", "0.6", "--test-fraction", "0.6"), "below 1"),
     "an option of another model": (train_with("--beta", "2"), "does not apply"),

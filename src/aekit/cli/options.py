@@ -36,12 +36,12 @@ MODEL_PARAMETERS = frozenset(p for cls in ESTIMATORS.values() for p in cls().get
 def _parse_hidden(ctx, param, value: str | None) -> tuple[int, ...] | None:
     if value is None:
         return None
-    try:
-        widths = tuple(int(v) for v in value.replace(" ", "").split(",") if v)
-    except ValueError:
+    parts = value.replace(" ", "").split(",")
+    if not all(p.isascii() and p.isdigit() for p in parts):  # not "8,,8", "1_0" or "-8"
         raise click.BadParameter(
             f"expected comma-separated integers such as 512,256; got {value!r}."
-        ) from None
+        )
+    widths = tuple(int(p) for p in parts)
     if not widths or min(widths) <= 0:
         raise click.BadParameter(f"expected positive integers such as 512,256; got {value!r}.")
     return widths
