@@ -224,6 +224,12 @@ def weights_of_another_save(folder: Path, run: Path) -> list[str]:
 CASES = {
     "NaN values": (train_on(npy(nan_values())), "NaN"),
     "infinite values": (train_on(npy(inf_values())), "infinite"),
+    "values whose squares overflow float32": (
+        train_on(npy(np.full((40, 3), 1e30))),
+        "a value of size 1e+30",
+    ),
+    "values beyond float32": (train_on(npy(np.full((40, 3), 1e308))), "a value of size 1e+308"),
+    "huge values at evaluate": (evaluate_on(npy(np.full((40, 1, 8, 8), 1e25))), "size 1e+25"),
     "empty data": (train_on(npy(np.zeros((0, 4)))), "0 examples"),
     "a single example": (train_on(npy(np.ones((1, 4)))), "example"),
     "non-numeric CSV": (train_on(text_file("d.csv", "1,2,3\n4,x,6\n7,8,9\n")), "not a number"),
