@@ -289,6 +289,7 @@ CASES = {
         on_run("sample", "--method", "chain", "--noise", "inf"),
         "finite",
     ),
+    "sampling with a seed beyond 64 bits": (on_run("sample", "--seed", str(2**70)), "0<=x<="),
     "a NaN temperature": (on_run("sample", "--temperature", "nan"), "finite"),
     "too many samples": (on_run("sample", "-n", "100001"), "100000"),
     # settings refused before the run folder is touched

@@ -165,7 +165,10 @@ IMAGE_SIZE_OPTION = click.option(
     metavar="H,W",
     help="Resize every image of an image folder to H,W pixels (Lanczos).",
 )
-SEED_OPTION = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+# the seeds the models take as random_state (a larger one was a raw overflow message)
+SEED_OPTION = click.option(
+    "--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True
+)
 
 
 def out_option(what: str, default: str) -> Callable:
