@@ -193,6 +193,19 @@ def edited_save(
     return build
 
 
+def checkpoint_of(kind: str):
+    """``train --resume`` on the run after a ``kind`` run's checkpoint replaced its own."""
+
+    def build(folder: Path, run: Path) -> list[str]:
+        other = folder / kind
+        train_run(kind, "digits", other, epochs=1, hidden=(8,), latent_dim=2, random_state=0)
+        shutil.copy(other / "checkpoint.safetensors", run / "checkpoint.safetensors")
+        shutil.rmtree(other)
+        return resume_run("--epochs", "2")(folder, run)
+
+    return build
+
+
 OWN_FILE = "one of the files that make the run"
 
 
@@ -335,6 +348,7 @@ CASES = {
     "resume with another seed": (resume_run("--seed", "4"), "cannot resume"),
     "resume on other data": (resume_run("--data", "mnist"), "cannot resume"),
     "resume with another batch size": (resume_run("--batch-size", "7"), "cannot resume"),
+    "resume with a checkpoint of another kind": (checkpoint_of("vae"), "not this model's"),
     "resume a folder with no run": (
         lambda f, r: ["train", "ae", "--out", str(f), "--resume", *TINY],
         "holds no run",
