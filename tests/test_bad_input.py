@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import pytest
 from PIL import Image
 
 from aekit.cli.main import main
-from aekit.storage.safe_files import read_json, write_json
+from aekit.runs.api import train_run
+from aekit.storage.safe_files import load_tensors, read_json, save_tensors, write_json
 
 TINY = ["--epochs", "1", "--hidden", "8", "--latent-dim", "2", "--quiet"]
 
@@ -132,6 +134,86 @@ def special_file(kind: str):
     return make
 
 
+def run_file_as(name: str, what: str):
+    """``evaluate`` on the run after its file ``name`` became ``what``: a FIFO, a
+    socket, a link to a device, or JSON of 200000 nested brackets."""
+
+    def build(folder: Path, run: Path) -> list[str]:
+        path = run / name
+        path.unlink()
+        if what == "fifo":
+            os.mkfifo(path)
+        elif what == "socket":
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.bind(str(path))
+        elif what == "deep":
+            path.write_text("[" * 200_000 + "]" * 200_000)
+        else:
+            path.symlink_to(what)
+        return ["evaluate", str(run)]
+
+    return build
+
+
+def edited_run(edit: Callable[[dict], None]):
+    """``evaluate`` on the run after ``edit`` changed its run.json (checksum renewed)."""
+
+    def build(folder: Path, run: Path) -> list[str]:
+        description = read_json(run / "run.json")
+        edit(description)
+        write_json(run / "run.json", description)
+        return ["evaluate", str(run)]
+
+    return build
+
+
+def edited_save(
+    tensors: Callable[[dict], object] = lambda t: None,
+    config: Callable[[dict], object] = lambda c: None,
+    kind: str = "ae",
+):
+    """``evaluate`` on a run (of ``kind``) whose weights and config were edited and
+    saved again with valid checksums: only the consistency checks can refuse it."""
+
+    def build(folder: Path, run: Path) -> list[str]:
+        if kind != "ae":
+            run = folder / kind
+            train_run(kind, "digits", run, latent_dim=2)
+        weights, meta = load_tensors(run / "model.safetensors")
+        tensors(weights)
+        save_tensors(run / "model.safetensors", weights, meta)
+        saved = read_json(run / "config.json")
+        config(saved)
+        saved["weights_sha256"] = hashlib.sha256(
+            (run / "model.safetensors").read_bytes()
+        ).hexdigest()
+        write_json(run / "config.json", saved)
+        return ["evaluate", str(run)]
+
+    return build
+
+
+def checkpoint_of(kind: str):
+    """``train --resume`` on the run after a ``kind`` run's checkpoint replaced its own."""
+
+    def build(folder: Path, run: Path) -> list[str]:
+        other = folder / kind
+        train_run(kind, "digits", other, epochs=1, hidden=(8,), latent_dim=2, random_state=0)
+        shutil.copy(other / "checkpoint.safetensors", run / "checkpoint.safetensors")
+        shutil.rmtree(other)
+        return resume_run("--epochs", "2")(folder, run)
+
+    return build
+
+
+OWN_FILE = "one of the files that make the run"
+
+
+def onto_run_file(command: str, name: str, *options: str):
+    """``command`` on the run with its ``--out`` onto the run's own file ``name``."""
+    return lambda folder, run: [command, str(run), *options, "--out", str(run / name)]
+
+
 def edited_config(edit: Callable[[dict], None]):
     """``evaluate`` on the run after ``edit`` changed its config (checksum renewed)."""
 
@@ -155,6 +237,12 @@ def weights_of_another_save(folder: Path, run: Path) -> list[str]:
 CASES = {
     "NaN values": (train_on(npy(nan_values())), "NaN"),
     "infinite values": (train_on(npy(inf_values())), "infinite"),
+    "values whose squares overflow float32": (
+        train_on(npy(np.full((40, 3), 1e30))),
+        "a value of size 1e+30",
+    ),
+    "values beyond float32": (train_on(npy(np.full((40, 3), 1e308))), "a value of size 1e+308"),
+    "huge values at evaluate": (evaluate_on(npy(np.full((40, 1, 8, 8), 1e25))), "size 1e+25"),
     "empty data": (train_on(npy(np.zeros((0, 4)))), "0 examples"),
     "a single example": (train_on(npy(np.ones((1, 4)))), "example"),
     "non-numeric CSV": (train_on(text_file("d.csv", "1,2,3\n4,x,6\n7,8,9\n")), "not a number"),
@@ -167,6 +255,11 @@ CASES = {
     "a string for a number": (train_with("--lr", "fast"), "'fast' is not a valid float"),
     "zero latent size": (train_with("--latent-dim", "0"), "x>=1"),
     "bad widths": (train_with("--hidden", "8,x"), "comma-separated integers"),
+    "an empty width": (train_with("--hidden", "8,,8"), "comma-separated integers"),
+    "a CSV number with a digit separator": (
+        train_on(text_file("d.csv", "a,b\n1_000,2\n3,4\n5,6\n")),
+        "'1_000' is not a number",
+    ),
     "negative noise": (train_with("--noise-std", "-1"), "x>=0"),
     "fractions over 1": (train_with("--val-fraction", "0.6", "--test-fraction", "0.6"), "below 1"),
     "an option of another model": (train_with("--beta", "2"), "does not apply"),
@@ -209,6 +302,7 @@ CASES = {
         on_run("sample", "--method", "chain", "--noise", "inf"),
         "finite",
     ),
+    "sampling with a seed beyond 64 bits": (on_run("sample", "--seed", str(2**70)), "0<=x<="),
     "a NaN temperature": (on_run("sample", "--temperature", "nan"), "finite"),
     "too many samples": (on_run("sample", "-n", "100001"), "100000"),
     # settings refused before the run folder is touched
@@ -254,6 +348,7 @@ CASES = {
     "resume with another seed": (resume_run("--seed", "4"), "cannot resume"),
     "resume on other data": (resume_run("--data", "mnist"), "cannot resume"),
     "resume with another batch size": (resume_run("--batch-size", "7"), "cannot resume"),
+    "resume with a checkpoint of another kind": (checkpoint_of("vae"), "not this model's"),
     "resume a folder with no run": (
         lambda f, r: ["train", "ae", "--out", str(f), "--resume", *TINY],
         "holds no run",
@@ -298,6 +393,58 @@ CASES = {
     "log-likelihood of an autoencoder": (on_run("evaluate", "--nll-samples", "5"), "vae"),
     "zero reconstructions": (on_run("reconstruct", "-n", "0"), "1<=x<=32"),
     "a split seed that is not a number": (on_run("evaluate", "--split-seed", "x"), "not a valid"),
+    # outputs aimed at the files that make a run (issue 26): refused, the run stays whole
+    "scores over the run's config": (onto_run_file("score", "config.json"), OWN_FILE),
+    "an export over the run's weights": (
+        onto_run_file("export", "model.safetensors", "--format", "torchscript"),
+        OWN_FILE,
+    ),
+    "a TorchScript export over the config": (
+        onto_run_file("export", "config.json", "--format", "torchscript"),
+        OWN_FILE,
+    ),
+    "samples over the run description": (onto_run_file("sample", "run.json"), OWN_FILE),
+    "reconstructions over the metrics": (onto_run_file("reconstruct", "metrics.json"), OWN_FILE),
+    "a report over the config": (onto_run_file("report", "config.json"), OWN_FILE),
+    # special files and absurd files in place of a run's files or of input data: refused
+    # at once, never waited on
+    "a FIFO as config.json": (run_file_as("config.json", "fifo"), "not a regular file"),
+    "a FIFO as the weights": (run_file_as("model.safetensors", "fifo"), "not a regular file"),
+    "a FIFO as run.json": (run_file_as("run.json", "fifo"), "not a regular file"),
+    "a socket as config.json": (run_file_as("config.json", "socket"), "config.json"),
+    "/dev/zero as the weights": (run_file_as("model.safetensors", "/dev/zero"), "regular file"),
+    "a FIFO as the data": (train_on(special_file("fifo")), "not a regular file"),
+    "/dev/zero as the data": (lambda f, r: ["train", "ae", "--data", "/dev/zero"], "regular"),
+    "a config of 200000 nested brackets": (run_file_as("config.json", "deep"), "not valid JSON"),
+    "a run.json of 200000 nested brackets": (run_file_as("run.json", "deep"), "not valid JSON"),
+    "a run of an unknown kind": (edited_run(lambda r: r.update(kind="gan")), "unknown model kind"),
+    # saves whose parts disagree, or hold nothing finite (checksums renewed)
+    "NaN weights": (edited_save(tensors=lambda t: t[next(iter(t))].fill_(np.nan)), "NaN"),
+    "infinite weights": (
+        edited_save(tensors=lambda t: t[sorted(t)[-1]].fill_(np.inf)),
+        "NaN or infinite",
+    ),
+    "a PCA config asking for 3 of its 2 components": (
+        edited_save(
+            config=lambda c: c["params"].update(n_components=3, latent_dim=None), kind="pca"
+        ),  # fmt: skip
+        "ask for 3 components but it holds 2",
+    ),
+    "a standard scaling without offset and factor": (
+        edited_save(
+            tensors=lambda t: [t.pop(k) for k in ("scale_offset_", "scale_factor_")],
+            config=lambda c: c["fitted"].update(scale_="standard"),
+        ),
+        "offset and factor",
+    ),
+    "a scale that disagrees with the fitted one": (
+        edited_save(config=lambda c: c["params"].update(scale="minmax")),
+        "disagrees with the fitted scale_",
+    ),
+    "scores into a FIFO": (
+        lambda f, r: ["score", str(r), "--out", special_file("fifo")(f)],
+        "FIFO",
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -92,12 +93,12 @@ def check_data(
         raise DataError(
             f"{what} is empty: 0 feature(s) (shape={array.shape}) while a minimum of 1 is required."
         )
+    if finite:  # before the cast: a float64 value beyond float32 is named, not "infinite"
+        _check_values(array, what, dtype)
     levels = array.dtype == np.uint8
     array = np.ascontiguousarray(array, dtype=dtype)  # a memmap of that dtype stays a view
     if levels:
         np.divide(array, 255.0, out=array, casting="unsafe")  # a fresh float copy
-    if finite and not _all_finite(array):
-        raise DataError(f"{what} contains NaN or infinite values.")
     if expected_shape is not None:
         expected = tuple(int(s) for s in expected_shape)
         got = array.shape[1:]
@@ -118,10 +119,31 @@ def check_sums(sums: np.ndarray, array: np.ndarray, what: str = "X") -> np.ndarr
     data near the largest double) gets its own message.
     """
     if np.isfinite(sums).all():
+        _check_values(array, what, array.dtype if array.dtype.kind == "f" else np.float64)
         return sums
     if not _all_finite(array):
         raise DataError(f"{what} contains NaN or infinite values.")
     raise DataError(f"{what} holds values so large that their sum overflows float64.")
+
+
+def _check_values(array: np.ndarray, what: str, dtype: type) -> None:
+    """Refuse NaN, infinite values and values whose squares overflow ``dtype``, the
+    type the models compute in."""
+    rows = max(1, 2**22 // max(1, array[0].size)) if len(array) else 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        largest = max(
+            (float(np.max(np.abs(array[i : i + rows]))) for i in range(0, len(array), rows)),
+            default=0.0,
+        )
+    if not math.isfinite(largest):
+        raise DataError(f"{what} contains NaN or infinite values.")
+    limit = math.sqrt(float(np.finfo(dtype).max))
+    if largest > limit:
+        raise DataError(
+            f"{what} holds a value of size {largest:.3g}; aekit computes in "
+            f"{np.dtype(dtype).name}, where values beyond {limit:.2g} overflow when squared: "
+            "rescale the data."
+        )
 
 
 def _all_finite(array: np.ndarray, chunk_values: int = 2**22) -> bool:

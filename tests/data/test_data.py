@@ -556,3 +556,16 @@ def test_a_pandas_csv_with_semicolons_and_an_index_trains_on_its_features(tmp_pa
     code = main(["train", "ae", "--data", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 2 and "'colour'" in err and err.count("\n") == 1
+
+
+def test_a_shuffled_pandas_index_is_dropped_and_digit_separators_are_refused(tmp_path):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(np.random.default_rng(0).random((30, 3)), columns=["a", "b", "c"])
+    path = tmp_path / "shuffled.csv"
+    frame.sample(frac=1, random_state=0).to_csv(path)  # its index: 0..29 in another order
+    with pytest.warns(DataNote, match="index of 0 to 29"):
+        X, _ = read_csv(path)
+    assert X.shape == (30, 3)
+    path.write_text("a,b\n1_000,2\n3,4\n")
+    with pytest.raises(DataError, match="'1_000' is not a number"):
+        read_csv(path)

@@ -10,6 +10,7 @@ from aekit.cli.exit import echo_err
 from aekit.cli.options import DEVICE_OPTION
 from aekit.models.export import FORMATS, PARTS, export_model
 from aekit.models.registry import load
+from aekit.runs.folder import check_output
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 
@@ -32,6 +33,6 @@ def export_command(run: str, format_: str, part: str, out: str | None, device: s
     """Export a run's networks for serving without aekit (batch size dynamic; input
     float32 of the run's example shape; the feature scaling is inside)."""
     model = load(run, device=device)
-    path = Path(out) if out else Path(run) / f"{part}{SUFFIXES[format_]}"
+    path = check_output(Path(out) if out else Path(run) / f"{part}{SUFFIXES[format_]}")
     export_model(model, path, format=format_, part=part)
     echo_err(f"aekit: wrote the {part} as {format_} to {path}")

@@ -6,6 +6,7 @@ with one sentence on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -40,9 +41,9 @@ from aekit.models.registry import KINDS, estimator_class
 from aekit.runs.api import train_run
 from aekit.runs.evaluation import evaluate
 from aekit.runs.figures import image_rows, path_grid, sample_grid
-from aekit.runs.folder import open_run
+from aekit.runs.folder import check_output, open_run
 from aekit.runs.report import build_report
-from aekit.storage.safe_files import check_writable
+from aekit.storage.safe_files import atomic_write_bytes
 from aekit.training.loop import PRECISIONS
 from aekit.training.threads import default_threads
 
@@ -189,7 +190,7 @@ def reconstruct(
     kind, spec, model = open_run(
         run, data=data, data_dir=data_dir, split_seed=split_seed, device=device
     )
-    path = check_writable(out or Path(run) / "reconstructions.png")
+    path = check_output(out or Path(run) / "reconstructions.png")
     X = getattr(spec.load(), split).X[:n]
     if noise > 0:
         noisy = X + np.random.default_rng(0).normal(0, noise, X.shape).astype(np.float32)
@@ -258,9 +259,8 @@ def sample(
     256 of them; --npy keeps all)."""
     kind, spec, model = _sampling_model(run, device)
     method = method or model.default_sample_method
-    path = check_writable(out or Path(run) / f"samples-{method}.png")
-    if npy:
-        check_writable(npy)
+    path = check_output(out or Path(run) / f"samples-{method}.png")
+    npy_path = check_output(npy if npy.endswith(".npy") else npy + ".npy") if npy else None
     if method == "chain":
         if temperature != 1.0:
             raise click.UsageError("--temperature applies to code draws, not to --method chain.")
@@ -279,8 +279,10 @@ def sample(
     shown = samples[:GRID_SAMPLES]
     title = f"{kind} samples ({method})" + (f", {len(shown)} of {n}" if n > len(shown) else "")
     sample_grid(shown, path, title=title, data=data)
-    if npy:
-        np.save(npy, samples)
+    if npy_path:
+        buffer = io.BytesIO()
+        np.save(buffer, samples)
+        atomic_write_bytes(npy_path, buffer.getvalue())  # a full disk leaves no truncated file
     click.echo(str(path))
 
 
@@ -311,7 +313,7 @@ def interpolate(
 ) -> None:
     """Decode paths between pairs of codes: one strip per pair."""
     kind, spec, model = _sampling_model(run, device)
-    path = check_writable(out or Path(run) / "interpolation.png")
+    path = check_output(out or Path(run) / "interpolation.png")
     if prior:
         method = method or model.default_prior_path
         strips = model.interpolate_prior(pairs, steps, method=method, random_state=seed)

@@ -36,12 +36,12 @@ MODEL_PARAMETERS = frozenset(p for cls in ESTIMATORS.values() for p in cls().get
 def _parse_hidden(ctx, param, value: str | None) -> tuple[int, ...] | None:
     if value is None:
         return None
-    try:
-        widths = tuple(int(v) for v in value.replace(" ", "").split(",") if v)
-    except ValueError:
+    parts = value.replace(" ", "").split(",")
+    if not all(p.isascii() and p.isdigit() for p in parts):  # not "8,,8", "1_0" or "-8"
         raise click.BadParameter(
             f"expected comma-separated integers such as 512,256; got {value!r}."
-        ) from None
+        )
+    widths = tuple(int(p) for p in parts)
     if not widths or min(widths) <= 0:
         raise click.BadParameter(f"expected positive integers such as 512,256; got {value!r}.")
     return widths
@@ -165,7 +165,10 @@ IMAGE_SIZE_OPTION = click.option(
     metavar="H,W",
     help="Resize every image of an image folder to H,W pixels (Lanczos).",
 )
-SEED_OPTION = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+# the seeds the models take as random_state (a larger one was a raw overflow message)
+SEED_OPTION = click.option(
+    "--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True
+)
 
 
 def out_option(what: str, default: str) -> Callable:

@@ -12,8 +12,8 @@ from aekit.cli.exit import echo_err
 from aekit.cli.options import DATA_OPTIONS, DEVICE_OPTION
 from aekit.data.sources import SPLITS
 from aekit.runs.evaluation import evaluation_data
-from aekit.runs.folder import open_run
-from aekit.storage.safe_files import atomic_write_bytes, check_writable
+from aekit.runs.folder import check_output, open_run
+from aekit.storage.safe_files import atomic_write_bytes
 
 
 def scores_csv(scores: np.ndarray, flags: np.ndarray) -> bytes:
@@ -53,7 +53,7 @@ def score_command(
     _, spec, model = open_run(
         run, data=data, data_dir=data_dir, split_seed=split_seed, device=device
     )
-    path = check_writable(Path(out) if out else Path(run) / "scores.csv")
+    path = check_output(Path(out) if out else Path(run) / "scores.csv")
     if not hasattr(model, "offset_"):
         raise click.UsageError(f"{run} was saved before outlier scores existed; train it again.")
     X = spec.examples() if split == "all" else evaluation_data(spec.load(), split)

@@ -81,8 +81,10 @@ def read_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None =
     path = Path(path).expanduser()
     if path.is_dir():
         return read_image_folder(path, image_size)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{path} does not exist.")
+    if not path.is_file():  # checked before opening: reading a FIFO would wait forever
+        raise DataError(f"{path} is not a regular file (a FIFO, socket or device).")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return read_npy(path), None
@@ -211,9 +213,10 @@ def read_csv(path: Path) -> Raw:
     The delimiter (comma, semicolon or tab) is detected from the start of the file.
     The first line is a header if any of its cells is not a number; a header
     column named ``label``, ``labels``, ``y`` or ``target`` holds the labels
-    (integers or text). An unnamed first column that counts 0, 1, 2, … is the
-    index pandas writes with ``to_csv``: it is dropped, with a
-    :class:`DataNote`. Blank lines are skipped.
+    (integers or text). An unnamed first column holding 0, 1, …, n − 1 is the
+    index pandas writes with ``to_csv`` (in any order, as after ``df.sample()``): it
+    is dropped, with a :class:`DataNote`. Digit separators (``1_000``) are refused,
+    as pandas does not read them either. Blank lines are skipped.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -251,9 +254,9 @@ def read_csv(path: Path) -> Raw:
         raise DataError(f"{path} holds no numeric data.")
     X = np.stack(rows)
     if header is not None and header[0] == "" and label_col != 0 and X.shape[1] > 1:
-        if np.array_equal(X[:, 0], np.arange(len(X))):
+        if np.array_equal(np.sort(X[:, 0]), np.arange(len(X))):  # df.sample() shuffles it
             warnings.warn(
-                f"{path}: dropped the first column, an unnamed 0, 1, 2, … index "
+                f"{path}: dropped the first column, an unnamed index of 0 to {len(X) - 1} "
                 "(as pandas writes it).",
                 DataNote,
                 stacklevel=2,
@@ -299,10 +302,12 @@ def _parse_row(
     row: list[str], path: Path, line: int, label_col: int | None, header: list[str] | None
 ) -> np.ndarray:
     try:
+        if any("_" in cell for cell in row):  # float() reads "1_000" as 1000; pandas does not
+            raise ValueError
         values = np.array(row, dtype=np.float64)
     except ValueError:
         for j, cell in enumerate(row):
-            if not _is_number(cell):
+            if "_" in cell or not _is_number(cell):
                 column = j + (label_col is not None and j >= label_col)
                 name = f" in column {header[column]!r}" if header and header[column] else ""
                 raise DataError(

@@ -19,7 +19,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import _check_feature_names, check_is_fitted
 
-from aekit.core.scaling import FeatureScaling
+from aekit.core.scaling import SCALINGS, FeatureScaling
 from aekit.models.outliers import OutlierMixin
 from aekit.storage.persistence import save_model
 from aekit.validation import check_data
@@ -192,6 +192,16 @@ def training_sample(X: np.ndarray, seed: int) -> np.ndarray:
         return X
     rows = np.random.default_rng(seed).choice(len(X), TRAINING_SAMPLE, replace=False)
     return X[np.sort(rows)]
+
+
+def check_scaling(scaling: FeatureScaling, scale: str, scale_: str) -> None:
+    """Refuse a restored feature scaling whose fitted kind ``scale_`` disagrees with
+    the ``scale`` parameter (``"auto"`` agrees with any) or with the saved offset and
+    factor (``scaling``, the identity where none were saved)."""
+    if scale_ not in SCALINGS or scale_ == "auto" or scaling.kind != scale_:
+        raise ValueError(f"its fitted scale_ {scale_!r} does not fit its saved offset and factor")
+    if scale not in ("auto", scale_):
+        raise ValueError(f"its scale={scale!r} disagrees with the fitted scale_ {scale_!r}")
 
 
 def shape_of(value: Any) -> tuple[int, ...]:

@@ -34,7 +34,7 @@ from aekit.core.scaling import UNIT_SLACK, FeatureScaling
 from aekit.core.user_networks import user_networks
 from aekit.errors import DataError
 from aekit.models.code_densities import densities_from_dict, densities_to_dict
-from aekit.models.estimator import AutoencoderEstimator, shape_of, training_sample
+from aekit.models.estimator import AutoencoderEstimator, check_scaling, shape_of, training_sample
 from aekit.models.generation import GenerativeMixin
 from aekit.models.neural_params import (
     DEEP_CONSTRAINTS,
@@ -478,6 +478,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             self.scaling_ = FeatureScaling(offset, factor, self.scale_)
         else:  # saved before feature scaling existed
             self.scaling_ = FeatureScaling.identity(self.input_shape_)
+        check_scaling(self.scaling_, self.scale, self.scale_)
         saved = (*self._saved_arrays, *self._scaling_arrays)
         weights = {k: v for k, v in weights.items() if k not in saved}
         self.device_ = resolve_device(self.device)

@@ -432,6 +432,11 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
         super()._restore(fitted, tensors)
         if getattr(self.components_, "shape", None) != (self.n_components_, self.n_features_in_):
             raise ValueError("components_ does not match n_components_ and n_features_in_")
+        wanted = self._check_n_components(self.n_samples_, self.n_features_in_)
+        if wanted != self.n_components_:
+            raise ValueError(
+                f"its parameters ask for {wanted} components but it holds {self.n_components_}"
+            )
         self.device_ = self._resolve_device()
 
     # -- scikit-learn tags ---------------------------------------------------------------

@@ -8,23 +8,24 @@ on), the saved model (``config.json`` + ``model.safetensors``, named and written
 figures and report of ``aekit report``, whose names are defined here.
 
 :class:`RunWriter` writes a run folder as a transaction. One process at a time
-holds its lock (``.lock`` in the folder, an ``flock`` the OS releases when the
-process dies). Training happens in the folder itself while it holds no finished
-model, so that a killed run resumes, and otherwise in a hidden sibling
-``.NAME.staging`` folder, so that the finished run it replaces stays whole. The
+holds its lock (an ``flock`` on the folder itself, see :mod:`aekit.runs.lock`).
+Training happens in the folder itself while it holds no finished model, so
+that a killed run resumes, and otherwise in a hidden sibling ``.NAME.staging``
+folder, so that the finished run it replaces stays whole. The
 final files are assembled in a hidden sibling ``.NAME.commit`` and swapped in
 with one atomic exchange of the two folders (Linux ``renameat2``), so the
-folder is always either the previous run or the new one.
+folder is always either the previous run or the new one. No other command writes
+over the files that make a run (:func:`check_output`).
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
-import fcntl
 import json
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -33,9 +34,10 @@ from typing import Any
 from aekit.data.sources import DataSpec
 from aekit.errors import RunFileError
 from aekit.models.estimator import AutoencoderEstimator
-from aekit.models.registry import load
-from aekit.storage.persistence import MODEL_CONFIG
-from aekit.storage.safe_files import read_json, write_json
+from aekit.models.registry import KINDS, load
+from aekit.runs.lock import LOCK_FILE, check_lock_note, hold_folder, lock_folder, release
+from aekit.storage.persistence import MODEL_CONFIG, MODEL_WEIGHTS
+from aekit.storage.safe_files import check_writable, read_json, write_json
 from aekit.training.checkpoint import CHECKPOINT
 from aekit.training.epoch_log import METRICS
 
@@ -43,8 +45,17 @@ RUN_FILE = "run.json"
 FIGURES_DIR = "figures"
 REPORT_FILE = "report.html"
 TENSORBOARD_DIR = "tensorboard"
-LOCK_FILE = ".lock"
 IN_PROGRESS = (RUN_FILE, CHECKPOINT, METRICS, TENSORBOARD_DIR)  # what a resumed run continues
+# the files that make a run: never the output of another command (see check_output)
+RUN_OWN_FILES = (
+    RUN_FILE,
+    MODEL_CONFIG,
+    MODEL_WEIGHTS,
+    CHECKPOINT,
+    METRICS,
+    LOCK_FILE,
+    TENSORBOARD_DIR,
+)
 
 
 class RunWriter:
@@ -72,7 +83,7 @@ class RunWriter:
     def __init__(self, path: str | Path, *, overwrite: bool = False, resume: bool = False):
         self.path = Path(path)
         self.overwrite, self.resume = overwrite, resume
-        self._lock: int | None = None
+        self._locks: list[int] = []  # the run folder's, then the one a commit swaps in
         self._created = False
         self._committed = False
 
@@ -99,6 +110,8 @@ class RunWriter:
         path = self.path
         if path.exists() and not path.is_dir():
             raise RunFileError(f"{path} exists and is not a folder.")
+        if path.is_dir():
+            check_lock_note(path)
         contents = [p for p in path.iterdir() if p.name != LOCK_FILE] if path.is_dir() else []
         if contents and not (self.overwrite or self.resume):
             raise RunFileError(
@@ -120,7 +133,7 @@ class RunWriter:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunFileError(f"cannot write to {self.path} ({exc.strerror}).") from None
-        self._lock = _acquire(self.path / LOCK_FILE)
+        self._locks = [lock_folder(self.path)]
         self.check()  # again, now that no other writer can change the folder
         for stale in (self.staging, self._assembly):
             shutil.rmtree(stale, ignore_errors=True)
@@ -140,7 +153,11 @@ class RunWriter:
         assembly = self._assembly
         assembly.mkdir()
         _link_tree(self.training_dir, assembly)
-        os.link(self.path / LOCK_FILE, assembly / LOCK_FILE)  # the lock stays held
+        self._locks.append(hold_folder(assembly))  # the run folder once swapped in
+        try:
+            os.link(self.path / LOCK_FILE, assembly / LOCK_FILE)  # the holder's pid
+        except OSError:
+            pass  # the note only names the holder; the lock is the folder's
         _reached("assembled")
         write_final(assembly)
         _sync(assembly)
@@ -152,7 +169,7 @@ class RunWriter:
         self._committed = True
 
     def __exit__(self, *exc: object) -> None:
-        if self._lock is None:  # never entered, or entering failed: nothing of ours to undo
+        if not self._locks:  # never entered, or entering failed: nothing of ours to undo
             return
         if not self._committed:
             shutil.rmtree(self._assembly, ignore_errors=True)
@@ -164,30 +181,12 @@ class RunWriter:
                     for item in self.path.iterdir():
                         if item.name != LOCK_FILE:
                             _remove(item)
-        os.close(self._lock)
-        self._lock = None
+        release(self.path, self._locks)
+        self._locks = []
 
 
 def _reached(step: str) -> None:
     """A point between two writes of a commit (tests stop the process here)."""
-
-
-def _acquire(lock_path: Path) -> int:
-    """An exclusive ``flock`` on ``lock_path`` with this process's id written in it;
-    another holder makes it fail at once, naming that process."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise RunFileError(
-            f"{lock_path.parent} is being written by another aekit process (pid {holder}); "
-            "wait for it to finish."
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
 
 
 def _link_tree(source: Path, dest: Path, only: tuple[str, ...] | None = None) -> None:
@@ -285,9 +284,14 @@ def read_run(path: str | Path) -> tuple[str, DataSpec, dict[str, Any]]:
         raise RunFileError(f"{path} is not an aekit run folder (no {RUN_FILE}).")
     run = read_json(path / RUN_FILE)
     try:
-        return run["kind"], DataSpec(**run["data"]), run.get("options", {})
+        kind, data, options = run["kind"], DataSpec(**run["data"]), run.get("options", {})
     except (KeyError, TypeError):
         raise RunFileError(f"{path / RUN_FILE} is not a valid run description.") from None
+    if kind not in KINDS:
+        raise RunFileError(f"{path / RUN_FILE} names an unknown model kind {kind!r}.")
+    if not isinstance(options, dict):
+        raise RunFileError(f"{path / RUN_FILE} is not a valid run description.")
+    return kind, data, options
 
 
 def open_run(
@@ -311,3 +315,22 @@ def open_run(
     if split_seed is not None:
         spec.split_seed = split_seed
     return kind, spec, load(run, device=device)
+
+
+def check_output(path: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output ``path`` that names a file of a run folder
+    or saved model, a special file, or a place that cannot be written."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise RunFileError(f"cannot write {path}: it is a FIFO, socket or device, not a file.")
+    path = check_writable(path)
+    folder = path.parent.resolve()
+    if path.name in RUN_OWN_FILES and any((folder / f).exists() for f in (RUN_FILE, MODEL_CONFIG)):
+        raise RunFileError(
+            f"refusing to write {path}: it is one of the files that make the run in {folder}."
+        )
+    return path

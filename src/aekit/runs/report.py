@@ -20,8 +20,8 @@ import numpy as np
 
 from aekit.data.sources import DataSpec
 from aekit.runs import figures as F
-from aekit.runs.folder import FIGURES_DIR, REPORT_FILE
-from aekit.storage.safe_files import atomic_write_bytes, check_writable
+from aekit.runs.folder import FIGURES_DIR, REPORT_FILE, check_output
+from aekit.storage.safe_files import atomic_write_bytes
 
 SAMPLE_CAPTIONS = {
     "prior": "Decoded draws of z ~ N(0, I). A plain autoencoder defines no density over its "
@@ -251,14 +251,19 @@ def build_report(
     out: str | Path | None = None,
     seed: int = 0,
 ) -> Path:
-    """Figures into ``run_dir/figures`` and the page into ``run_dir/report.html``.
+    """Figures into ``run_dir/figures`` and the page into ``run_dir/report.html``;
+    with ``out`` elsewhere, the page there and its figures beside it (``NAME-figures``).
 
     ``data`` is the run's :class:`~aekit.runs.folder.DataSpec`; ``metrics`` the final
     metrics to show (those of :func:`aekit.runs.evaluation.evaluate`).
     """
     run_dir = Path(run_dir)
-    page = check_writable(Path(out) if out else run_dir / REPORT_FILE)  # before drawing
-    figures = make_figures(model, kind, bundle, run_dir / FIGURES_DIR, seed=seed)
+    page = check_output(Path(out) if out else run_dir / REPORT_FILE)  # before drawing
+    if page.parent.resolve() == run_dir.resolve():
+        figures_dir = run_dir / FIGURES_DIR
+    else:  # beside the page: the run may be read-only, and is not this report's
+        figures_dir = page.parent / f"{page.stem}-{FIGURES_DIR}"
+    figures = make_figures(model, kind, bundle, figures_dir, seed=seed)
     config: dict[str, Any] = {"model": type(model).__name__, "kind": kind}
     config.update({f"data.{k}": v for k, v in asdict(data).items()})
     config.update(model.get_params())

@@ -16,7 +16,13 @@ import numpy as np
 import torch
 
 from aekit.errors import RunFileError
-from aekit.storage.safe_files import load_tensors, read_json, save_tensors, write_json
+from aekit.storage.safe_files import (
+    load_tensors,
+    read_json,
+    read_regular_file,
+    save_tensors,
+    write_json,
+)
 
 MODEL_CONFIG = "config.json"
 MODEL_WEIGHTS = "model.safetensors"
@@ -84,7 +90,7 @@ def _put_user_modules(params: dict[str, Any], modules: dict[str, Any], path: Pat
 
 
 def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(read_regular_file(path)).hexdigest()
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -140,6 +146,14 @@ def restore_model(
         raise RunFileError(
             f"{path} holds weights that are not the ones its {MODEL_CONFIG} was saved with "
             "(an interrupted save, or files from two saves)."
+        )
+    broken = sorted(
+        k for k, t in tensors.items() if t.is_floating_point() and not t.isfinite().all()
+    )
+    if broken:
+        raise RunFileError(
+            f"{path / MODEL_WEIGHTS} holds NaN or infinite values (in {broken[0]}); "
+            "a model that computes nothing finite is refused."
         )
     try:
         model = cls(**params)

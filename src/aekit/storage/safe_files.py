@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,22 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
+def read_regular_file(path: str | os.PathLike) -> bytes:
+    """The bytes of the regular file ``path``; a FIFO, socket or device there is
+    refused at once (opened without blocking, its type checked before reading)."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise RunFileError(f"{path} does not exist.") from None
+    except OSError as exc:
+        raise RunFileError(f"{path} cannot be read ({exc.strerror or exc}).") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RunFileError(f"{path} is not a regular file (a FIFO, socket, device or folder).")
+        return f.read()
+
+
 def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
@@ -78,18 +95,17 @@ def write_json(path: str | os.PathLike, obj: dict[str, Any]) -> None:
 def read_json(path: str | os.PathLike) -> dict[str, Any]:
     """Read a file written by :func:`write_json` and verify its checksum."""
     path = Path(path)
+    data = read_regular_file(path)
     try:
-        obj = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise RunFileError(f"{path} does not exist.") from None
-    except (ValueError, UnicodeDecodeError):
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deep nesting
         raise RunFileError(f"{path} is not valid JSON (truncated or corrupted).") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("sha256"), str):
         raise RunFileError(f"{path} has no checksum; it was not written by aekit.")
     expected = obj.pop("sha256")
     try:
         actual = hashlib.sha256(_canonical(obj)).hexdigest()
-    except ValueError:
+    except (ValueError, RecursionError):
         actual = ""
     if actual != expected:
         raise RunFileError(f"{path} fails its checksum: it was edited or corrupted.")
@@ -128,15 +144,12 @@ def save_tensors(
 def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Load a file written by :func:`save_tensors`, verifying its checksum."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise RunFileError(f"{path} does not exist.") from None
+    data = read_regular_file(path)
     try:
         tensors = st_load(data)
         header_len = int.from_bytes(data[:8], "little")
         header = json.loads(data[8 : 8 + header_len])
-    except (SafetensorError, ValueError, UnicodeDecodeError, OverflowError):
+    except (SafetensorError, ValueError, UnicodeDecodeError, OverflowError, RecursionError):
         if data[:1] == b"\x80" or data[:2] == b"PK":
             raise RunFileError(
                 f"{path} is a pickle or zip archive, not safetensors; it is refused unread."
@@ -156,6 +169,6 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
         raise RunFileError(f"{path} fails its checksum: it was edited or corrupted.")
     try:
         extra = json.loads(meta["json"])
-    except ValueError:
+    except (ValueError, RecursionError):
         raise RunFileError(f"{path} has unreadable metadata.") from None
     return tensors, extra

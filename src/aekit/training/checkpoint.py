@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from aekit.errors import RunFileError
+from aekit.errors import RunFileError, one_line
 from aekit.storage.safe_files import load_tensors, save_tensors
 from aekit.training.callbacks import Callback
 
@@ -163,8 +163,11 @@ class Checkpointing(Callback):
         try:
             trainer.restore(checkpoint)
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            why = one_line(exc)
+            if "state_dict" in why:  # torch's multi-line list of missing and unexpected keys
+                why = "its networks are not this model's: another kind or other sizes"
             raise RunFileError(
-                f"cannot resume: {self.path} does not fit this model ({exc})."
+                f"cannot resume: {self.path} does not fit this model ({why})."
             ) from None
 
     def on_epoch_end(self, trainer: Any, record: dict[str, float]) -> None:
