@@ -30,6 +30,7 @@ from aekit.cli.options import (
     FiniteFloat,
     model_params,
     out_option,
+    resumed,
     show_model_defaults,
 )
 from aekit.cli.score import score_command
@@ -37,10 +38,10 @@ from aekit.errors import AekitError
 from aekit.models.code_paths import INTERPOLATIONS
 from aekit.models.generation import CHAIN_STEPS, SAMPLE_METHODS, GenerativeMixin
 from aekit.models.registry import KINDS, estimator_class
-from aekit.runs.api import train_run
+from aekit.runs.api import default_run_folder, train_run
 from aekit.runs.evaluation import evaluate
 from aekit.runs.figures import image_rows, path_grid, sample_grid
-from aekit.runs.folder import open_run
+from aekit.runs.folder import RUN_FILE, open_run, read_run
 from aekit.runs.report import build_report
 from aekit.storage.safe_files import check_writable
 from aekit.training.loop import PRECISIONS
@@ -74,7 +75,13 @@ def cli(threads: int | None) -> None:
 @click.option("--test-fraction", type=FiniteFloat(0, 0.9), default=0.2, show_default=True)
 @click.option("--out", type=click.Path(), help="Run folder (default: runs/KIND-DATA).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run folder.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --out from its last checkpoint, with the options it was "
+    "trained with; an option repeated with another value is refused (but --epochs, "
+    "--device and --data-dir).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or epoch lines.")
 @MODEL_OPTIONS
 @click.option(
@@ -94,6 +101,10 @@ def cli(threads: int | None) -> None:
 def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     """Train a model of KIND (pca, linear, ae, dae, vae) and save it as a run."""
     params = model_params(ctx, kind, opts)
+    if opts["resume"]:
+        opts["out"] = opts["out"] or default_run_folder(kind, opts["data"])
+        if (Path(opts["out"]) / RUN_FILE).is_file():
+            opts, params = resumed(ctx, kind, opts, params, read_run(opts["out"]))
     for flag, used in (
         ("--tensorboard", opts["tensorboard"]),
         ("--compile", opts["compile_"]),
@@ -200,8 +211,8 @@ def reconstruct(
     click.echo(str(path))
 
 
-def _sampling_model(run: str, device: str):
-    kind, spec, model = open_run(run, device=device)
+def _sampling_model(run: str, device: str, need_data: bool, **data: Any):
+    kind, spec, model = open_run(run, device=device, need_data=need_data, **data)
     if not isinstance(model, GenerativeMixin):
         raise AekitError(f"{run} is a '{kind}' run; sampling applies to neural model runs.")
     return kind, spec, model
@@ -238,6 +249,8 @@ def _sampling_model(run: str, device: str):
     show_default=True,
     help="prior/gaussian/gmm: scale the code draws' spread (< 1: more typical codes).",
 )
+@click.option("--data", help="Vectors: draw the samples beside these data (default: the run's).")
+@DATA_OPTIONS
 @DEVICE_OPTION
 def sample(
     run: str,
@@ -252,11 +265,16 @@ def sample(
     noise: float | None,
     reconstruction: str,
     temperature: float,
+    data: str | None,
+    data_dir: str | None,
+    split_seed: int | None,
     device: str,
 ) -> None:
     """Draw N samples from a trained model into a picture grid (the first
     256 of them; --npy keeps all)."""
-    kind, spec, model = _sampling_model(run, device)
+    kind, spec, model = _sampling_model(
+        run, device, False, data=data, data_dir=data_dir, split_seed=split_seed
+    )
     method = method or model.default_sample_method
     path = check_writable(out or Path(run) / f"samples-{method}.png")
     if npy:
@@ -275,10 +293,10 @@ def sample(
         )
     else:
         samples = model.sample(n, method=method, random_state=seed, temperature=temperature)
-    data = None if samples.ndim > 2 else spec.load().test.X
+    beside = None if samples.ndim > 2 or spec is None else spec.load().test.X
     shown = samples[:GRID_SAMPLES]
     title = f"{kind} samples ({method})" + (f", {len(shown)} of {n}" if n > len(shown) else "")
-    sample_grid(shown, path, title=title, data=data)
+    sample_grid(shown, path, title=title, data=beside)
     if npy:
         np.save(npy, samples)
     click.echo(str(path))
@@ -295,6 +313,8 @@ def sample(
 )
 @click.option("--prior", is_flag=True, help="Between draws of the prior instead of examples.")
 @SPLIT_OPTION
+@click.option("--data", help="Interpolate between examples of other data (default: the run's).")
+@DATA_OPTIONS
 @SEED_OPTION
 @out_option("PNG file", "RUN/interpolation.png")
 @DEVICE_OPTION
@@ -305,12 +325,17 @@ def interpolate(
     method: str | None,
     prior: bool,
     split: str,
+    data: str | None,
+    data_dir: str | None,
+    split_seed: int | None,
     seed: int,
     out: str | None,
     device: str,
 ) -> None:
     """Decode paths between pairs of codes: one strip per pair."""
-    kind, spec, model = _sampling_model(run, device)
+    kind, spec, model = _sampling_model(
+        run, device, not prior, data=data, data_dir=data_dir, split_seed=split_seed
+    )
     path = check_writable(out or Path(run) / "interpolation.png")
     if prior:
         method = method or model.default_prior_path

@@ -20,7 +20,7 @@ from aekit.core.networks import ACTIVATIONS, ARCHITECTURES, NORMS
 from aekit.core.priors import PRIORS
 from aekit.core.scaling import SCALINGS
 from aekit.data.image_folder import parse_image_size
-from aekit.data.sources import SPLITS
+from aekit.data.sources import SPLITS, DataSpec
 from aekit.errors import DataError
 from aekit.models.outliers import check_contamination
 from aekit.models.registry import ESTIMATORS, estimator_class
@@ -239,3 +239,47 @@ def model_params(ctx: click.Context, kind: str, opts: dict[str, Any]) -> dict[st
     if "verbose" in accepted:
         params["verbose"] = not opts["quiet"]
     return params
+
+
+# the options of ``aekit train`` that say which data, and their fields in ``run.json``
+DATA_FIELDS = {
+    "data": "source",
+    "data_dir": "data_dir",
+    "val_fraction": "val_fraction",
+    "test_fraction": "test_fraction",
+    "split_seed": "split_seed",
+    "image_size": "image_size",
+}
+
+
+def resumed(
+    ctx: click.Context,
+    kind: str,
+    opts: dict[str, Any],
+    params: dict[str, Any],
+    saved: tuple[str, DataSpec, dict[str, Any]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(opts, params)`` of ``aekit train --resume``: every option not given on the
+    command line is the one the run was trained with (``saved``, as
+    :func:`aekit.runs.folder.read_run` reads it). Options given again are kept, so
+    that one that differs is refused by the resume check, as it should be: a run that
+    continues with other settings is neither the old run nor a new one."""
+    renamed = PCA_RENAMED if kind == "pca" else RENAMED
+    given = {
+        name
+        for name in opts
+        if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+    }
+    _, spec, saved_params = saved
+    given_params = {renamed.get(option, option) for option in given}
+    params = {
+        **{k: _tuples(v) for k, v in saved_params.items() if k not in given_params},
+        **{k: v for k, v in params.items() if k in given_params or k not in saved_params},
+    }
+    from_run = {o: getattr(spec, f) for o, f in DATA_FIELDS.items() if o not in given}
+    return {**opts, **from_run}, params
+
+
+def _tuples(value: Any) -> Any:
+    """A value as the options give it (JSON reads tuples back as lists)."""
+    return tuple(value) if isinstance(value, list) else value

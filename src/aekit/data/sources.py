@@ -7,9 +7,10 @@ Images are float32 ``(n, C, H, W)`` in [0, 1]; vectors are ``(n, D)``.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -198,6 +199,20 @@ def _verified(
 
 
 def _download(name: str, filename: str, folder: Path) -> Path:
+    """Download one file into ``folder``; when every mirror fails, the folders
+    this call created are removed again if they are still empty (a verified file
+    downloaded earlier stays: it is a good copy)."""
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        return _download_from_mirrors(name, filename, folder)
+    except DataError:
+        for path in created:
+            with contextlib.suppress(OSError):  # not empty, or not ours to remove
+                path.rmdir()
+        raise
+
+
+def _download_from_mirrors(name: str, filename: str, folder: Path) -> Path:
     known = KNOWN_FILES[name][filename]
     errors = []
     for base_url in mirrors(name):
@@ -398,6 +413,23 @@ class DataSpec:
     def __post_init__(self) -> None:
         if self.image_size is not None:  # JSON gives a list back
             self.image_size = tuple(int(v) for v in self.image_size)
+
+    def anywhere(self) -> DataSpec:
+        """This spec with a path source and ``data_dir`` made absolute, so that it
+        reads the same data from any working folder.
+
+        A run records its data this way: absolute rather than relative to the run
+        folder, because a run folder is copied and moved without its data far more
+        often than with it (``--data`` names the data when both have moved).
+        Dataset names stay as they are.
+        """
+        source = self.source
+        if source not in DATASETS and Path(source).expanduser().exists():
+            source = str(Path(source).expanduser().resolve())
+        data_dir = self.data_dir
+        if data_dir is not None and str(data_dir) != "":
+            data_dir = str(Path(data_dir).expanduser().resolve())
+        return replace(self, source=source, data_dir=data_dir)
 
     def load(self) -> DataBundle:
         """The data, split as when the run was trained."""

@@ -73,6 +73,11 @@ def run_callbacks(
     return callbacks
 
 
+def default_run_folder(kind: str, data: str) -> Path:
+    """Where a run of ``kind`` on ``data`` goes when no folder is named."""
+    return Path(f"runs/{kind}-{Path(data).stem}")
+
+
 def train_run(
     kind: str,
     data: str = "digits",
@@ -99,7 +104,8 @@ def train_run(
     data : str, default="digits"
         A dataset name or a file or image folder (:func:`aekit.data.load_data`).
     out : path, optional
-        The run folder (default ``runs/KIND-DATA``).
+        The run folder (default ``runs/KIND-DATA``). ``run.json`` in it records a
+        data path as an absolute path, so the run finds its data from any folder.
     overwrite, resume : bool, default=False
         Replace the run in ``out`` (the old one stays whole until the new one is
         committed), or continue it from its last checkpoint.
@@ -128,7 +134,7 @@ def train_run(
             f"its parameters are {', '.join(sorted(accepted))}."
         )
     model = cls(**options)
-    out = Path(out if out is not None else f"runs/{kind}-{Path(data).stem}")
+    out = Path(out if out is not None else default_run_folder(kind, data))
     spec = DataSpec(
         source=data,
         data_dir=data_dir,
@@ -137,7 +143,7 @@ def train_run(
         split_seed=split_seed,
         binarize=options.get("binarize") == "dynamic",
         image_size=image_size,
-    )
+    ).anywhere()
     saved_options = {k: v for k, v in options.items() if k != "verbose"}
     # everything that can be refused is refused here, before the disk is touched
     writer = RunWriter(out, overwrite=overwrite, resume=resume)

@@ -297,10 +297,29 @@ def open_run(
     data_dir: str | None = None,
     split_seed: int | None = None,
     device: str = "auto",
-) -> tuple[str, DataSpec, AutoencoderEstimator]:
+    need_data: bool = True,
+) -> tuple[str, DataSpec | None, AutoencoderEstimator]:
     """The kind, the data (any of them overridden) and the model of the run folder
     ``run``, loaded onto ``device`` (a run trained on a GPU evaluates on a CPU-only
-    machine); what ``aekit evaluate``, ``report`` and the benchmarks start from."""
+    machine); what ``aekit evaluate``, ``report`` and the benchmarks start from.
+
+    A model saved with ``model.save(path)`` (a folder without ``run.json``) opens
+    too; it names no data, so its data are ``data`` when given and otherwise None,
+    which is refused in one sentence when ``need_data`` is true.
+    """
+    path = Path(run)
+    if path.is_dir() and not (path / RUN_FILE).exists() and (path / MODEL_CONFIG).is_file():
+        model = load(run, device=device)
+        if data is None:
+            if need_data:
+                raise RunFileError(
+                    f"{run} is a saved model, not a run folder, so it names no data; "
+                    "pass --data to say which data to use."
+                )
+            return model.kind, None, model
+        binarize = model.get_params().get("binarize") == "dynamic"
+        spec = DataSpec(data, data_dir, split_seed=split_seed or 0, binarize=binarize)
+        return model.kind, spec, model
     kind, spec, _ = read_run(run)
     if data is not None:
         spec.source = data
