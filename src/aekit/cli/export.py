@@ -7,14 +7,14 @@ from pathlib import Path
 import click
 
 from aekit.cli.exit import echo_err
-from aekit.cli.options import DEVICE_OPTION
+from aekit.cli.options import DEVICE_OPTION, AekitCommand
 from aekit.models.export import FORMATS, PARTS, export_model
 from aekit.models.registry import load
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
-@click.command("export")
+@click.command("export", cls=AekitCommand)
 @click.argument("run", type=click.Path())
 @click.option("--format", "format_", type=click.Choice(FORMATS), default="onnx", show_default=True)
 @click.option(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+import torch
 
 from aekit.core.corruption import BINARIZE
 from aekit.core.likelihoods import LIKELIHOODS
@@ -25,6 +26,7 @@ from aekit.errors import DataError
 from aekit.models.outliers import check_contamination
 from aekit.models.registry import ESTIMATORS, estimator_class
 from aekit.training.loop import SCHEDULES
+from aekit.training.threads import default_threads
 
 # options whose estimator parameter has another name; every other model option is
 # the parameter of the same name (PCA calls the code size n_components)
@@ -45,6 +47,16 @@ def _parse_hidden(ctx, param, value: str | None) -> tuple[int, ...] | None:
     if not widths or min(widths) <= 0:
         raise click.BadParameter(f"expected positive integers such as 512,256; got {value!r}.")
     return widths
+
+
+class AekitCommand(click.Command):
+    """A command of ``aekit``: before it runs, the process computes with the threads
+    ``aekit --threads`` asked for (default: :func:`default_threads`). The group
+    cannot set them itself: it imports no torch, so that ``aekit --help`` is quick."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        torch.set_num_threads(ctx.find_root().params.get("threads") or default_threads())
+        return super().invoke(ctx)
 
 
 def options(*decorators: Callable) -> Callable:
