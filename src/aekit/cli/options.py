@@ -177,6 +177,13 @@ IMAGE_SIZE_OPTION = click.option(
     metavar="H,W",
     help="Resize every image of an image folder to H,W pixels (Lanczos).",
 )
+CHANNELS_OPTION = click.option(
+    "--channels",
+    type=click.Choice(("1", "3")),
+    callback=lambda ctx, param, value: None if value is None else int(value),
+    help="Read every image of an image folder as greyscale (1) or RGB (3) "
+    "(default: 1 when all are greyscale).",
+)
 SEED_OPTION = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 
 
@@ -261,6 +268,7 @@ DATA_FIELDS = {
     "test_fraction": "test_fraction",
     "split_seed": "split_seed",
     "image_size": "image_size",
+    "channels": "channels",
 }
 
 

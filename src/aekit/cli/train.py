@@ -10,6 +10,7 @@ import click
 
 from aekit.cli.exit import echo_err
 from aekit.cli.options import (
+    CHANNELS_OPTION,
     DATA_OPTIONS,
     IMAGE_SIZE_OPTION,
     MODEL_OPTIONS,
@@ -35,6 +36,7 @@ from aekit.training.loop import PRECISIONS
 )
 @DATA_OPTIONS
 @IMAGE_SIZE_OPTION
+@CHANNELS_OPTION
 @click.option("--val-fraction", type=FiniteFloat(0, 0.9), default=0.1, show_default=True)
 @click.option("--test-fraction", type=FiniteFloat(0, 0.9), default=0.2, show_default=True)
 @click.option("--out", type=click.Path(), help="Run folder (default: runs/KIND-DATA).")
@@ -87,6 +89,7 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
         test_fraction=opts["test_fraction"],
         split_seed=opts["split_seed"] or 0,
         image_size=opts["image_size"],
+        channels=opts["channels"],
         tensorboard=opts["tensorboard"],
         compile=opts["compile_"],
         precision=opts["precision"],

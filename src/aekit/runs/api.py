@@ -90,6 +90,7 @@ def train_run(
     test_fraction: float = 0.2,
     split_seed: int = 0,
     image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
     tensorboard: bool = False,
     compile: bool = False,
     precision: str = "float32",
@@ -109,7 +110,7 @@ def train_run(
     overwrite, resume : bool, default=False
         Replace the run in ``out`` (the old one stays whole until the new one is
         committed), or continue it from its last checkpoint.
-    data_dir, val_fraction, test_fraction, split_seed, image_size
+    data_dir, val_fraction, test_fraction, split_seed, image_size, channels
         How the data are found and split (saved in ``run.json``).
     tensorboard, compile, precision
         Neural models: TensorBoard scalars in ``out/tensorboard``; ``torch.compile``
@@ -143,6 +144,7 @@ def train_run(
         split_seed=split_seed,
         binarize=options.get("binarize") == "dynamic",
         image_size=image_size,
+        channels=channels,
     ).anywhere()
     saved_options = {k: v for k, v in options.items() if k != "verbose"}
     # everything that can be refused is refused here, before the disk is touched
