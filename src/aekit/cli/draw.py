@@ -140,6 +140,11 @@ def sample(
     if method == "chain":
         if temperature != 1.0:
             raise click.UsageError("--temperature applies to code draws, not to --method chain.")
+        if noise is None and not model.get_params().get("noise_std"):
+            raise click.UsageError(
+                f"--method chain needs a corruption, and this '{kind}' model trained "
+                "without one: give --noise SIGMA, or sample a 'dae' run."
+            )
         samples = model.sample_chain(
             n,
             random_state=seed,

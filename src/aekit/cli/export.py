@@ -34,4 +34,5 @@ def export_command(run: str, format_: str, part: str, out: str | None, device: s
     model = load(run, device=device)
     path = Path(out) if out else Path(run) / f"{part}{SUFFIXES[format_]}"
     export_model(model, path, format=format_, part=part)
-    echo_err(f"aekit: wrote the {part} as {format_} to {path}")
+    what = "whole autoencoder (encoder and decoder)" if part == "both" else part
+    echo_err(f"aekit: wrote the {what} as {format_} to {path}")
