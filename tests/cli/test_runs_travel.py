@@ -14,6 +14,7 @@ import pytest
 import aekit
 from aekit.cli.main import main
 from aekit.data import load_data
+from aekit.storage.safe_files import write_json
 
 FAST = ["--epochs", "1", "--hidden", "16", "--latent-dim", "2", "--quiet"]
 
@@ -102,3 +103,15 @@ def test_resume_takes_the_options_of_the_run_unless_repeated(tmp_path, monkeypat
     model = aekit.load("run")
     assert model.latent_dim == 3 and model.hidden == (16,) and len(model.history_) == 2
     assert json.loads(Path("run/run.json").read_text())["data"]["val_fraction"] == 0.2
+
+
+def test_a_run_that_recorded_a_relative_path_still_resumes(table_run, capsys, monkeypatch):
+    """Runs written before paths were recorded absolute resume from their folder."""
+    run_json = table_run / "run.json"
+    described = json.loads(run_json.read_text())
+    described["data"]["source"] = "table.npy"
+    write_json(run_json, described)
+    monkeypatch.chdir(table_run.parent)
+    resume = ["train", "ae", "--out", "run", "--resume", "--epochs", "2", "-q"]
+    code, _, err = run_cli(resume, capsys)
+    assert code == 0, err

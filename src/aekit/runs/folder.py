@@ -256,6 +256,7 @@ def check_resume(path: str | Path, kind: str, data: DataSpec, options: dict[str,
     """Refuse to resume the run in ``path`` as another kind, on other data or with
     other settings (all but :data:`RESUMABLE_CHANGES`)."""
     saved_kind, saved_data, saved_options = read_run(path)
+    saved_data = saved_data.anywhere()  # a run written before paths were made absolute
     if saved_kind != kind:
         raise RunFileError(f"cannot resume: {path} is a '{saved_kind}' run, not '{kind}'.")
     saved = {**_plain(saved_options), **{f"data {k}": v for k, v in asdict(saved_data).items()}}
@@ -282,7 +283,10 @@ def read_run(path: str | Path) -> tuple[str, DataSpec, dict[str, Any]]:
     if not path.is_dir():
         raise RunFileError(f"{path} is not a run folder (it is not a folder).")
     if not (path / RUN_FILE).exists():
-        raise RunFileError(f"{path} is not an aekit run folder (no {RUN_FILE}).")
+        raise RunFileError(
+            f"{path} is neither an aekit run folder nor a saved model "
+            f"(no {RUN_FILE} or {MODEL_CONFIG})."
+        )
     run = read_json(path / RUN_FILE)
     try:
         return run["kind"], DataSpec(**run["data"]), run.get("options", {})
