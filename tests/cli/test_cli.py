@@ -221,7 +221,7 @@ def test_epoch_lines_reach_a_pipe_and_quiet_silences_them(tmp_path):
     assert loud.returncode == 0, loud.stderr
     lines = [line for line in loud.stderr.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
-    assert all("val_mse" in line and "seconds" in line for line in lines)
+    assert all("val: mse " in line and line.endswith(" s") for line in lines)
     quiet = subprocess.run(
         [*run, "--out", str(tmp_path / "b"), "--quiet"], capture_output=True, text=True
     )

@@ -344,3 +344,17 @@ def test_empty_but_unrepresentable_shape(tmp_path):
     data = bytes([0, 0, 0x0E, 3]) + struct.pack(">3I", 0, 2**30, 2**30)
     with pytest.raises(DataError, match="numpy cannot hold"):
         read_idx(write(tmp_path / "a", data))
+
+
+def test_a_failed_download_leaves_no_empty_folder_it_made(tmp_path, serve, monkeypatch):
+    empty = tmp_path / "mirror"
+    empty.mkdir()
+    monkeypatch.setenv("AEKIT_FASHION_MNIST_MIRROR", serve(empty))
+    data = tmp_path / "user-data"
+    data.mkdir()
+    with pytest.raises(DataError, match="could not be downloaded"):
+        load_idx_dataset("fashion-mnist", "test", data_dir=data)
+    assert list(data.iterdir()) == []  # the user's folder stays, as it was
+    with pytest.raises(DataError, match="could not be downloaded"):
+        load_idx_dataset("fashion-mnist", "test", data_dir=tmp_path / "new" / "data")
+    assert not (tmp_path / "new").exists()

@@ -72,7 +72,7 @@ def test_cli_export(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "ae", "--epochs", "2", "--hidden", "16", "--out", str(run), "-q"]) == 0
     assert main(["export", str(run), "--format", "onnx", "--part", "both"]) == 0
-    assert "wrote the both as onnx" in capsys.readouterr().err
+    assert "wrote the whole autoencoder (encoder and decoder) as onnx" in capsys.readouterr().err
     session = ort.InferenceSession(str(run / "both.onnx"), providers=["CPUExecutionProvider"])
     X = (load_digits().images[:10, None] / 16.0).astype(np.float32)
     (out,) = session.run(None, {"input": X})

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from aekit.cli.exit import echo_err
-from aekit.cli.options import DEVICE_OPTION
+from aekit.cli.options import DEVICE_OPTION, AekitCommand
 from aekit.models.export import FORMATS, PARTS, export_model
 from aekit.models.registry import load
 from aekit.runs.folder import check_output
@@ -15,7 +15,7 @@ from aekit.runs.folder import check_output
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
-@click.command("export")
+@click.command("export", cls=AekitCommand)
 @click.argument("run", type=click.Path())
 @click.option("--format", "format_", type=click.Choice(FORMATS), default="onnx", show_default=True)
 @click.option(
@@ -35,4 +35,5 @@ def export_command(run: str, format_: str, part: str, out: str | None, device: s
     model = load(run, device=device)
     path = check_output(Path(out) if out else Path(run) / f"{part}{SUFFIXES[format_]}")
     export_model(model, path, format=format_, part=part)
-    echo_err(f"aekit: wrote the {part} as {format_} to {path}")
+    what = "whole autoencoder (encoder and decoder)" if part == "both" else part
+    echo_err(f"aekit: wrote the {what} as {format_} to {path}")

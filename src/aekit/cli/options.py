@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+import torch
 
 from aekit.core.corruption import BINARIZE
 from aekit.core.likelihoods import LIKELIHOODS
@@ -20,11 +21,12 @@ from aekit.core.networks import ACTIVATIONS, ARCHITECTURES, NORMS
 from aekit.core.priors import PRIORS
 from aekit.core.scaling import SCALINGS
 from aekit.data.image_folder import parse_image_size
-from aekit.data.sources import SPLITS
+from aekit.data.sources import SPLITS, DataSpec
 from aekit.errors import DataError
 from aekit.models.outliers import check_contamination
 from aekit.models.registry import ESTIMATORS, estimator_class
 from aekit.training.loop import SCHEDULES
+from aekit.training.threads import default_threads
 
 # options whose estimator parameter has another name; every other model option is
 # the parameter of the same name (PCA calls the code size n_components)
@@ -45,6 +47,16 @@ def _parse_hidden(ctx, param, value: str | None) -> tuple[int, ...] | None:
     if not widths or min(widths) <= 0:
         raise click.BadParameter(f"expected positive integers such as 512,256; got {value!r}.")
     return widths
+
+
+class AekitCommand(click.Command):
+    """A command of ``aekit``: before it runs, the process computes with the threads
+    ``aekit --threads`` asked for (default: :func:`default_threads`). The group
+    cannot set them itself: it imports no torch, so that ``aekit --help`` is quick."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        torch.set_num_threads(ctx.find_root().params.get("threads") or default_threads())
+        return super().invoke(ctx)
 
 
 def options(*decorators: Callable) -> Callable:
@@ -165,6 +177,13 @@ IMAGE_SIZE_OPTION = click.option(
     metavar="H,W",
     help="Resize every image of an image folder to H,W pixels (Lanczos).",
 )
+CHANNELS_OPTION = click.option(
+    "--channels",
+    type=click.Choice(("1", "3")),
+    callback=lambda ctx, param, value: None if value is None else int(value),
+    help="Read every image of an image folder as greyscale (1) or RGB (3) "
+    "(default: 1 when all are greyscale).",
+)
 # the seeds the models take as random_state (a larger one was a raw overflow message)
 SEED_OPTION = click.option(
     "--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True
@@ -242,3 +261,48 @@ def model_params(ctx: click.Context, kind: str, opts: dict[str, Any]) -> dict[st
     if "verbose" in accepted:
         params["verbose"] = not opts["quiet"]
     return params
+
+
+# the options of ``aekit train`` that say which data, and their fields in ``run.json``
+DATA_FIELDS = {
+    "data": "source",
+    "data_dir": "data_dir",
+    "val_fraction": "val_fraction",
+    "test_fraction": "test_fraction",
+    "split_seed": "split_seed",
+    "image_size": "image_size",
+    "channels": "channels",
+}
+
+
+def resumed(
+    ctx: click.Context,
+    kind: str,
+    opts: dict[str, Any],
+    params: dict[str, Any],
+    saved: tuple[str, DataSpec, dict[str, Any]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(opts, params)`` of ``aekit train --resume``: every option not given on the
+    command line is the one the run was trained with (``saved``, as
+    :func:`aekit.runs.folder.read_run` reads it). Options given again are kept, so
+    that one that differs is refused by the resume check, as it should be: a run that
+    continues with other settings is neither the old run nor a new one."""
+    renamed = PCA_RENAMED if kind == "pca" else RENAMED
+    given = {
+        name
+        for name in opts
+        if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+    }
+    _, spec, saved_params = saved
+    given_params = {renamed.get(option, option) for option in given}
+    params = {
+        **{k: _tuples(v) for k, v in saved_params.items() if k not in given_params},
+        **{k: v for k, v in params.items() if k in given_params or k not in saved_params},
+    }
+    from_run = {o: getattr(spec, f) for o, f in DATA_FIELDS.items() if o not in given}
+    return {**opts, **from_run}, params
+
+
+def _tuples(value: Any) -> Any:
+    """A value as the options give it (JSON reads tuples back as lists)."""
+    return tuple(value) if isinstance(value, list) else value

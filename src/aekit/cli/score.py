@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from aekit.cli.exit import echo_err
-from aekit.cli.options import DATA_OPTIONS, DEVICE_OPTION
+from aekit.cli.options import DATA_OPTIONS, DEVICE_OPTION, AekitCommand
 from aekit.data.sources import SPLITS
 from aekit.runs.evaluation import evaluation_data
 from aekit.runs.folder import check_output, open_run
@@ -25,7 +25,7 @@ def scores_csv(scores: np.ndarray, flags: np.ndarray) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-@click.command("score")
+@click.command("score", cls=AekitCommand)
 @click.argument("run", type=click.Path())
 @click.option("--data", help="Score other data (default: the run's).")
 @DATA_OPTIONS

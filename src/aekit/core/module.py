@@ -24,8 +24,9 @@ from torch import nn
 
 from aekit.core.corruption import GaussianNoise
 from aekit.core.heads import CodeDistribution
-from aekit.core.likelihoods import Likelihood
+from aekit.core.likelihoods import Bernoulli, Likelihood
 from aekit.core.priors import StandardNormalPrior
+from aekit.core.user_networks import FlatFeatures, warn_if_probabilities
 
 OBJECTIVES = ("elbo", "iwae")
 
@@ -88,6 +89,8 @@ class AutoencoderModule(nn.Module):
         self.objective = objective
         self.iwae_k = iwae_k
         self.prior = StandardNormalPrior(head.latent_dim) if prior is None else prior
+        if isinstance(encoder, FlatFeatures) and isinstance(likelihood, Bernoulli):
+            warn_if_probabilities(decoder, head.latent_dim)  # the user's own networks
 
     # -- the parts -------------------------------------------------------------------
     def corrupt(self, x: torch.Tensor, noise_std: float | None = None) -> torch.Tensor:

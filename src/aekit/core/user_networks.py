@@ -7,6 +7,11 @@ decoders return (see :mod:`aekit.core.networks`): ``(n, k * C, H, W)`` for image
 ``(n, k * D)`` for vectors, ``k`` the parameters per value. Both are checked on a
 batch of two before training, and a mismatch is one sentence.
 
+The parameters are those the likelihood takes, not the reconstruction: a Bernoulli
+decoder returns logits (any real number; the mean is their sigmoid), so it must not
+end in ``nn.Sigmoid()``. A user decoder whose outputs all lie in [0, 1] under a
+Bernoulli likelihood is warned about in one line (:func:`warn_if_probabilities`).
+
 aekit trains deep copies: the modules passed in are left untouched, and saving
 stores the trained weights only, never code, so loading takes the same modules
 again (``aekit.load(path, encoder=..., decoder=...)``).
@@ -15,6 +20,7 @@ again (``aekit.load(path, encoder=..., decoder=...)``).
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 from torch import nn
@@ -80,3 +86,26 @@ def user_networks(
             f"examples of shape {model_shape}."
         )
     return FlatFeatures(encoder, features[0].numel()), decoder
+
+
+def warn_if_probabilities(decoder: nn.Module, latent_dim: int) -> None:
+    """Warn in one line when the decoder's outputs for a few random codes all lie in
+    [0, 1]: under a Bernoulli likelihood they are logits, and a decoder that ends in
+    a sigmoid trains silently to a poor likelihood."""
+    if torch.empty(()).is_meta:  # a module built for its shapes only (no values to see)
+        return
+    device = next((p.device for p in decoder.parameters()), torch.device("cpu"))
+    codes = torch.randn((8, latent_dim), generator=torch.Generator().manual_seed(0))
+    was_training = decoder.training
+    try:
+        with torch.no_grad():
+            out = decoder.eval()(codes.to(device))
+    finally:
+        decoder.train(was_training)
+    if bool(((out >= 0) & (out <= 1)).all()):
+        warnings.warn(
+            "the decoder's outputs all lie in [0, 1], but a Bernoulli likelihood takes "
+            "logits (its mean is their sigmoid): remove a final nn.Sigmoid().",
+            UserWarning,
+            stacklevel=5,  # the caller of fit
+        )

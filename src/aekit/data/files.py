@@ -51,7 +51,11 @@ _READ_ERRORS = (
 )
 
 
-def read_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None = None) -> Raw:
+def read_user_data(
+    path: str | os.PathLike,
+    image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
+) -> Raw:
     """Read examples and optional labels from a file or a folder of images.
 
     Parameters
@@ -61,6 +65,8 @@ def read_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None =
     image_size : (int, int), optional
         ``(H, W)`` the images of a folder are resized to (see
         :func:`~aekit.data.image_folder.read_image_folder`).
+    channels : {1, 3}, optional
+        Image folders: read every image as greyscale (1) or RGB (3).
 
     Returns
     -------
@@ -80,7 +86,7 @@ def read_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None =
     """
     path = Path(path).expanduser()
     if path.is_dir():
-        return read_image_folder(path, image_size)
+        return read_image_folder(path, image_size, channels)
     if not path.exists():
         raise DataError(f"{path} does not exist.")
     if not path.is_file():  # checked before opening: reading a FIFO would wait forever

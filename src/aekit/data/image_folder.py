@@ -43,7 +43,9 @@ def _has_alpha(image) -> bool:
     return image.mode in ALPHA_MODES or "transparency" in image.info
 
 
-def read_image_folder(path: Path, image_size: tuple[int, int] | None = None):
+def read_image_folder(
+    path: Path, image_size: tuple[int, int] | None = None, channels: int | None = None
+):
     """Read every PNG/JPEG/BMP image under ``path`` (recursively) as uint8 (n, C, H, W).
 
     Parameters
@@ -54,6 +56,9 @@ def read_image_folder(path: Path, image_size: tuple[int, int] | None = None):
     image_size : (int, int), optional
         ``(H, W)`` every image is resized to (Lanczos). Without it all images must
         share one size, and two that differ are named.
+    channels : {1, 3}, optional
+        1: every image as greyscale (e.g. grey digits saved as RGB); 3: every image
+        as RGB. Default: 1 when every image is greyscale, else 3.
 
     Returns
     -------
@@ -65,14 +70,20 @@ def read_image_folder(path: Path, image_size: tuple[int, int] | None = None):
     """
     from PIL import Image
 
+    if channels not in (None, 1, 3):
+        raise DataError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels!r}.")
+    every = [p for p in path.rglob("*") if p.is_file()]
     files = sorted(
-        (p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+        (p for p in every if p.suffix.lower() in IMAGE_SUFFIXES),
         key=lambda p: p.relative_to(path).as_posix(),
     )
     if not files:
         raise DataError(f"{path} holds no PNG, JPEG or BMP images.")
+    _say_what_was_skipped(path, sorted(set(every) - set(files)))
     headers = [_header(file) for file in files]
     colour = any(mode not in GREY_MODES for mode, _, _ in headers)
+    if channels is not None:
+        colour = channels == 3
     if image_size is None:
         sizes: dict[tuple[int, int], Path] = {}  # size -> the first file of that size
         for file, (_, size, _) in zip(files, headers, strict=True):
@@ -93,7 +104,7 @@ def read_image_folder(path: Path, image_size: tuple[int, int] | None = None):
                 out[i] = _pixels(image, colour, (width, height))
         except Exception as exc:  # Pillow raises many types on corrupted files
             raise DataError(f"{file} could not be read as an image ({one_line(exc)}).") from None
-    _say_what_was_done(path, headers, colour, (width, height))
+    _say_what_was_done(path, headers, colour, (width, height), forced=channels is not None)
     parts = [file.relative_to(path).parts for file in files]
     if all(len(p) > 1 for p in parts):
         classes = {name: k for k, name in enumerate(sorted({p[0] for p in parts}))}
@@ -133,8 +144,24 @@ def _pixels(image, colour: bool, size: tuple[int, int]) -> np.ndarray:
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
 
 
+def _say_what_was_skipped(path: Path, skipped: list[Path]) -> None:
+    """One note line for the files of the folder that are not images aekit reads."""
+    if skipped:
+        warnings.warn(
+            f"{path}: skipped {len(skipped)} "
+            + ("file that is not a" if len(skipped) == 1 else "files that are not")
+            + f" PNG, JPEG or BMP image (such as {skipped[0].relative_to(path)}).",
+            DataNote,
+            stacklevel=4,
+        )
+
+
 def _say_what_was_done(
-    path: Path, headers: list[tuple[str, tuple[int, int], bool]], colour: bool, size: tuple
+    path: Path,
+    headers: list[tuple[str, tuple[int, int], bool]],
+    colour: bool,
+    size: tuple,
+    forced: bool = False,
 ) -> None:
     """One note line for each kind of change made to the pictures."""
     n = len(headers)
@@ -142,10 +169,17 @@ def _say_what_was_done(
     for mode, image_size, alpha in headers:
         done["alpha"] += alpha
         done["grey"] += colour and mode in GREY_MODES
+        done["colour"] += not colour and mode not in GREY_MODES
         done["resized"] += image_size != size
+    widened = (
+        "greyscale: widened to RGB as asked (channels=3)"
+        if forced
+        else ("greyscale among colour images: widened to RGB")
+    )
     notes = {
         "alpha": "had transparency: alpha composited onto black",
-        "grey": "were greyscale among colour images: widened to RGB",
+        "grey": f"were {widened}",
+        "colour": "were in colour: converted to greyscale as asked (channels=1)",
         "resized": f"were resized to {size[1]}x{size[0]} pixels (HxW)",
     }
     for key, text in notes.items():

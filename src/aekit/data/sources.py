@@ -7,9 +7,10 @@ Images are float32 ``(n, C, H, W)`` in [0, 1]; vectors are ``(n, D)``.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -198,6 +199,20 @@ def _verified(
 
 
 def _download(name: str, filename: str, folder: Path) -> Path:
+    """Download one file into ``folder``; when every mirror fails, the folders
+    this call created are removed again if they are still empty (a verified file
+    downloaded earlier stays: it is a good copy)."""
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        return _download_from_mirrors(name, filename, folder)
+    except DataError:
+        for path in created:
+            with contextlib.suppress(OSError):  # not empty, or not ours to remove
+                path.rmdir()
+        raise
+
+
+def _download_from_mirrors(name: str, filename: str, folder: Path) -> Path:
     known = KNOWN_FILES[name][filename]
     errors = []
     for base_url in mirrors(name):
@@ -223,6 +238,7 @@ def load_data(
     random_state: int | None = 0,
     download: bool = True,
     image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
 ) -> DataBundle:
     """Load a dataset or a user file and split it into train, validation and test sets.
 
@@ -247,6 +263,9 @@ def load_data(
     image_size : (int, int), optional
         ``(H, W)`` the images of a folder are resized to; without it a folder
         of images of several sizes is refused.
+    channels : {1, 3}, optional
+        Read every image of a folder as greyscale (1) or RGB (3); by default 1
+        when every image is greyscale, else 3.
 
     Returns
     -------
@@ -281,7 +300,7 @@ def load_data(
         test_images, test_y = _load_idx_raw(source, "test", data_dir, download)
         splits = [(images, y, train), (images, y, val), (test_images, test_y, None)]
         return _bundle(source, splits, source)
-    raw, y, what = _read_source(source, image_size)
+    raw, y, what = _read_source(source, image_size, channels)
     n = len(raw)
     n_test, n_val = round(test_fraction * n), round(val_fraction * n)
     _check_sizes(what, n, n - n_test - n_val, n_val, n_test)
@@ -296,6 +315,7 @@ def load_examples(
     data_dir: str | os.PathLike | None = None,
     download: bool = True,
     image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
 ) -> np.ndarray:
     """Every example of a source, unsplit, in its own order, as float32 arrays
     (MNIST and Fashion-MNIST: the official training set, then the test set).
@@ -308,11 +328,13 @@ def load_examples(
     if source in IDX_DATASETS:
         parts = [_load_idx_raw(source, split, data_dir, download)[0] for split in ("train", "test")]
         return as_examples(np.concatenate(parts), source)
-    raw, _, what = _read_source(source, image_size)
+    raw, _, what = _read_source(source, image_size, channels)
     return as_examples(np.asarray(raw), what)
 
 
-def _read_source(source: str, image_size: tuple[int, int] | None) -> tuple:
+def _read_source(
+    source: str, image_size: tuple[int, int] | None, channels: int | None = None
+) -> tuple:
     """(raw examples, labels or None, a name for messages) of digits or a user path."""
     if source == "digits":
         from sklearn.datasets import load_digits
@@ -326,7 +348,7 @@ def _read_source(source: str, image_size: tuple[int, int] | None) -> tuple:
                 f"unknown data source {source!r}: use one of {', '.join(DATASETS)} or the path "
                 "of an existing .npy, .npz or .csv file or image folder."
             )
-        raw, y = read_user_data(path, image_size)
+        raw, y = read_user_data(path, image_size, channels)
         what = str(path)
     if raw.ndim not in (2, 3, 4):
         raise DataError(
@@ -391,6 +413,7 @@ class DataSpec:
     split_seed: int = 0
     binarize: bool = False  # evaluate on a fixed seeded binarisation (Bernoulli VAE)
     image_size: tuple[int, int] | None = None  # (H, W) an image folder is resized to
+    channels: int | None = None  # 1 or 3: an image folder read as greyscale or RGB
     # whether MNIST-like data may be fetched into data_dir; not saved: a folder named
     # by a run's file rather than by the user is read, never created
     download: bool = True
@@ -398,6 +421,23 @@ class DataSpec:
     def __post_init__(self) -> None:
         if self.image_size is not None:  # JSON gives a list back
             self.image_size = tuple(int(v) for v in self.image_size)
+
+    def anywhere(self) -> DataSpec:
+        """This spec with a path source and ``data_dir`` made absolute, so that it
+        reads the same data from any working folder.
+
+        A run records its data this way: absolute rather than relative to the run
+        folder, because a run folder is copied and moved without its data far more
+        often than with it (``--data`` names the data when both have moved).
+        Dataset names stay as they are.
+        """
+        source = self.source
+        if source not in DATASETS and Path(source).expanduser().exists():
+            source = str(Path(source).expanduser().resolve())
+        data_dir = self.data_dir
+        if data_dir is not None and str(data_dir) != "":
+            data_dir = str(Path(data_dir).expanduser().resolve())
+        return replace(self, source=source, data_dir=data_dir)
 
     def load(self) -> DataBundle:
         """The data, split as when the run was trained."""
@@ -409,6 +449,7 @@ class DataSpec:
             random_state=self.split_seed,
             download=self.download,
             image_size=self.image_size,
+            channels=self.channels,
         )
 
     def examples(self) -> np.ndarray:
@@ -418,4 +459,5 @@ class DataSpec:
             data_dir=self.data_dir,
             download=self.download,
             image_size=self.image_size,
+            channels=self.channels,
         )

@@ -228,7 +228,7 @@ class GenerativeMixin:
         if noise <= 0:
             raise ValueError(
                 "the chain sampler needs a corruption: sample from a DenoisingAutoencoder "
-                "(noise_std > 0) or pass noise_std=... ."
+                "(noise_std > 0) or pass noise_std > 0."
             )
         check_choice(reconstruction, "reconstruction", CHAIN_STEPS)
         check_positive(burn_in, "burn_in", integer=True, allow_zero=True)

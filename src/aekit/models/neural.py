@@ -112,9 +112,8 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         return X
 
     def _stops_early(self) -> bool:
-        """Whether validation data stop training by default: where the training loss
-        is the quantity early stopping watches (MSE, or the ELBO), so that the
-        best epoch by it is the best by what the user asked for."""
+        """Whether validation data stop training by default: where the loss is what
+        early stopping watches (MSE, or the ELBO), so its best epoch is the best."""
         return True
 
     def _train_config(self, n_samples: int) -> TrainConfig:

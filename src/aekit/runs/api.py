@@ -73,6 +73,11 @@ def run_callbacks(
     return callbacks
 
 
+def default_run_folder(kind: str, data: str) -> Path:
+    """Where a run of ``kind`` on ``data`` goes when no folder is named."""
+    return Path(f"runs/{kind}-{Path(data).stem}")
+
+
 def train_run(
     kind: str,
     data: str = "digits",
@@ -85,6 +90,7 @@ def train_run(
     test_fraction: float = 0.2,
     split_seed: int = 0,
     image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
     tensorboard: bool = False,
     compile: bool = False,
     precision: str = "float32",
@@ -99,11 +105,12 @@ def train_run(
     data : str, default="digits"
         A dataset name or a file or image folder (:func:`aekit.data.load_data`).
     out : path, optional
-        The run folder (default ``runs/KIND-DATA``).
+        The run folder (default ``runs/KIND-DATA``). ``run.json`` in it records a
+        data path as an absolute path, so the run finds its data from any folder.
     overwrite, resume : bool, default=False
         Replace the run in ``out`` (the old one stays whole until the new one is
         committed), or continue it from its last checkpoint.
-    data_dir, val_fraction, test_fraction, split_seed, image_size
+    data_dir, val_fraction, test_fraction, split_seed, image_size, channels
         How the data are found and split (saved in ``run.json``).
     tensorboard, compile, precision
         Neural models: TensorBoard scalars in ``out/tensorboard``; ``torch.compile``
@@ -128,7 +135,7 @@ def train_run(
             f"its parameters are {', '.join(sorted(accepted))}."
         )
     model = cls(**options)
-    out = Path(out if out is not None else f"runs/{kind}-{Path(data).stem}")
+    out = Path(out if out is not None else default_run_folder(kind, data))
     spec = DataSpec(
         source=data,
         data_dir=data_dir,
@@ -137,7 +144,8 @@ def train_run(
         split_seed=split_seed,
         binarize=options.get("binarize") == "dynamic",
         image_size=image_size,
-    )
+        channels=channels,
+    ).anywhere()
     saved_options = {k: v for k, v in options.items() if k != "verbose"}
     # everything that can be refused is refused here, before the disk is touched
     writer = RunWriter(out, overwrite=overwrite, resume=resume)

@@ -255,6 +255,7 @@ def check_resume(path: str | Path, kind: str, data: DataSpec, options: dict[str,
     """Refuse to resume the run in ``path`` as another kind, on other data or with
     other settings (all but :data:`RESUMABLE_CHANGES`)."""
     saved_kind, saved_data, saved_options = read_run(path)
+    saved_data = saved_data.anywhere()  # a run written before paths were made absolute
     if saved_kind != kind:
         raise RunFileError(f"cannot resume: {path} is a '{saved_kind}' run, not '{kind}'.")
     saved = {**_plain(saved_options), **{f"data {k}": v for k, v in asdict(saved_data).items()}}
@@ -281,7 +282,10 @@ def read_run(path: str | Path) -> tuple[str, DataSpec, dict[str, Any]]:
     if not path.is_dir():
         raise RunFileError(f"{path} is not a run folder (it is not a folder).")
     if not (path / RUN_FILE).exists():
-        raise RunFileError(f"{path} is not an aekit run folder (no {RUN_FILE}).")
+        raise RunFileError(
+            f"{path} is neither an aekit run folder nor a saved model "
+            f"(no {RUN_FILE} or {MODEL_CONFIG})."
+        )
     run = read_json(path / RUN_FILE)
     try:
         kind, data, options = run["kind"], DataSpec(**run["data"]), run.get("options", {})
@@ -301,10 +305,29 @@ def open_run(
     data_dir: str | None = None,
     split_seed: int | None = None,
     device: str = "auto",
-) -> tuple[str, DataSpec, AutoencoderEstimator]:
+    need_data: bool = True,
+) -> tuple[str, DataSpec | None, AutoencoderEstimator]:
     """The kind, the data (any of them overridden) and the model of the run folder
     ``run``, loaded onto ``device`` (a run trained on a GPU evaluates on a CPU-only
-    machine); what ``aekit evaluate``, ``report`` and the benchmarks start from."""
+    machine); what ``aekit evaluate``, ``report`` and the benchmarks start from.
+
+    A model saved with ``model.save(path)`` (a folder without ``run.json``) opens
+    too; it names no data, so its data are ``data`` when given and otherwise None,
+    which is refused in one sentence when ``need_data`` is true.
+    """
+    path = Path(run)
+    if path.is_dir() and not (path / RUN_FILE).exists() and (path / MODEL_CONFIG).is_file():
+        model = load(run, device=device)
+        if data is None:
+            if need_data:
+                raise RunFileError(
+                    f"{run} is a saved model, not a run folder, so it names no data; "
+                    "pass --data to say which data to use."
+                )
+            return model.kind, None, model
+        binarize = model.get_params().get("binarize") == "dynamic"
+        spec = DataSpec(data, data_dir, split_seed=split_seed or 0, binarize=binarize)
+        return model.kind, spec, model
     kind, spec, _ = read_run(run)
     if data is not None:
         spec.source = data

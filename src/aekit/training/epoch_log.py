@@ -61,12 +61,45 @@ class TensorBoardScalars(Callback):
 
 
 def echo_epoch(record: dict[str, Any], epochs: int) -> None:
-    """One line on stderr for the epoch ``record`` of ``epochs``."""
-    shown = {k: v for k, v in record.items() if k.startswith(("train_", "val_"))}
-    shown["seconds"] = record["seconds"]
-    text = "  ".join(f"{k} {v:.5g}" for k, v in shown.items())
-    tqdm.write(f"epoch {record['epoch']:d}/{epochs}  {text}", file=sys.stderr)
+    """One line on stderr for the epoch ``record`` of ``epochs`` (:func:`epoch_line`)."""
+    tqdm.write(epoch_line(record, epochs), file=sys.stderr)
     sys.stderr.flush()  # a pipe or a CI log sees each line as it is made
+
+
+def epoch_line(record: dict[str, Any], epochs: int) -> str:
+    """The line of one epoch: per split the reconstruction's MSE, which shows the
+    progress that the constant of a Gaussian NLL hides, and the loss's terms by
+    their names: ``recon_nll`` is −E[log p(x|z)], the reconstruction term (not the
+    data's NLL), and with a code distribution ``elbo`` and ``kl``. ``loss`` is shown
+    only where it is not one of these (β, KL warm-up, free bits, a code penalty).
+
+    Examples
+    --------
+    >>> epoch_line({"epoch": 3, "train_loss": 67.3, "train_nll": 67.3,
+    ...             "train_mse": 0.2639, "seconds": 0.5}, 10)
+    'epoch 3/10  train: mse 0.2639  recon_nll 67.3  |  0.5 s'
+    """
+    parts = [f"epoch {record['epoch']:d}/{epochs}"]
+    for split in ("train", "val"):
+        values = {k.removeprefix(f"{split}_"): v for k, v in record.items()
+                  if k.startswith(f"{split}_")}  # fmt: skip
+        if not values:
+            continue
+        loss, elbo, kl = (values.pop(k, None) for k in ("loss", "elbo", "kl"))
+        named = {"elbo": elbo} if elbo is not None else {}
+        named.update(mse=values.pop("mse", None), recon_nll=values.pop("nll", None))
+        named.update({"kl": kl} if kl is not None else {}, **values)
+        means = (named.get("recon_nll"), None if named.get("elbo") is None else -named["elbo"])
+        if loss is not None and not any(_same(loss, m) for m in means if m is not None):
+            named["loss"] = loss
+        shown = "  ".join(f"{k} {v:.5g}" for k, v in named.items() if v is not None)
+        parts.append(f"{split}: {shown}")
+    parts.append(f"{record['seconds']:.2g} s")
+    return "  |  ".join(parts).replace("  |  ", "  ", 1)
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-5 * max(1.0, abs(a), abs(b))
 
 
 def require_tensorboard() -> type:

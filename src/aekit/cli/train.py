@@ -1,0 +1,105 @@
+"""``aekit train``: fit a model of one kind and save it as a run folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aekit.cli.exit import echo_err
+from aekit.cli.options import (
+    CHANNELS_OPTION,
+    DATA_OPTIONS,
+    IMAGE_SIZE_OPTION,
+    MODEL_OPTIONS,
+    AekitCommand,
+    FiniteFloat,
+    model_params,
+    resumed,
+    show_model_defaults,
+)
+from aekit.models.registry import KINDS, estimator_class
+from aekit.runs.api import default_run_folder, train_run
+from aekit.runs.folder import RUN_FILE, read_run
+from aekit.training.loop import PRECISIONS
+
+
+@click.command(cls=AekitCommand)
+@click.argument("kind", type=click.Choice(KINDS))
+@click.option(
+    "--data",
+    default="digits",
+    show_default=True,
+    help="digits, mnist, fashion-mnist, or a .npy/.npz/.csv file or image folder.",
+)
+@DATA_OPTIONS
+@IMAGE_SIZE_OPTION
+@CHANNELS_OPTION
+@click.option("--val-fraction", type=FiniteFloat(0, 0.9), default=0.1, show_default=True)
+@click.option("--test-fraction", type=FiniteFloat(0, 0.9), default=0.2, show_default=True)
+@click.option("--out", type=click.Path(), help="Run folder (default: runs/KIND-DATA).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run folder.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --out from its last checkpoint, with the options it was "
+    "trained with; an option repeated with another value is refused (but --epochs, "
+    "--device and --data-dir).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or epoch lines.")
+@MODEL_OPTIONS
+@click.option(
+    "--tensorboard",
+    is_flag=True,
+    help="Also log every metric per epoch as TensorBoard scalars in OUT/tensorboard.",
+)
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the training step.")
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="float32",
+    show_default=True,
+    help="bfloat16: bf16 autocast of the networks (GPUs); losses stay float32.",
+)
+@click.pass_context
+def train(ctx: click.Context, kind: str, **opts: Any) -> None:
+    """Train a model of KIND (pca, linear, ae, dae, vae) and save it as a run."""
+    params = model_params(ctx, kind, opts)
+    if opts["resume"]:
+        opts["out"] = opts["out"] or default_run_folder(kind, opts["data"])
+        if (Path(opts["out"]) / RUN_FILE).is_file():
+            opts, params = resumed(ctx, kind, opts, params, read_run(opts["out"]))
+    for flag, used in (
+        ("--tensorboard", opts["tensorboard"]),
+        ("--compile", opts["compile_"]),
+        ("--precision", opts["precision"] != "float32"),
+    ):
+        if used and not estimator_class(kind).trains_with_loop:
+            raise click.UsageError(f"{flag} does not apply to '{kind}' models.")
+    run = train_run(
+        kind,
+        opts["data"],
+        opts["out"],
+        overwrite=opts["overwrite"],
+        resume=opts["resume"],
+        data_dir=opts["data_dir"],
+        val_fraction=opts["val_fraction"],
+        test_fraction=opts["test_fraction"],
+        split_seed=opts["split_seed"] or 0,
+        image_size=opts["image_size"],
+        channels=opts["channels"],
+        tensorboard=opts["tensorboard"],
+        compile=opts["compile_"],
+        precision=opts["precision"],
+        adaptive_threads=True,  # the command owns its process and its threads
+        **params,
+    )
+    if run.metrics is None:  # a rank other than 0 under torchrun
+        return
+    echo_err(f"trained {kind} on {opts['data']}; saved to {run.path}")
+    click.echo(json.dumps(run.metrics, indent=2))
+
+
+show_model_defaults(train)
