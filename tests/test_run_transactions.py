@@ -129,7 +129,7 @@ def test_a_kill_at_every_write_of_a_new_run_leaves_nothing_loadable_or_the_new_r
 def test_a_second_writer_is_refused_at_once_and_the_first_run_stays_whole(tmp_path):
     run = tmp_path / "run"
     args = ["train", "ae", "--out", str(run), "--overwrite", "--epochs", "400", "--quiet"]
-    args += ["--hidden", "16", "--latent-dim", "2", "--batch-size", "32"]
+    args += ["--hidden", "16", "--latent-dim", "2", "--batch-size", "32", "--early-stopping", "0"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     first = subprocess.Popen([sys.executable, "-m", "aekit", *args], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip

@@ -23,6 +23,7 @@ from aekit.core.scaling import SCALINGS
 from aekit.data.image_folder import parse_image_size
 from aekit.data.sources import SPLITS, DataSpec
 from aekit.errors import DataError
+from aekit.models.neural_params import STARTS
 from aekit.models.outliers import check_contamination
 from aekit.models.registry import ESTIMATORS, estimator_class
 from aekit.training.loop import SCHEDULES
@@ -136,7 +137,14 @@ MODEL_OPTIONS = options(
     click.option("--weight-decay", type=NON_NEGATIVE),
     click.option("--lr-schedule", type=click.Choice(SCHEDULES)),
     click.option("--grad-clip", type=POSITIVE),
-    click.option("--early-stopping", type=click.IntRange(min=1), help="Patience in epochs."),
+    click.option(
+        "--early-stopping", type=click.IntRange(min=0), help="Patience in epochs (0: off)."
+    ),
+    click.option(
+        "--start",
+        type=click.Choice(STARTS),
+        help="pca: a linear path beside the networks, started at PCA's solution.",
+    ),
     click.option("--device", default="auto", show_default=True),
     click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
     click.option("--whiten", is_flag=True, default=None, help="Whitened codes (PCA)."),
@@ -216,7 +224,7 @@ NONE_MEANS = {
     "batch_size": "128 (L-BFGS: the whole set)",
     "lr": "5e-4 (Adam) / 1.0 (L-BFGS)",
     "grad_clip": "none",
-    "early_stopping": "off",
+    "early_stopping": "a tenth of the epochs, at least 10, when there are validation data",
     "random_state": "random",
 }
 

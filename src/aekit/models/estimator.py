@@ -185,12 +185,12 @@ class AutoencoderEstimator(
             self.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
 
 
-def training_sample(X: np.ndarray, seed: int) -> np.ndarray:
-    """``X`` itself, or :data:`TRAINING_SAMPLE` of its rows drawn with ``seed``
-    (kept in order): the examples ``fit`` keeps codes of and sets ``offset_`` by."""
-    if len(X) <= TRAINING_SAMPLE:
+def training_sample(X: np.ndarray, seed: int, size: int = TRAINING_SAMPLE) -> np.ndarray:
+    """``X`` itself, or ``size`` of its rows drawn with ``seed`` (kept in order): the
+    examples ``fit`` keeps codes of and sets ``offset_`` by."""
+    if len(X) <= size:
         return X
-    rows = np.random.default_rng(seed).choice(len(X), TRAINING_SAMPLE, replace=False)
+    rows = np.random.default_rng(seed).choice(len(X), size, replace=False)
     return X[np.sort(rows)]
 
 

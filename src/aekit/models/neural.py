@@ -30,7 +30,7 @@ from aekit.core.likelihoods import Likelihood, make_likelihood
 from aekit.core.linear_path import start_at_pca, with_linear_path
 from aekit.core.module import AutoencoderModule
 from aekit.core.networks import DEFAULT_HIDDEN, build_networks
-from aekit.core.scaling import UNIT_SLACK, FeatureScaling
+from aekit.core.scaling import FeatureScaling
 from aekit.core.user_networks import user_networks
 from aekit.errors import DataError
 from aekit.models.code_densities import densities_from_dict, densities_to_dict
@@ -38,6 +38,8 @@ from aekit.models.estimator import AutoencoderEstimator, check_scaling, shape_of
 from aekit.models.generation import GenerativeMixin
 from aekit.models.neural_params import (
     DEEP_CONSTRAINTS,
+    START_SAMPLE,
+    check_support,
     check_trainable,
     default_patience,
     given,
@@ -100,7 +102,8 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             return self.start
         own_networks = self.encoder is None and self.decoder is None
         gaussian = self._likelihood().support == "real"
-        return "pca" if own_networks and gaussian and self.architecture != "linear" else "random"
+        deep = self.architecture != "linear"
+        return "pca" if own_networks and gaussian and deep else "random"
 
     def _module_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`AutoencoderModule` beyond the networks."""
@@ -236,7 +239,8 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             )
         if X_val is not None and config.early_stopping is None and self._stops_early():
             config = replace(config, early_stopping=default_patience(config.epochs))
-        self.start_ = self._start()
+        # over-complete: PCA's solution is the identity, a start with nothing to learn
+        self.start_ = "random" if self.latent_dim >= self.n_features_in_ else self._start()
         self.device_ = resolve_device(self.device)
         # the data in the model's units and shape, on its device when they fit in memory
         X_train_t, X_val_t = (
@@ -250,8 +254,8 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         with torch.random.fork_rng(devices=[]), thread_limit(n_threads), flush_denormals():
             torch.manual_seed(self.seed_)
             self.module_ = self.build_module(self.input_shape_, self.start_)
-            if self.start_ == "pca":  # the PCA users compare with: of all of X
-                self._start_at_pca(training_sample(X_all, self.seed_))
+            if self.start_ == "pca":  # the PCA users compare with: of all of X (or 2000 rows)
+                self._start_at_pca(training_sample(X_all, self.seed_, START_SAMPLE))
             self.module_.to(self.device_)
             trainer = Trainer(self.module_, config, self.device_, callbacks)
             self.history_ = trainer.fit(X_train_t, X_val_t)
@@ -265,7 +269,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         model's units (:func:`aekit.core.linear_path.start_at_pca`)."""
         scaled = self._scaled(sample).reshape(len(sample), -1)
         k = min(self.latent_dim, *scaled.shape)  # past k, code dimensions start at 0
-        pca = PCA(k, device="cpu", random_state=self.seed_).fit(scaled)
+        pca = PCA(k, device="cpu", validation_fraction=0.0).fit(scaled)  # no threshold needed
         module = self.module_
         start_at_pca(
             module.encoder,
@@ -287,15 +291,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
     def _check_training_values(self, X: np.ndarray) -> None:
         """Refuse training data the model's options do not suit: a Bernoulli likelihood
         models values in [0, 1] (after the feature scaling)."""
-        if self._likelihood().support != "unit":
-            return
-        low, high = self.scaling_.fitted_range  # X is the data the scaling was fitted on
-        if low < -UNIT_SLACK or high > 1.0 + UNIT_SLACK:
-            raise DataError(
-                f"the Bernoulli likelihood models values in [0, 1], but X after scale="
-                f"{self.scale!r} holds values in [{low:.4g}, {high:.4g}]; use scale='minmax' "
-                "or a Gaussian likelihood."
-            )
+        check_support(self._likelihood(), self.scaling_)  # X is what the scaling was fitted on
 
     @property
     def scale_offset_(self) -> np.ndarray:
@@ -477,7 +473,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             self.scaling_ = FeatureScaling(offset, factor, self.scale_)
         else:  # saved before feature scaling existed
             self.scaling_ = FeatureScaling.identity(self.input_shape_)
-        check_scaling(self.scaling_, self.scale, self.scale_)
+        check_scaling(self.scaling_, self._scaling(), self.scale_)
         saved = (*self._saved_arrays, *self._scaling_arrays)
         weights = {k: v for k, v in weights.items() if k not in saved}
         self.device_ = resolve_device(self.device)

@@ -9,15 +9,19 @@ from typing import Any
 
 from torch import nn
 
-from aekit.core.likelihoods import LIKELIHOODS
+from aekit.core.likelihoods import LIKELIHOODS, Likelihood
 from aekit.core.networks import ACTIVATIONS, ARCHITECTURES, NORMS
-from aekit.core.scaling import SCALINGS
+from aekit.core.scaling import SCALINGS, UNIT_SLACK, FeatureScaling
+from aekit.errors import DataError
 from aekit.models.outliers import check_contamination
 from aekit.training.loop import SCHEDULES
 from aekit.validation import MAX_SEED, Check, one_of, positive, widths
 
 MIN_EPOCHS, MIN_STEPS = 20, 2000  # the default training length: at least both
 STARTS = ("auto", "pca", "random")
+# rows PCA's start is fitted on: all of a small table, a sample of larger data (whose
+# copy and PCA's working memory then stay near 30 MB at 1000 features)
+START_SAMPLE = 2000
 
 _THREAD_COUNT = positive(integer=True, maximum=4096)
 
@@ -71,6 +75,20 @@ def check_trainable(module: nn.Module, batch_size: int) -> None:
             f"the networks have {n_params:,} parameters, which need {needed / 2**30:.1f} GiB "
             f"with their gradients and optimizer state; this machine has "
             f"{available / 2**30:.1f} GiB. Use smaller hidden layers."
+        )
+
+
+def check_support(likelihood: Likelihood, scaling: FeatureScaling) -> None:
+    """Refuse training data outside the likelihood's support: a Bernoulli likelihood
+    models values in [0, 1], after the feature ``scaling`` (fitted on those data)."""
+    if likelihood.support != "unit":
+        return
+    low, high = scaling.fitted_range
+    if low < -UNIT_SLACK or high > 1.0 + UNIT_SLACK:
+        raise DataError(
+            f"the Bernoulli likelihood models values in [0, 1], but X after scale="
+            f"{scaling.kind!r} holds values in [{low:.4g}, {high:.4g}]; use scale='minmax' "
+            "or a Gaussian likelihood."
         )
 
 

@@ -26,6 +26,7 @@ reconstruction error of each example is ``reconstruction_errors(X)`` for all.
 
 from __future__ import annotations
 
+import mmap
 import numbers
 import warnings
 from typing import Any
@@ -56,15 +57,25 @@ def check_contamination(value: object, name: str = "contamination") -> object:
 def hold_out(X: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """``(train, held_out)``: a seeded share ``fraction`` of the rows of ``X`` held out
     (raised to :data:`ENOUGH_HELD_OUT` rows or a fifth of ``X``, whichever is fewer),
-    or ``(X, None)`` where ``fraction`` is 0 or that share is under
+    or ``(X, None)`` where ``fraction`` is 0, ``X`` is memory-mapped (the share
+    would be a copy of the rest in memory) or the share is under
     :data:`MIN_HELD_OUT` examples."""
-    if fraction == 0:
+    if fraction == 0 or memory_mapped(X):  # a memory-mapped X is never copied
         return X, None
     n_val = max(round(float(fraction) * len(X)), min(ENOUGH_HELD_OUT, len(X) // 5))
     if n_val < MIN_HELD_OUT or len(X) - n_val < 2:
         return X, None
     order = np.random.default_rng(seed).permutation(len(X))
     return X[np.sort(order[n_val:])], X[np.sort(order[:n_val])]
+
+
+def memory_mapped(X: np.ndarray) -> bool:
+    """Whether ``X`` (or the array it is a view of) lies in a memory-mapped file."""
+    while X is not None:
+        if isinstance(X, np.memmap | mmap.mmap):
+            return True
+        X = getattr(X, "base", None)
+    return False
 
 
 def offset_from(scores: np.ndarray, contamination: object) -> float:

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from aekit.core.gaussian import log_density
 from aekit.models.pca_solvers import chunks
 
+SCORE_VALUES = 2**21  # float64 values per chunk of score_samples (16 MiB; about 50 MiB at peak)
 
 class ProbabilisticPCAMixin:
     """The Gaussian model of a fitted PCA: ``x ~ N(mean_, get_covariance())``.
@@ -76,7 +77,8 @@ class ProbabilisticPCAMixin:
         D, k = self.n_features_in_, self.n_components_
         log_det = float(np.log(variances).sum()) + ((D - k) * math.log(noise) if D > k else 0.0)
         out = []
-        for chunk in chunks(X, self.device_):
+        rows = max(256, SCORE_VALUES // D)  # the chunk and its two working copies stay small
+        for chunk in chunks(X, self.device_, rows):
             centred = chunk - mean
             codes = centred @ W.T
             quad = codes.square() @ inv_var
