@@ -379,9 +379,8 @@ class LinearAutoencoder(NeuralAutoencoder, kind="linear"):
             verbose=bool(self.verbose),
         )
 
-    def _summarise_training(self, sample: np.ndarray, held_out: np.ndarray | None) -> None:
-        super()._summarise_training(sample, held_out)
-        self.optimality_gap_ = self._gap_to_pca(sample)
+    def _check_convergence(self, trained: np.ndarray) -> None:
+        self.optimality_gap_ = self._gap_to_pca(trained)
         if self.optimality_gap_ > PCA_TOLERANCE:
             warnings.warn(
                 f"LinearAutoencoder stopped {self.optimality_gap_:.2%} above PCA's training "

@@ -262,6 +262,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         self.module_.eval()
         held_out = None if X_val is None else training_sample(X_val, self.seed_)
         self._summarise_training(training_sample(X_all, self.seed_), held_out)
+        self._check_convergence(training_sample(X, self.seed_))
         return self
 
     def _start_at_pca(self, sample: np.ndarray) -> None:
@@ -280,6 +281,9 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             pca.explained_variance_,
             pca.noise_variance_,
         )
+
+    def _check_convergence(self, trained: np.ndarray) -> None:
+        """After training, on (a sample of) the rows trained on: nothing here."""
 
     def _summarise_training(self, sample: np.ndarray, held_out: np.ndarray | None) -> None:
         """Keep the codes of ``sample`` (rows of ``X``, held-out ones included); set
