@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -23,7 +24,8 @@ def check_data(
 
     ``uint8`` values are 8-bit levels 0..255 and are divided by 255, exactly as the
     command line reads image files, so a model never sees raw levels from one
-    caller and [0, 1] from another.
+    caller and [0, 1] from another. A 2-D ``uint8`` table (ages, counts) gets a
+    warning saying so: images come as (n, H, W) or (n, C, H, W).
 
     Parameters
     ----------
@@ -96,6 +98,13 @@ def check_data(
     if finite:  # before the cast: a float64 value beyond float32 is named, not "infinite"
         _check_values(array, what, dtype)
     levels = array.dtype == np.uint8
+    if levels and array.ndim == 2:  # ages and counts are uint8 too; images are 3-D or 4-D
+        warnings.warn(
+            f"{what} is a uint8 table: its values are read as 8-bit levels and divided by "
+            "255, as images are; pass floats (X.astype(float)) to keep them in their units.",
+            UserWarning,
+            stacklevel=3,
+        )
     array = np.ascontiguousarray(array, dtype=dtype)  # a memmap of that dtype stays a view
     if levels:
         np.divide(array, 255.0, out=array, casting="unsafe")  # a fresh float copy

@@ -20,6 +20,7 @@ from torch import nn
 from aekit.core.corruption import GaussianNoise
 from aekit.core.likelihoods import GaussianFixed, Likelihood
 from aekit.core.networks import build_networks
+from aekit.models.estimator import training_sample
 from aekit.models.neural import NeuralAutoencoder
 from aekit.models.neural_params import COMMON_CONSTRAINTS, DEEP_CONSTRAINTS, given
 from aekit.models.pca import PCA
@@ -196,7 +197,9 @@ class Autoencoder(NeuralAutoencoder, kind="ae"):
     def _validate_params(self) -> None:
         super()._validate_params()
         if self.walkback > 0 and self.noise_std == 0:
-            raise ValueError("walkback needs a corruption: set noise_std > 0 as well.")
+            raise ValueError(
+                "walkback needs a corruption: set noise_std > 0 (--noise-std) as well."
+            )
 
     def _stops_early(self) -> bool:
         return self.code_l1 == 0  # early stopping watches the MSE, not the L1 term
@@ -380,7 +383,7 @@ class LinearAutoencoder(NeuralAutoencoder, kind="linear"):
         )
 
     def _check_convergence(self, trained: np.ndarray) -> None:
-        self.optimality_gap_ = self._gap_to_pca(trained)
+        self.optimality_gap_ = self._gap_to_pca(training_sample(trained, self.seed_))
         if self.optimality_gap_ > PCA_TOLERANCE:
             warnings.warn(
                 f"LinearAutoencoder stopped {self.optimality_gap_:.2%} above PCA's training "

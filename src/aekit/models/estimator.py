@@ -185,9 +185,11 @@ class AutoencoderEstimator(
             self.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
 
 
-def training_sample(X: np.ndarray, seed: int, size: int = TRAINING_SAMPLE) -> np.ndarray:
-    """``X`` itself, or ``size`` of its rows drawn with ``seed`` (kept in order): the
-    examples ``fit`` keeps codes of and sets ``offset_`` by."""
+def training_sample(X: np.ndarray, seed: int, size: int | None = None) -> np.ndarray:
+    """``X`` itself, or ``size`` (default :data:`TRAINING_SAMPLE`) of its rows drawn
+    with ``seed`` (kept in order): the examples ``fit`` keeps codes of and sets
+    ``offset_`` by."""
+    size = TRAINING_SAMPLE if size is None else size
     if len(X) <= size:
         return X
     rows = np.random.default_rng(seed).choice(len(X), size, replace=False)

@@ -46,7 +46,7 @@ from aekit.models.neural_params import (
     sized_epochs,
 )
 from aekit.models.outliers import hold_out
-from aekit.models.pca import PCA
+from aekit.models.pca_solvers import covariance_eigh
 from aekit.models.plain_modules import NeuralDecoder, NeuralEncoder, on_cpu
 from aekit.training.callbacks import Callback
 from aekit.training.device import flush_denormals, resolve_device, to_device
@@ -262,28 +262,25 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         self.module_.eval()
         held_out = None if X_val is None else training_sample(X_val, self.seed_)
         self._summarise_training(training_sample(X_all, self.seed_), held_out)
-        self._check_convergence(training_sample(X, self.seed_))
+        self._check_convergence(X)
         return self
 
     def _start_at_pca(self, sample: np.ndarray) -> None:
         """Set the linear path to PCA's solution on the training ``sample`` in the
         model's units (:func:`aekit.core.linear_path.start_at_pca`)."""
         scaled = self._scaled(sample).reshape(len(sample), -1)
-        k = min(self.latent_dim, *scaled.shape)  # past k, code dimensions start at 0
-        pca = PCA(k, device="cpu", validation_fraction=0.0).fit(scaled)  # no threshold needed
+        n, D = scaled.shape
+        k = min(self.latent_dim, n, D)  # past k, code dimensions start at 0
+        sums = scaled.sum(axis=0, dtype=np.float64)  # PCA's solver alone: no threshold
+        mean, values, axes = covariance_eigh(scaled, sums, k, torch.device("cpu"), torch.float32)
+        values = values.numpy()
+        noise = float(values[k : min(n, D)].mean()) if min(n, D) > k else 0.0
         module = self.module_
-        start_at_pca(
-            module.encoder,
-            module.head,
-            module.decoder,
-            pca.mean_,
-            pca.components_,
-            pca.explained_variance_,
-            pca.noise_variance_,
-        )
+        start_at_pca(module.encoder, module.head, module.decoder, mean.numpy(), axes.numpy(),
+                     values[:k], noise)  # fmt: skip
 
     def _check_convergence(self, trained: np.ndarray) -> None:
-        """After training, on (a sample of) the rows trained on: nothing here."""
+        """After training, on the rows ``X`` trained on: nothing here."""
 
     def _summarise_training(self, sample: np.ndarray, held_out: np.ndarray | None) -> None:
         """Keep the codes of ``sample`` (rows of ``X``, held-out ones included); set

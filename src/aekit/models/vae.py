@@ -292,7 +292,8 @@ class VAE(NeuralAutoencoder, kind="vae"):
         if self.likelihood == "bernoulli" and not is_binary(X):
             out["note"] = (
                 "Bernoulli likelihood on non-binary values: the ELBO and log-likelihood are "
-                "cross-entropies, not log-probabilities of these data (evaluate binarised data)."
+                "cross-entropies, not log-probabilities of these data (train with binarize="
+                "'dynamic', --binarize dynamic, to be evaluated on a fixed binarisation)."
             )
         out.update({f"{k}_nats": v for k, v in self.elbo_parts(X).items()})
         if nll_samples:
