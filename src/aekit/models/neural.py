@@ -46,7 +46,7 @@ from aekit.models.neural_params import (
     sized_epochs,
 )
 from aekit.models.outliers import hold_out
-from aekit.models.pca_solvers import covariance_eigh
+from aekit.models.pca_solvers import covariance_eigh, flip_signs
 from aekit.models.plain_modules import NeuralDecoder, NeuralEncoder, on_cpu
 from aekit.training.callbacks import Callback
 from aekit.training.device import flush_denormals, resolve_device, to_device
@@ -276,7 +276,8 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         values = values.numpy()
         noise = float(values[k : min(n, D)].mean()) if min(n, D) > k else 0.0
         module = self.module_
-        start_at_pca(module.encoder, module.head, module.decoder, mean.numpy(), axes.numpy(),
+        axes = flip_signs(axes).numpy()  # PCA's sign convention: the same start as aekit.PCA
+        start_at_pca(module.encoder, module.head, module.decoder, mean.numpy(), axes,
                      values[:k], noise)  # fmt: skip
 
     def _check_convergence(self, trained: np.ndarray) -> None:
