@@ -18,6 +18,7 @@ _PUBLIC = {
     "Autoencoder": "aekit.models.autoencoders",
     "DenoisingAutoencoder": "aekit.models.autoencoders",
     "VAE": "aekit.models.vae",
+    "OutlierDetector": "aekit.models.outlier_detector",
     "load": "aekit.models.registry",
     "train_run": "aekit.runs.api",
     "KINDS": "aekit.models.registry",

@@ -30,6 +30,7 @@ COMMANDS = {
     "sample": "aekit.cli.draw:sample",
     "interpolate": "aekit.cli.draw:interpolate",
     "score": "aekit.cli.score:score_command",
+    "detect": "aekit.cli.detect:detect",
     "export": "aekit.cli.export:export_command",
 }
 

@@ -214,7 +214,14 @@ def labels_from(y: np.ndarray, n: int, source: object) -> np.ndarray:
 
 
 def read_csv(path: Path) -> Raw:
-    """Read a numeric CSV with an optional header; a label column gives the labels.
+    """``(X, y)`` of :func:`read_csv_table`."""
+    X, y, _ = read_csv_table(path)
+    return X, y
+
+
+def read_csv_table(path: Path) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+    """Read a numeric CSV with an optional header: ``(X, y, names)``, the labels ``y``
+    from a label column, ``names`` the header's names of the columns of ``X``.
 
     The delimiter (comma, semicolon or tab) is detected from the start of the file.
     The first line is a header if any of its cells is not a number; a header
@@ -259,6 +266,7 @@ def read_csv(path: Path) -> Raw:
     if not rows or not rows[0].size:
         raise DataError(f"{path} holds no numeric data.")
     X = np.stack(rows)
+    names = None if header is None else [h for j, h in enumerate(header) if j != label_col]
     if header is not None and header[0] == "" and label_col != 0 and X.shape[1] > 1:
         if np.array_equal(np.sort(X[:, 0]), np.arange(len(X))):  # df.sample() shuffles it
             warnings.warn(
@@ -267,7 +275,7 @@ def read_csv(path: Path) -> Raw:
                 DataNote,
                 stacklevel=2,
             )
-            X = X[:, 1:]
+            X, names = X[:, 1:], names[1:]
     y = None
     if label_col is not None:
         y = np.array(labels)
@@ -276,7 +284,7 @@ def read_csv(path: Path) -> Raw:
         except ValueError:
             pass  # text labels
         y = labels_from(y, len(rows), path)
-    return X, y
+    return X, y, names
 
 
 def _delimiter(text: str) -> str:

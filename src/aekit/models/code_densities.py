@@ -139,13 +139,16 @@ class MixtureDensity:
         max_components: int = MAX_COMPONENTS,
         max_samples: int = MAX_FIT_CODES,
         random_state: int = 0,
+        ridge: float | None = None,
     ) -> MixtureDensity:
         """Fit to the codes ``Z`` (n, d).
 
         ``n_components="bic"`` tries 1 … ``max_components`` components — at most as
         many as keep one code per free parameter, ``k (d + d(d+1)/2 + 1) ≤ n`` — and
         keeps the one of lowest BIC. At most ``max_samples`` codes (a seeded
-        subsample) are used.
+        subsample) are used. ``ridge`` (a share of the mean code variance, added to
+        every covariance) regularises a mixture with more parameters than codes; the
+        default is 1e-6 of it, only to keep the covariances invertible.
         """
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import GaussianMixture
@@ -166,7 +169,7 @@ class MixtureDensity:
                     f"({n}); got {n_components!r}."
                 )
             candidates = [int(n_components)]
-        reg = _regulariser(Z)
+        reg = _regulariser(Z) if ridge is None else ridge * float(np.mean(np.var(Z, axis=0)))
         best, scores = None, []
         # One thread: these are small problems, and multi-threaded BLAS/OpenMP on them
         # runs up to 50x slower on a busy machine.
@@ -190,15 +193,19 @@ class MixtureDensity:
         eps = temperature * rng.standard_normal((n, self.dim))
         return self.means[comp] + np.einsum("nij,nj->ni", self.choleskys[comp], eps)
 
-    def log_prob(self, Z: np.ndarray) -> np.ndarray:
-        """Log-density of each row of ``Z`` in nats (log-sum-exp over components)."""
+    def component_log_probs(self, Z: np.ndarray) -> np.ndarray:
+        """``log π_k + log N(z | μ_k, Σ_k)`` of each row of ``Z`` (n, d), shape (k, n)."""
         Z = np.asarray(Z, dtype=np.float64)
-        parts = np.stack(
+        return np.stack(
             [
                 math.log(w) + _gaussian_log_prob(Z, m, c) if w > 0 else np.full(len(Z), -np.inf)
                 for w, m, c in zip(self.weights, self.means, self.choleskys, strict=True)
             ]
         )
+
+    def log_prob(self, Z: np.ndarray) -> np.ndarray:
+        """Log-density of each row of ``Z`` in nats (log-sum-exp over components)."""
+        parts = self.component_log_probs(Z)
         top = parts.max(0)
         return top + np.log(np.exp(parts - top).sum(0))
 

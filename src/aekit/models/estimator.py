@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import _check_feature_names, check_is_fitted
 
 from aekit.core.scaling import SCALINGS, FeatureScaling
-from aekit.models.outliers import OutlierMixin
+from aekit.models.outliers import OutlierMixin, as_feature_table, shares_of
 from aekit.storage.persistence import save_model
 from aekit.validation import check_data
 
@@ -135,6 +135,34 @@ class AutoencoderEstimator(
         X = check_data(X, dtype=float_type_of(X)).reshape(X_hat.shape)
         squares = (X.astype(np.float64) - X_hat) ** 2
         return squares.reshape(len(squares), -1).mean(axis=1)
+
+    def feature_scores(self, X: Any) -> Any:
+        """Each input value's share of its example's reconstruction error: the squared
+        residual of each column (each pixel of an image, flattened) divided by the
+        example's sum, so that a row sums to 1 (a perfectly reconstructed row is all
+        0). The columns that make an example an outlier are its largest shares. A
+        DataFrame with the training columns' names when fitted on one.
+
+        Returns
+        -------
+        ndarray or DataFrame of shape (n, n_values)
+
+        Examples
+        --------
+        >>> import numpy as np, aekit
+        >>> rng = np.random.default_rng(0)  # 6 columns driven by 2 factors, and noise
+        >>> X = rng.normal(size=(300, 2)) @ rng.normal(size=(2, 6))
+        >>> X += 0.1 * rng.normal(size=X.shape)
+        >>> pca = aekit.PCA(n_components=2).fit(X)
+        >>> row = X[:1].copy(); row[0, 3] += 3.0
+        >>> int(pca.feature_scores(row).argmax())
+        3
+        """
+        X_hat = self.reconstruct(X)
+        array = check_data(X, dtype=float_type_of(X)).reshape(X_hat.shape)
+        squares = (array.astype(np.float64) - X_hat) ** 2
+        shares = shares_of(squares.reshape(len(squares), -1))
+        return as_feature_table(self, shares, getattr(X, "index", None))
 
     def reconstruction_error(self, X: Any) -> float:
         """Mean squared error per value between ``X`` and its reconstruction."""

@@ -95,6 +95,23 @@ def offset_from(scores: np.ndarray, contamination: object) -> float:
     return float(np.quantile(scores, float(contamination)))
 
 
+def shares_of(contributions: np.ndarray) -> np.ndarray:
+    """Each row of ``contributions`` divided by its sum (a row summing to 0 stays 0)."""
+    total = contributions.sum(axis=1, keepdims=True)
+    return np.divide(contributions, total, out=np.zeros_like(contributions), where=total != 0)
+
+
+def as_feature_table(estimator: Any, values: np.ndarray, index: Any = None) -> Any:
+    """``values`` (n, features) as a DataFrame named by ``feature_names_in_`` when the
+    estimator was fitted on one, else as they are."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        return values
+    import pandas as pd
+
+    return pd.DataFrame(values, columns=list(names), index=index)
+
+
 class OutlierMixin(SklearnOutlierMixin):
     """``decision_function`` and ``predict`` over the host's ``score_samples``."""
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from aekit.errors import DataError
 from aekit.models.estimator import AutoencoderEstimator, float_type_of, shape_of, training_sample
-from aekit.models.outliers import check_contamination, hold_out
+from aekit.models.outliers import as_feature_table, check_contamination, hold_out, shares_of
 from aekit.models.pca_solvers import chunks, covariance_eigh, flip_signs, svd_spectrum
 from aekit.models.plain_modules import PCADecoder, PCAEncoder
 from aekit.models.ppca import ProbabilisticPCAMixin
@@ -354,6 +354,23 @@ class PCA(ProbabilisticPCAMixin, AutoencoderEstimator, kind="pca"):
         scale = self._code_scale()
         out = [((z * scale) @ W + mean).cpu().numpy() for z in chunks(Z, self.device_)]
         return np.concatenate(out).astype(dtype, copy=False).reshape(len(Z), *self.input_shape_)
+
+    def feature_scores(self, X: Any) -> Any:
+        """Each value's share of its example's outlier score: how much of the squared
+        reconstruction error setting that value alone to its best fit would remove,
+        ``r_j² / (1 − Σ_k W_kj²)`` with ``r`` the residual (a corrupted value spreads
+        its residual over correlated columns; this puts it back on the value). Rows
+        sum to 1; a DataFrame with the training columns' names when fitted on one.
+
+        Returns
+        -------
+        ndarray or DataFrame of shape (n, n_values)
+        """
+        array = self._check_X(X)[0].astype(np.float64)
+        residual = array - self.reconstruct(X).reshape(len(array), -1)
+        leverage = 1.0 - (self.components_.astype(np.float64) ** 2).sum(axis=0)
+        removable = residual.astype(np.float64) ** 2 / np.maximum(leverage, 1e-12)
+        return as_feature_table(self, shares_of(removable), getattr(X, "index", None))
 
     @property
     def _n_features_out(self) -> int:

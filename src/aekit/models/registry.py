@@ -16,6 +16,7 @@ from typing import Any
 
 from aekit.errors import AekitError
 from aekit.models.estimator import ESTIMATORS, AutoencoderEstimator
+from aekit.models.outlier_detector import OutlierDetector
 from aekit.storage.persistence import restore_model
 
 KINDS = ("pca", "linear", "ae", "dae", "vae")
@@ -35,7 +36,8 @@ def load(
     encoder: Any = None,
     decoder: Any = None,
 ) -> Any:
-    """Load a model saved with ``model.save(path)``.
+    """Load a model saved with ``model.save(path)`` (an estimator of :data:`KINDS`, or
+    an :class:`aekit.OutlierDetector`).
 
     Parameters
     ----------
@@ -59,4 +61,5 @@ def load(
     True
     """
     by_class_name = {ESTIMATORS[kind].__name__: ESTIMATORS[kind] for kind in KINDS}
+    by_class_name[OutlierDetector.__name__] = OutlierDetector
     return restore_model(by_class_name, path, device, {"encoder": encoder, "decoder": decoder})

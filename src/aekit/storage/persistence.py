@@ -139,7 +139,7 @@ def restore_model(
     _put_user_modules(params, modules or {}, path)
     if params.get("hidden") is not None:
         params["hidden"] = tuple(params["hidden"])
-    if device is not None:
+    if device is not None and "device" in accepted:  # an OutlierDetector computes on the CPU
         params["device"] = device
     tensors, _ = load_tensors(path / MODEL_WEIGHTS)  # its own checksum first
     if config.get("weights_sha256") != _digest(path / MODEL_WEIGHTS):

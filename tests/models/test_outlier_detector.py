@@ -1,0 +1,204 @@
+"""aekit.OutlierDetector: why it holds where the autoencoders fail (a tight group of
+contaminating rows), its explanations, its conformal p-values, saving and refusals."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.io
+from sklearn.metrics import roc_auc_score
+from sklearn.utils.estimator_checks import check_estimator
+
+import aekit
+from aekit.models.outlier_detector import MixtureScore
+
+ODDS = Path(os.environ.get("AEKIT_DATA", Path(__file__).parents[3] / "shared" / "data")) / "odds"
+
+
+def correlated_table(n: int, seed: int, d: int = 8) -> np.ndarray:
+    """Rows driven by 3 factors, plus noise: columns that predict each other."""
+    rng = np.random.default_rng(seed)
+    mixing = np.random.default_rng(100).normal(size=(3, d))
+    return rng.normal(size=(n, 3)) @ mixing + 0.3 * rng.normal(size=(n, d))
+
+
+def contaminated_by_a_group(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Musk's failure mode: 3% of the training rows are a tight group far from the
+    bulk. Returns (train, test, test labels: 1 = outlier)."""
+    rng = np.random.default_rng(seed)
+    centre = np.full(8, 4.0)
+
+    def group(n: int) -> np.ndarray:
+        return centre + 0.1 * rng.normal(size=(n, 8))
+
+    train = np.vstack([correlated_table(970, seed), group(30)])
+    test = np.vstack([correlated_table(400, seed + 1), group(20)])
+    return train, test, np.r_[np.zeros(400), np.ones(20)]
+
+
+def test_a_tight_group_of_outliers_fools_the_mixture_but_not_the_detector():
+    train, test, y = contaminated_by_a_group(0)
+    detector = aekit.OutlierDetector(random_state=0).fit(train)
+    assert roc_auc_score(y, -detector.score_samples(test)) > 0.99
+    # the flexible part alone gives the group a component of its own and scores it normal
+    Z = detector._standardised(test)
+    mixture = MixtureScore(5, 0.1, 0).fit(detector._standardised(train))
+    assert roc_auc_score(y, mixture.score(Z)) < 0.6
+    assert (detector.predict(test[y == 1]) == -1).all()
+
+
+@pytest.mark.skipif(not (ODDS / "musk.mat").exists(), reason=f"no ODDS tables in {ODDS}")
+def test_musk_where_the_autoencoders_fall_below_chance():
+    mat = scipy.io.loadmat(ODDS / "musk.mat")
+    X, y = mat["X"].astype(np.float64), mat["y"].ravel()
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(X))
+    train, test = order[: int(0.6 * len(X))], order[int(0.6 * len(X)) :]
+    mean, std = X[train].mean(0), X[train].std(0)
+    std[std == 0] = 1
+    detector = aekit.OutlierDetector(random_state=0).fit((X[train] - mean) / std)
+    assert roc_auc_score(y[test], -detector.score_samples((X[test] - mean) / std)) > 0.97
+
+
+def test_the_corrupted_column_is_the_top_explanation():
+    X = correlated_table(1000, 1)
+    detector = aekit.OutlierDetector(random_state=0).fit(X)
+    clean = correlated_table(200, 2)
+    hits = 0
+    for column in range(X.shape[1]):
+        corrupted = clean[:10].copy()
+        corrupted[:, column] += 3 * X[:, column].std()
+        shares = detector.feature_scores(corrupted)
+        np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+        hits += int((shares.argmax(axis=1) == column).sum())
+    assert hits >= 0.8 * 10 * X.shape[1]
+
+
+def test_feature_scores_are_named_by_the_columns_of_a_dataframe():
+    columns = [f"c{j}" for j in range(8)]
+    X = pd.DataFrame(correlated_table(300, 3), columns=columns)
+    detector = aekit.OutlierDetector(random_state=0).fit(X)
+    shares = detector.feature_scores(X.iloc[5:8])
+    assert list(shares.columns) == columns and list(shares.index) == [5, 6, 7]
+    pca = aekit.PCA(n_components=3).fit(X)
+    assert list(pca.feature_scores(X.iloc[:2]).columns) == columns
+
+
+def test_pca_blames_the_value_whose_best_fit_removes_the_most_error():
+    """PCA's share of value j is the error removed by setting x_j alone to its best
+    fit: checked against that minimum found from three reconstructions (the error is
+    a parabola in x_j), and the corrupted value comes first."""
+    X = correlated_table(500, 4)
+    pca = aekit.PCA(n_components=3).fit(X)
+    row = X[:1].copy()
+    row[0, 5] += 4.0
+
+    def error(x):
+        return float(((x - pca.reconstruct(x)) ** 2).sum())
+
+    removed = []
+    for j in range(X.shape[1]):
+        step = np.eye(X.shape[1])[j][None]
+        c, up, down = error(row), error(row + step), error(row - step)
+        a, b = (up + down) / 2 - c, (up - down) / 2
+        removed.append(b**2 / (4 * a))
+    shares = pca.feature_scores(row)
+    np.testing.assert_allclose(shares[0], np.array(removed) / sum(removed), rtol=1e-4)
+    assert shares.argmax() == 5
+
+
+def test_a_neural_model_explains_by_its_squared_residuals():
+    X = correlated_table(300, 4).astype(np.float32)
+    model = aekit.Autoencoder(latent_dim=3, hidden=(16,), epochs=2, random_state=0).fit(X)
+    residual = (X[:5] - model.reconstruct(X[:5])).astype(np.float64) ** 2
+    shares = model.feature_scores(X[:5])
+    np.testing.assert_allclose(shares, residual / residual.sum(1, keepdims=True), rtol=1e-5)
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.05, 0.1, 0.2])
+def test_conformal_p_values_hold_their_false_positive_rate(alpha):
+    """P(p <= alpha) <= alpha for new inliers, averaged over 30 fits (the guarantee is
+    over the draw of the held-out rows): within 3 standard errors."""
+    rates = []
+    for seed in range(30):
+        X = correlated_table(300, 10 + seed)
+        detector = aekit.OutlierDetector(calibration=0.2, random_state=seed).fit(X)
+        p = detector.p_values(correlated_table(2000, 1000 + seed))
+        assert ((p > 0) & (p <= 1)).all()
+        rates.append(np.mean(p <= alpha))
+    m = len(detector.calibration_scores_)
+    spread = np.sqrt(alpha * (1 - alpha) / (m + 1) / 30)
+    assert np.mean(rates) <= alpha + 3 * spread
+    assert np.mean(rates) >= alpha - 1 / (m + 1) - 3 * spread  # and not far below it
+
+
+def test_in_sample_p_values_would_break_the_guarantee():
+    """Why rows are held out: the training rows' own scores are more normal than new
+    inliers' on a small table, so p-values against them flag too many inliers."""
+    rates = []
+    for seed in range(10):
+        X = correlated_table(150, 50 + seed)
+        detector = aekit.OutlierDetector(calibration=0, random_state=seed).fit(X)
+        own = np.sort(detector.score_samples(X))
+        new = detector.score_samples(correlated_table(2000, 2000 + seed))
+        p = (1 + np.searchsorted(own, new, side="right")) / (len(own) + 1)
+        rates.append(np.mean(p <= 0.05))
+    assert np.mean(rates) > 0.08
+
+
+def test_predict_by_alpha_flags_what_the_p_values_flag():
+    X = correlated_table(600, 5)
+    detector = aekit.OutlierDetector(contamination=None, alpha=0.05, random_state=0).fit(X)
+    new = np.vstack([correlated_table(500, 6), correlated_table(5, 7) + 6.0])
+    flagged = detector.predict(new) == -1
+    np.testing.assert_array_equal(flagged, detector.p_values(new) <= 0.05)
+    assert flagged[-5:].all() and flagged[:500].mean() < 0.1
+
+
+def test_save_and_load_give_the_same_scores(tmp_path):
+    X = pd.DataFrame(correlated_table(300, 8), columns=[f"c{j}" for j in range(8)])
+    detector = aekit.OutlierDetector(random_state=0).fit(X)
+    loaded = aekit.load(detector.save(tmp_path / "detector"))
+    np.testing.assert_array_equal(loaded.score_samples(X), detector.score_samples(X))
+    np.testing.assert_array_equal(loaded.p_values(X), detector.p_values(X))
+    assert loaded.offset_ == detector.offset_
+    assert list(loaded.feature_names_in_) == list(X.columns)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"alpha": 0.05}, "contamination=None with alpha"),
+        ({"contamination": None}, "needs alpha"),
+        ({"contamination": None, "alpha": 0.05, "calibration": 0}, "calibration > 0"),
+        ({"calibration": 0.7}, "calibration must be a number in"),
+        ({"shrinkage": -0.1}, "shrinkage must be"),
+        ({"n_mixture_components": 0}, "n_mixture_components"),
+        ({"contamination": 0.9}, "contamination must be"),
+    ],
+)
+def test_bad_parameters_are_refused_in_one_sentence(params, message):
+    with pytest.raises(ValueError, match=message):
+        aekit.OutlierDetector(**params).fit(correlated_table(100, 0))
+
+
+def test_no_p_values_without_held_out_rows():
+    detector = aekit.OutlierDetector(calibration=0).fit(correlated_table(100, 0))
+    with pytest.raises(ValueError, match="no p-values"):
+        detector.p_values(correlated_table(3, 1))
+
+
+def test_scikit_learn_conventions():
+    expected = {  # the threshold comes from held-out rows, not the training rows' share
+        "check_outliers_train": "offset_ is set on held-out rows",
+        "check_outliers_fit_predict": "offset_ is set on held-out rows",
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_estimator(aekit.OutlierDetector(random_state=0), expected_failed_checks=expected)
+        check_estimator(aekit.OutlierDetector(calibration=0, random_state=0))
