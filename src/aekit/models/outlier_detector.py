@@ -118,7 +118,7 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
     one Gaussian with its covariance shrunk halfway to the identity and fitted after
     trimming the most outlying tenth of the rows (it cannot bend towards a group of
     outliers, so it finds those off the bulk's correlations: musk, ionosphere), the
-    squared distance to the same trimmed centre (rows extreme in a few columns:
+    squared distance to the centre, trimmed likewise (rows extreme in a few columns:
     lympho, pendigits), and a mixture of up to five Gaussians (outliers between
     clusters: letter, glass). Each part's outlier score is standardised by its
     median and interquartile range over the training rows, and the largest is the
@@ -347,7 +347,8 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
             setattr(self, name, arrays[name])
         self.offset_ = float(arrays["offset_"][0])
         self.calibration_scores_ = arrays.get("calibration_scores_")
-        gaussians = {name: ShrunkGaussian(self.shrinkage, self.trim) for name in GAUSSIANS}
+        shrinkages = {"gaussian": self.shrinkage, "isotropic": 1.0}
+        gaussians = {name: ShrunkGaussian(shrinkages[name], self.trim) for name in GAUSSIANS}
         for name, part in gaussians.items():
             part.mean, part.precision = arrays[f"{name}_mean"], arrays[f"{name}_precision"]
         mixture = MixtureScore(self.n_mixture_components, self.mixture_ridge, 0)
