@@ -34,3 +34,15 @@ def mnist_dir() -> Path:
         return _mnist_dir()
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def adult_csv() -> Path:
+    """The UCI Adult table (``tables/adult.csv`` under $AEKIT_DATA or ../shared/data);
+    tests that need it are skipped, with the reason, where it is not at hand."""
+    roots = [Path(os.environ["AEKIT_DATA"])] if os.environ.get("AEKIT_DATA") else []
+    roots.append(REPO.parent / "shared" / "data")
+    for root in roots:
+        if (root / "tables" / "adult.csv").exists():
+            return (root / "tables" / "adult.csv").resolve()
+    pytest.skip("adult.csv not found in $AEKIT_DATA/tables or ../shared/data/tables.")

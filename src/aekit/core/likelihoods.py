@@ -45,6 +45,11 @@ class Likelihood(nn.Module):
     def sample(self, params: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def squared_error(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
+        """Mean over the batch of the mean squared error per value of ``E[x|z]`` (None
+        where the values are not numbers alike: a mixed table)."""
+        return ((self.mean(params) - x) ** 2).flatten(1).mean(1).mean()
+
     def log_prob_samples(self, params: torch.Tensor, x: torch.Tensor, k: int) -> torch.Tensor:
         """``log p(x|z_k)`` for ``k`` codes per example: shape (k, n).
 

@@ -12,7 +12,8 @@ VAE                 —               Gaussian         any                  KL t
 
 ``forward`` returns the loss and its named parts, each a mean over the batch of
 per-example sums over features, in nats. Every objective returns the same parts:
-``loss``, ``nll`` and ``mse``, and for a Gaussian head also ``kl`` and ``elbo``.
+``loss``, ``nll`` and ``mse`` (no ``mse`` for a mixed table, whose likelihood has
+none), and for a Gaussian head also ``kl`` and ``elbo``.
 """
 
 from __future__ import annotations
@@ -147,7 +148,10 @@ class AutoencoderModule(nn.Module):
         z = q.rsample()
         params = self.decode(z)
         log_px, kl = self._elbo_terms(x, q, z, params)
-        parts = {"nll": -log_px.mean(), "mse": _mse(self.likelihood.mean(params), x)}
+        parts = {"nll": -log_px.mean()}
+        mse = self.likelihood.squared_error(params, x)
+        if mse is not None:  # a mixed table has none: training watches the NLL
+            parts["mse"] = mse
         loss = parts["nll"]
         if q.stochastic:
             parts["kl"] = kl.sum(-1).mean()
@@ -190,9 +194,11 @@ class AutoencoderModule(nn.Module):
         kl = q.log_prob(z) - self.prior.log_prob(z)  # (k, n)
         log_w = log_px - kl
         bound = torch.logsumexp(log_w, 0) - math.log(self.iwae_k)
-        x_hat = self.likelihood.mean(params[: len(x)])  # the first sample's reconstruction
         nll, kl = -log_px.mean(), kl.mean()
-        parts = {"nll": nll, "mse": _mse(x_hat, x), "kl": kl, "elbo": -(nll + kl)}
+        parts = {"nll": nll, "kl": kl, "elbo": -(nll + kl)}
+        mse = self.likelihood.squared_error(params[: len(x)], x)  # the first sample's
+        if mse is not None:
+            parts["mse"] = mse
         return {**parts, "loss": -bound.mean()}
 
     def log_weights(self, x: torch.Tensor, q: CodeDistribution, k: int) -> torch.Tensor:
@@ -200,8 +206,3 @@ class AutoencoderModule(nn.Module):
         z = q.rsample(k)  # (k, n, d)
         log_px = self.likelihood.log_prob_samples(self.decode(z.flatten(0, 1)), x, k)
         return log_px + self.prior.log_prob(z) - q.log_prob(z)
-
-
-def _mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of the mean squared error per value."""
-    return ((x_hat - x) ** 2).flatten(1).mean(1).mean()

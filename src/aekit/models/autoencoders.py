@@ -17,10 +17,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from aekit.core.corruption import GaussianNoise
 from aekit.core.likelihoods import GaussianFixed, Likelihood
 from aekit.core.networks import build_networks
 from aekit.models.estimator import training_sample
+from aekit.models.mixed_tables import TableMixin
 from aekit.models.neural import NeuralAutoencoder
 from aekit.models.neural_params import COMMON_CONSTRAINTS, DEEP_CONSTRAINTS, given
 from aekit.models.pca import PCA
@@ -28,7 +28,7 @@ from aekit.training.loop import TrainConfig
 from aekit.validation import Check, one_of, positive
 
 
-class Autoencoder(NeuralAutoencoder, kind="ae"):
+class Autoencoder(TableMixin, NeuralAutoencoder, kind="ae"):
     """A deterministic autoencoder ``x̂ = f_φ(f_θ(x))`` trained on ``E‖x − x̂‖²``.
 
     With the default Gaussian likelihood (σ = 1) the training loss is
@@ -111,6 +111,12 @@ class Autoencoder(NeuralAutoencoder, kind="ae"):
     contamination : "auto" or float in (0, 0.5], default="auto"
         Share of outliers assumed in the training data: it sets ``offset_``, the
         threshold of ``predict`` and ``decision_function`` (:mod:`aekit.models.outliers`).
+    column_types : dict of str to str, optional
+        For a DataFrame: the kind of a column, ``"numeric"``, ``"categorical"``,
+        ``"binary"`` or ``"count"``, where inference should not decide
+        (:mod:`aekit.data.tables`). A DataFrame with a text column or a missing cell
+        (or with ``column_types``) is a mixed table: a likelihood per column, missing
+        cells left out of it, DataFrames out (:mod:`aekit.models.mixed_tables`).
 
     Attributes
     ----------
@@ -159,6 +165,7 @@ class Autoencoder(NeuralAutoencoder, kind="ae"):
         random_state: int | None = None,
         verbose: bool = False,
         contamination: str | float = "auto",
+        column_types: dict[str, str] | None = None,
     ) -> None:
         self.latent_dim = latent_dim
         self.architecture = architecture
@@ -186,6 +193,7 @@ class Autoencoder(NeuralAutoencoder, kind="ae"):
         self.random_state = random_state
         self.verbose = verbose
         self.contamination = contamination
+        self.column_types = column_types
 
     _constraints: ClassVar[dict[str, Check]] = {
         **DEEP_CONSTRAINTS,
@@ -211,7 +219,7 @@ class Autoencoder(NeuralAutoencoder, kind="ae"):
 
     def _module_options(self) -> dict[str, Any]:
         return {
-            "corruption": GaussianNoise(self.noise_std),
+            "corruption": self._corruption(self.noise_std),
             "walkback": int(self.walkback),
             "code_l1": float(self.code_l1),
         }

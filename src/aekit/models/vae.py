@@ -26,6 +26,7 @@ from aekit.data.values import (
     is_binary,
 )
 from aekit.errors import DataError
+from aekit.models.mixed_tables import TableMixin
 from aekit.models.neural import NeuralAutoencoder
 from aekit.models.neural_params import DEEP_CONSTRAINTS
 from aekit.training.device import to_device
@@ -33,13 +34,12 @@ from aekit.training.loop import TrainConfig
 from aekit.validation import Check, check_positive, flag, one_of, positive
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al.'s activity threshold for a code dimension
-# Decoder outputs per importance-sampling chunk. On a CPU, chunks that stay in cache
-# run 1.65x faster than 2**25 (measured, BENCHMARKS.md "IWAE evaluation"); a GPU
-# wants large ones.
+# Decoder outputs per importance-sampling chunk. On a CPU, chunks that stay in cache run
+# 1.65x faster than 2**25 (measured, BENCHMARKS.md "IWAE evaluation"); a GPU wants large ones.
 CHUNK_ELEMENTS = {"cpu": 2**21, "cuda": 2**25}
 
 
-class VAE(NeuralAutoencoder, kind="vae"):
+class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
     """Variational autoencoder: ``p(z) = N(0, I)``, ``q(z|x) = N(μ(x), diag v²(x))``.
 
     Trained by maximising the ELBO ``E_q log p(x|z) − KL(q(z|x) ‖ p(z))`` with the
@@ -98,8 +98,8 @@ class VAE(NeuralAutoencoder, kind="vae"):
         Jacobian, so they are densities of the data in the user's units.
     architecture, hidden, activation, norm, encoder, decoder, epochs, batch_size, lr, weight_decay,
     lr_schedule, grad_clip, early_stopping, validation_fraction, start, device, n_threads,
-    random_state, verbose, contamination
-        As in :class:`Autoencoder`.
+    random_state, verbose, contamination, column_types
+        As in :class:`Autoencoder` (a mixed table's ELBO sums its columns' likelihoods).
 
     Examples
     --------
@@ -165,6 +165,7 @@ class VAE(NeuralAutoencoder, kind="vae"):
         random_state: int | None = None,
         verbose: bool = False,
         contamination: str | float = "auto",
+        column_types: dict[str, str] | None = None,
     ) -> None:
         self.latent_dim = latent_dim
         self.likelihood = likelihood
@@ -200,6 +201,7 @@ class VAE(NeuralAutoencoder, kind="vae"):
         self.random_state = random_state
         self.verbose = verbose
         self.contamination = contamination
+        self.column_types = column_types
 
     def _validate_params(self) -> None:
         super()._validate_params()
@@ -249,6 +251,8 @@ class VAE(NeuralAutoencoder, kind="vae"):
             )
 
     def _likelihood(self) -> Likelihood:
+        if self._table is not None:  # a mixed table: a likelihood per column
+            return super()._likelihood()
         return make_likelihood(self.likelihood, self.sigma, self.shared_variance)
 
     def _as_evaluated(self, X: np.ndarray) -> np.ndarray:
