@@ -35,8 +35,13 @@ def test_fit_trains_with_n_threads(monkeypatch, n_threads):
         lambda self, *a, **k: seen.append(torch.get_num_threads()) or real_fit(self, *a, **k),
     )
     X = np.random.default_rng(0).random((64, 5), dtype=np.float32)
-    aekit.Autoencoder(2, hidden=(8,), epochs=1, n_threads=n_threads, random_state=0).fit(X)
-    assert seen == [1 if n_threads == 1 else default_threads()]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # not the suite's one thread a worker: None must differ from 1
+    try:
+        aekit.Autoencoder(2, hidden=(8,), epochs=1, n_threads=n_threads, random_state=0).fit(X)
+        assert seen == [1 if n_threads == 1 else default_threads()]
+    finally:
+        torch.set_num_threads(before)
     with pytest.raises(ValueError, match="n_threads"):
         aekit.Autoencoder(2, n_threads=0).fit(X)
 
