@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,95 @@ def mnist_dir() -> Path:
         return _mnist_dir()
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
+
+
+# Runs `python ARGS` in a child forked from a Python that has already imported torch and
+# the other libraries aekit uses, which a fresh interpreter takes ~3 s to import. No aekit
+# module is imported before the fork, so a `-c` script patches aekit for all of the child,
+# as it would in a fresh interpreter. With `kill_after`, the server sends the child SIGKILL
+# that many seconds after the fork if it is still running.
+_WARM_PYTHON = r"""
+import json, os, runpy, signal, sys, time, traceback
+import click, numpy, safetensors.torch, scipy.linalg, sklearn.datasets, torch, torch._dynamo, tqdm
+
+def child(request):
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    for fd, name in ((1, request["stdout"]), (2, request["stderr"])):
+        os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    mode, target, *args = request["argv"]
+    code = 0
+    try:
+        if mode == "-m":
+            sys.argv = [target, *args]
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+        else:
+            sys.argv = ["-c", *args]
+            exec(compile(target, "<string>", "exec"), {"__name__": "__main__"})
+    except SystemExit as stop:  # as the interpreter reads it
+        code = stop.code if isinstance(stop.code, int) else stop.code is not None
+        if not isinstance(stop.code, int | None):
+            print(stop.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+print("ready", flush=True)
+for line in sys.stdin:
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        child(request)
+    kill_after = request["kill_after"]
+    deadline = None if kill_after is None else time.monotonic() + kill_after
+    while True:
+        done, status = os.waitpid(pid, 0 if deadline is None else os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            deadline = None
+        else:
+            time.sleep(0.005)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+class WarmPython:
+    """``run(argv)`` is ``subprocess.run([sys.executable, *argv], capture_output=True,
+    text=True)`` for ``-m MODULE`` or ``-c SCRIPT``, minus the imports (see above)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        self.server = subprocess.Popen([sys.executable, "-c", _WARM_PYTHON], env=env, text=True,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+        assert self.server.stdout.readline() == "ready\n", "the warm Python did not start"
+        self.count = 0
+
+    def run(self, argv: list[str], kill_after: float | None = None) -> subprocess.CompletedProcess:
+        self.count += 1
+        out, err = self.folder / f"{self.count}.out", self.folder / f"{self.count}.err"
+        request = {"argv": argv, "stdout": str(out), "stderr": str(err), "kill_after": kill_after}
+        self.server.stdin.write(json.dumps(request) + "\n")
+        self.server.stdin.flush()
+        reply = self.server.stdout.readline()
+        assert reply, "the warm Python stopped"
+        done = subprocess.CompletedProcess(argv, int(reply), out.read_text(), err.read_text())
+        out.unlink()
+        err.unlink()
+        return done
+
+    def close(self) -> None:
+        self.server.stdin.close()
+        self.server.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def warm_python(tmp_path_factory):
+    """Commands in fresh processes without paying torch's import each time."""
+    python = WarmPython(tmp_path_factory.mktemp("warm-python"))
+    yield python
+    python.close()
