@@ -16,20 +16,23 @@ REPO = Path(__file__).resolve().parents[1]
 def pytest_configure(config):
     """Under pytest-xdist, each worker computes with its share of the CPUs.
 
-    torch starts one thread per core in every worker, so ``-n 2`` on two cores ran four
-    OpenMP threads whose barriers waited on each other: the MNIST linear autoencoder
-    took 327 s in the suite against 44 s alone on one thread. The share also goes to
-    the commands tests start (``OMP_NUM_THREADS``), unless a test sets its own.
+    torch (and NumPy's BLAS) start one thread per core in every worker, so ``-n 2`` on
+    two cores ran four OpenMP threads whose barriers waited on each other: the MNIST
+    linear autoencoder took 327 s in the suite against 44 s alone on one thread. The
+    share also goes to the commands tests start (``OMP_NUM_THREADS``), unless a test
+    sets its own.
     """
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
     if workers:
         import torch
+        from threadpoolctl import threadpool_limits
 
         from aekit.training.threads import available_cpus
 
         share = max(1, available_cpus() // workers)
         os.environ["OMP_NUM_THREADS"] = str(share)
         torch.set_num_threads(share)
+        threadpool_limits(share)
 
 
 def _mnist_dir() -> Path:
