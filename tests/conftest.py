@@ -64,8 +64,8 @@ def mnist_dir() -> Path:
 # Runs `python ARGS` in a child forked from a Python that has already imported torch and
 # the other libraries aekit uses, which a fresh interpreter takes ~3 s to import. No aekit
 # module is imported before the fork, so a `-c` script patches aekit for all of the child,
-# as it would in a fresh interpreter. With `kill_after`, the server sends the child SIGKILL
-# that many seconds after the fork if it is still running.
+# as it would in a fresh interpreter. The server sends the child SIGKILL `kill_after`
+# seconds after the fork (or at the timeout) if it is still running.
 _WARM_PYTHON = r"""
 import json, os, runpy, signal, sys, time, traceback
 import click, numpy, safetensors.torch, scipy.linalg, sklearn.datasets, torch, torch._dynamo, tqdm
@@ -100,49 +100,64 @@ for line in sys.stdin:
     pid = os.fork()
     if pid == 0:
         child(request)
-    kill_after = request["kill_after"]
-    deadline = None if kill_after is None else time.monotonic() + kill_after
-    while True:
-        done, status = os.waitpid(pid, 0 if deadline is None else os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() >= deadline:
+    start, timeout = time.monotonic(), request["timeout"]
+    limit = timeout if request["kill_after"] is None else min(request["kill_after"], timeout)
+    while not (reaped := os.waitpid(pid, os.WNOHANG))[0]:
+        if time.monotonic() - start >= limit:
             os.kill(pid, signal.SIGKILL)
-            deadline = None
-        else:
-            time.sleep(0.005)
-    print(os.waitstatus_to_exitcode(status), flush=True)
+            reaped = os.waitpid(pid, 0)
+            break
+        time.sleep(0.005)
+    timed_out = time.monotonic() - start >= timeout
+    print(os.waitstatus_to_exitcode(reaped[1]), int(timed_out), flush=True)
 """
 
 
 class WarmPython:
     """``run(argv)`` is ``subprocess.run([sys.executable, *argv], capture_output=True,
-    text=True)`` for ``-m MODULE`` or ``-c SCRIPT``, minus the imports (see above)."""
+    text=True, timeout=timeout)`` for ``-m MODULE`` or ``-c SCRIPT``, minus the imports
+    (see above)."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        env = dict(os.environ, OMP_NUM_THREADS="1")
-        self.server = subprocess.Popen([sys.executable, "-c", _WARM_PYTHON], env=env, text=True,
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
-        assert self.server.stdout.readline() == "ready\n", "the warm Python did not start"
         self.count = 0
+        self.server: subprocess.Popen | None = None
 
-    def run(self, argv: list[str], kill_after: float | None = None) -> subprocess.CompletedProcess:
+    def _start(self) -> subprocess.Popen:
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        server = subprocess.Popen([sys.executable, "-c", _WARM_PYTHON], env=env, text=True,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+        assert server.stdout.readline() == "ready\n", "the warm Python did not start"
+        return server
+
+    def run(
+        self, argv: list[str], kill_after: float | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess:
+        self.server = self.server or self._start()
         self.count += 1
         out, err = self.folder / f"{self.count}.out", self.folder / f"{self.count}.err"
-        request = {"argv": argv, "stdout": str(out), "stderr": str(err), "kill_after": kill_after}
-        self.server.stdin.write(json.dumps(request) + "\n")
-        self.server.stdin.flush()
-        reply = self.server.stdout.readline()
-        assert reply, "the warm Python stopped"
-        done = subprocess.CompletedProcess(argv, int(reply), out.read_text(), err.read_text())
+        request = dict(argv=argv, stdout=str(out), stderr=str(err), kill_after=kill_after,
+                       timeout=timeout)  # fmt: skip
+        try:
+            self.server.stdin.write(json.dumps(request) + "\n")
+            self.server.stdin.flush()
+            reply = self.server.stdout.readline().split()
+            assert reply, "the warm Python stopped"
+        except BaseException:  # interrupted: the next command gets a new server
+            self.server.kill()
+            self.server = None
+            raise
+        if int(reply[1]):
+            raise subprocess.TimeoutExpired(argv, timeout)
+        done = subprocess.CompletedProcess(argv, int(reply[0]), out.read_text(), err.read_text())
         out.unlink()
         err.unlink()
         return done
 
     def close(self) -> None:
-        self.server.stdin.close()
-        self.server.wait(timeout=60)
+        if self.server is not None:
+            self.server.stdin.close()
+            self.server.wait(timeout=60)
 
 
 @pytest.fixture(scope="session")

@@ -67,7 +67,7 @@ def test_deleting_the_lock_under_a_writer_lets_no_second_writer_in(tmp_path, war
             time.sleep(0.05)
         (run / ".lock").unlink()  # as a user cleaning up "stale" files would
         second_args = ["train", "ae", "--out", str(run), "--overwrite", *TINY]
-        second = warm_python.run(["-m", "aekit", *second_args])
+        second = warm_python.run(["-m", "aekit", *second_args], timeout=120)
         assert second.returncode == 2, second.stderr
         assert "being written by another aekit process" in second.stderr
         assert second.stderr.strip().count("\n") == 0
