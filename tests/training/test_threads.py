@@ -66,7 +66,8 @@ def test_cli_threads_option(tmp_path):
         f"code = main(['--threads', '1', 'train', 'pca', '--out', r'{tmp_path / 'r'}']);"
         "print('threads', torch.get_num_threads()); sys.exit(code)"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    env = dict(os.environ, OMP_NUM_THREADS="2")  # not the suite's one thread a worker
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "threads 1" in out.stdout
 
