@@ -54,7 +54,7 @@ def test_a_link_at_the_lock_never_writes_where_it_points(run, tmp_path, capsys):
 
 
 @pytest.mark.timeout(300)
-def test_deleting_the_lock_under_a_writer_lets_no_second_writer_in(tmp_path):
+def test_deleting_the_lock_under_a_writer_lets_no_second_writer_in(tmp_path, warm_python):
     run = tmp_path / "run"
     first_args = ["train", "ae", "--out", str(run), "--epochs", "100000", "--quiet"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -66,10 +66,8 @@ def test_deleting_the_lock_under_a_writer_lets_no_second_writer_in(tmp_path):
             assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
             time.sleep(0.05)
         (run / ".lock").unlink()  # as a user cleaning up "stale" files would
-        second = subprocess.run(
-            [sys.executable, "-m", "aekit", "train", "ae", "--out", str(run), "--overwrite",
-             *TINY], env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+        second_args = ["train", "ae", "--out", str(run), "--overwrite", *TINY]
+        second = warm_python.run(["-m", "aekit", *second_args], timeout=120)
         assert second.returncode == 2, second.stderr
         assert "being written by another aekit process" in second.stderr
         assert second.stderr.strip().count("\n") == 0

@@ -50,13 +50,16 @@ STOP_AFTER = textwrap.dedent(
 )
 
 
-def cli(*args: str, stop_after: int | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    if stop_after is None:
-        command = [sys.executable, "-m", "aekit", *args]
-    else:
-        command = [sys.executable, "-c", STOP_AFTER, str(stop_after), *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+@pytest.fixture(scope="module")
+def cli(warm_python):
+    """``aekit ARGS`` in a process of its own (forked from one that imported torch)."""
+
+    def run(*args: str, stop_after: int | None = None) -> subprocess.CompletedProcess:
+        if stop_after is None:
+            return warm_python.run(["-m", "aekit", *args])
+        return warm_python.run(["-c", STOP_AFTER, str(stop_after), *args])
+
+    return run
 
 
 def fingerprint(run: Path) -> tuple[int, int]:
@@ -66,7 +69,7 @@ def fingerprint(run: Path) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def old_run(tmp_path_factory) -> Path:
+def old_run(tmp_path_factory, cli) -> Path:
     run = tmp_path_factory.mktemp("old") / "run"
     done = cli("train", "ae", "--out", str(run), *OLD)
     assert done.returncode == 0, done.stderr
@@ -74,7 +77,9 @@ def old_run(tmp_path_factory) -> Path:
 
 
 @pytest.mark.timeout(900)
-def test_a_kill_at_every_write_of_an_overwrite_leaves_the_old_or_the_new_run(old_run, tmp_path):
+def test_a_kill_at_every_write_of_an_overwrite_leaves_the_old_or_the_new_run(
+    old_run, tmp_path, cli
+):
     old_mse = json.loads(cli("evaluate", str(old_run)).stdout)["mse"]
     reference = tmp_path / "reference"
     assert cli("train", "ae", "--out", str(reference), *NEW).returncode == 0
@@ -102,7 +107,7 @@ def test_a_kill_at_every_write_of_an_overwrite_leaves_the_old_or_the_new_run(old
 
 @pytest.mark.timeout(900)
 def test_a_kill_at_every_write_of_a_new_run_leaves_nothing_loadable_or_the_new_run(
-    tmp_path,
+    tmp_path, cli
 ):
     reference = tmp_path / "reference"
     assert cli("train", "ae", "--out", str(reference), *NEW).returncode == 0
@@ -126,9 +131,9 @@ def test_a_kill_at_every_write_of_a_new_run_leaves_nothing_loadable_or_the_new_r
 
 
 @pytest.mark.timeout(300)
-def test_a_second_writer_is_refused_at_once_and_the_first_run_stays_whole(tmp_path):
+def test_a_second_writer_is_refused_at_once_and_the_first_run_stays_whole(tmp_path, cli):
     run = tmp_path / "run"
-    args = ["train", "ae", "--out", str(run), "--overwrite", "--epochs", "400", "--quiet"]
+    args = ["train", "ae", "--out", str(run), "--overwrite", "--epochs", "100", "--quiet"]
     args += ["--hidden", "16", "--latent-dim", "2", "--batch-size", "32", "--early-stopping", "0"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     first = subprocess.Popen([sys.executable, "-m", "aekit", *args], env=env, text=True,
@@ -142,10 +147,10 @@ def test_a_second_writer_is_refused_at_once_and_the_first_run_stays_whole(tmp_pa
     assert f"another aekit process (pid {first.pid})" in second.stderr
     assert second.stderr.strip().count("\n") == 0
     assert first.wait(timeout=240) == 0, first.stderr.read()
-    assert fingerprint(run) == (2, 400)
+    assert fingerprint(run) == (2, 100)
 
 
-def test_a_full_disk_leaves_the_old_run_whole(old_run, tmp_path):
+def test_a_full_disk_leaves_the_old_run_whole(old_run, tmp_path, cli):
     disk = tmp_path / f"small-disk-{uuid.uuid4().hex[:6]}"
     disk.mkdir()
     mounted = subprocess.run(
@@ -167,18 +172,17 @@ def test_a_full_disk_leaves_the_old_run_whole(old_run, tmp_path):
         subprocess.run(["umount", str(disk)], check=False)
 
 
-def test_run_files_get_the_users_umask(tmp_path):
+def test_run_files_get_the_users_umask(tmp_path, warm_python):
     run = tmp_path / "run"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
     script = "import os, sys; os.umask(0o027); from aekit.cli.main import main; sys.exit(main())"
     args = ["train", "ae", "--out", str(run), *OLD]
-    done = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True)
+    done = warm_python.run(["-c", script, *args])
     assert done.returncode == 0, done.stderr
     for name in ("config.json", "model.safetensors", "run.json", "metrics.json"):
         assert (run / name).stat().st_mode & 0o777 == 0o640, name
 
 
-def test_a_run_trained_on_a_gpu_evaluates_and_samples_on_the_cpu(old_run, tmp_path):
+def test_a_run_trained_on_a_gpu_evaluates_and_samples_on_the_cpu(old_run, tmp_path, cli):
     from aekit.storage.safe_files import read_json, write_json
 
     run = tmp_path / "gpu-run"
@@ -192,7 +196,7 @@ def test_a_run_trained_on_a_gpu_evaluates_and_samples_on_the_cpu(old_run, tmp_pa
     assert aekit.load(run, device="cpu").device_.type == "cpu"
 
 
-def test_a_data_folder_named_by_a_run_file_is_never_created(old_run, tmp_path):
+def test_a_data_folder_named_by_a_run_file_is_never_created(old_run, tmp_path, cli):
     from aekit.storage.safe_files import read_json, write_json
 
     run = tmp_path / "moved-run"
@@ -206,7 +210,7 @@ def test_a_data_folder_named_by_a_run_file_is_never_created(old_run, tmp_path):
     assert not (tmp_path / "not").exists()
 
 
-def test_a_divergence_leaves_no_new_folder_and_the_old_run_whole(old_run, tmp_path):
+def test_a_divergence_leaves_no_new_folder_and_the_old_run_whole(old_run, tmp_path, cli):
     diverging = ["--lr", "100000", "--epochs", "3", "--quiet"]
     done = cli("train", "ae", "--out", str(tmp_path / "new"), *diverging)
     assert done.returncode == 3 and "diverged" in done.stderr

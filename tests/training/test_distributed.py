@@ -50,9 +50,13 @@ def history(run_dir: Path) -> list[dict]:
 
 def test_two_gloo_ranks_match_one_process_and_resume(tmp_path):
     one = run(tmp_path, "one", 3, 1)
-    two = run(tmp_path, "two", 3, 2)
+    # two ranks train 2 epochs, then every rank resumes from rank 0's checkpoint on to 3
+    two = run(tmp_path, "two", 2, 2)
+    assert len(history(tmp_path / "two")) == 2
+    resumed = run(tmp_path, "two", 3, 2, "--resume")
     # rank 0 alone reports: one metrics document on stdout
-    assert two.stdout.count('"kind"') == one.stdout.count('"kind"') == 1
+    for proc in (one, two, resumed):
+        assert proc.stdout.count('"kind"') == 1
     single, double = history(tmp_path / "one"), history(tmp_path / "two")
     assert len(single) == len(double) == 3
     for a, b in zip(single, double, strict=True):
@@ -63,11 +67,3 @@ def test_two_gloo_ranks_match_one_process_and_resume(tmp_path):
     w2, _ = load_tensors(tmp_path / "two" / "model.safetensors")
     for name in w1:
         np.testing.assert_allclose(w2[name].numpy(), w1[name].numpy(), rtol=1e-3, atol=1e-5)
-
-    # every rank resumes from rank 0's checkpoint: 2 epochs, then on to 3
-    run(tmp_path, "resumed", 2, 2)
-    run(tmp_path, "resumed", 3, 2, "--resume")
-    resumed = history(tmp_path / "resumed")
-    for a, b in zip(double, resumed, strict=True):
-        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=TOLERANCE)
-        assert b["rank_weight_spread"] == 0.0

@@ -35,8 +35,13 @@ def test_fit_trains_with_n_threads(monkeypatch, n_threads):
         lambda self, *a, **k: seen.append(torch.get_num_threads()) or real_fit(self, *a, **k),
     )
     X = np.random.default_rng(0).random((64, 5), dtype=np.float32)
-    aekit.Autoencoder(2, hidden=(8,), epochs=1, n_threads=n_threads, random_state=0).fit(X)
-    assert seen == [1 if n_threads == 1 else default_threads()]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # not the suite's one thread a worker: None must differ from 1
+    try:
+        aekit.Autoencoder(2, hidden=(8,), epochs=1, n_threads=n_threads, random_state=0).fit(X)
+        assert seen == [1 if n_threads == 1 else default_threads()]
+    finally:
+        torch.set_num_threads(before)
     with pytest.raises(ValueError, match="n_threads"):
         aekit.Autoencoder(2, n_threads=0).fit(X)
 
@@ -61,7 +66,8 @@ def test_cli_threads_option(tmp_path):
         f"code = main(['--threads', '1', 'train', 'pca', '--out', r'{tmp_path / 'r'}']);"
         "print('threads', torch.get_num_threads()); sys.exit(code)"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    env = dict(os.environ, OMP_NUM_THREADS="2")  # not the suite's one thread a worker
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "threads 1" in out.stdout
 
