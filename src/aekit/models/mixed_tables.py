@@ -218,6 +218,12 @@ class TableMixin:
         excess = self._batched(run, Xt, batch_size=256, padded=True)
         return pd.DataFrame(shares_of(excess), columns=table.names, index=getattr(X, "index", None))
 
+    @property
+    def score_measure_(self) -> str:
+        if self._table is None or type(self).score_samples is not TableMixin.score_samples:
+            return super().score_measure_  # the VAE's stays its ELBO
+        return "log-likelihood of the row's observed cells at its mean code (nats)"
+
     def score_samples(self, X: Any) -> np.ndarray:
         """Higher for more normal rows; on a table, the total log-likelihood of each row
         given its mean code, in nats (minus the outlier score, the NLL)."""
