@@ -95,6 +95,17 @@ def test_the_mean_is_each_cells_most_likely_value():
     assert set(draws[:, 1].tolist()) <= {0.0, 1.0, 2.0}
 
 
+def test_the_excess_nll_is_the_cells_nats_above_its_likeliest_value():
+    lik, params, x = example(n=50)
+    excess = lik.excess_nll_columns(params, x)
+    best = lik.log_prob_columns(params, lik.mean(params))
+    torch.testing.assert_close(excess, best - lik.log_prob_columns(params, x))
+    assert (excess >= 0).all() and excess.sum() > 0
+    assert torch.equal(lik.excess_nll_columns(params, lik.mean(params)), torch.zeros(50, 4))
+    x[:, 4:] = 0.0  # every cell missing: nothing to explain
+    assert torch.equal(lik.excess_nll_columns(params, x), torch.zeros(50, 4))
+
+
 def test_the_encoder_input_is_one_hot_with_missing_indicators():
     x = table([[1.5, 2.0, 1.0, 3.0], [0.0, 1.0, 0.0, 0.0]], [[1, 1, 1, 1], [0, 0, 1, 0]])
     inp = TableInput(COLUMNS)

@@ -552,10 +552,12 @@ def test_a_pandas_csv_with_semicolons_and_an_index_trains_on_its_features(tmp_pa
     assert "aekit: note:" in err and "index" in err
     model = aekit.load(tmp_path / "run")
     assert model.n_features_in_ == 30  # 30 features; the index and 'target' (labels) are not
-    (tmp_path / "bad.csv").write_text("a;b;colour\n1;2;red\n3;4;blue\n5;6;red\n")
-    code = main(["train", "ae", "--data", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "x")])
+    # a text column makes it a mixed table (issue 28): PCA takes numbers only
+    (tmp_path / "mixed.csv").write_text("a;b;colour\n" + "1;2;red\n3;4;blue\n5;6;red\n" * 10)
+    mixed = ["--data", str(tmp_path / "mixed.csv"), "--out", str(tmp_path / "x")]
+    code = main(["train", "pca", *mixed])
     err = capsys.readouterr().err
-    assert code == 2 and "'colour'" in err and err.count("\n") == 1
+    assert code == 2 and "mixed table" in err and err.count("\n") == 1
 
 
 def test_a_shuffled_pandas_index_is_dropped_and_digit_separators_are_refused(tmp_path):

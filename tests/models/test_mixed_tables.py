@@ -72,6 +72,39 @@ def test_the_outlier_score_is_the_total_log_likelihood(fitted):
     assert (fitted.score_samples(odd) < fitted.score_samples(df)).mean() > 0.8
 
 
+def corrupt_one_cell(df, rows, seed=0):
+    """``df`` with one cell of each row in ``rows`` replaced (columns in turn): a
+    level by another row's different level, a number shifted; and the columns hit."""
+    rng = np.random.default_rng(seed)
+    bad, hit = df.copy(), []
+    for i, row in enumerate(rows):
+        column = df.columns[i % len(df.columns)]
+        if column == "x":
+            bad.loc[row, column] += 4.0
+        elif column == "visits":
+            bad.loc[row, column] += 8
+        else:
+            others = df[column][(df[column] != df.loc[row, column]) & (df[column] != "?")]
+            bad.loc[row, column] = others.iloc[rng.integers(len(others))]
+        hit.append(column)
+    return bad, np.array(hit)
+
+
+def test_feature_scores_name_the_corrupted_column(fitted):
+    df = mixed(seed=5).head(200)
+    df = df[df["city"] != "?"].reset_index(drop=True)
+    rows = np.random.default_rng(0).choice(len(df), 40, replace=False)
+    bad, hit = corrupt_one_cell(df, rows)
+    shares = fitted.feature_scores(bad)
+    assert list(shares.columns) == list(df.columns) and shares.index.equals(bad.index)
+    np.testing.assert_allclose(shares.to_numpy().sum(1), 1.0, rtol=1e-9)
+    assert (shares.to_numpy() >= 0).all()
+    top = shares.to_numpy()[rows].argmax(1)
+    assert (df.columns[top] == hit).mean() >= 0.8, list(zip(df.columns[top], hit, strict=True))
+    gap = mixed(seed=5).head(5).assign(city="?")  # a missing cell explains nothing
+    assert (fitted.feature_scores(gap)["city"] == 0).all()
+
+
 def test_types_and_levels_survive_save_and_load(fitted, tmp_path):
     df = mixed(seed=4).head(30)
     again = aekit.load(fitted.save(tmp_path / "m"))

@@ -280,6 +280,7 @@ DATA_FIELDS = {
     "split_seed": "split_seed",
     "image_size": "image_size",
     "channels": "channels",
+    "label_column": "label_column",
 }
 
 

@@ -107,8 +107,11 @@ def score_command(
     flags = np.where(scores < model.offset_, -1, 1)
     shares = names = None
     if explain:
-        shares = np.asarray(model.feature_scores(X))
-        names = column_names(spec.source, shares.shape[1])
+        shares = model.feature_scores(X)
+        # a mixed table's shares are named by its columns; an array's by the CSV header
+        names = [str(c) for c in shares.columns] if hasattr(shares, "columns") else None
+        shares = np.asarray(shares)
+        names = names or column_names(spec.source, shares.shape[1])
     p_values = (
         model.p_values(X) if getattr(model, "calibration_scores_", None) is not None else None
     )
@@ -117,7 +120,8 @@ def score_command(
     )
     atomic_write_bytes(path, table)
     n_out = int((flags < 0).sum())
+    measure = getattr(model, "score_measure_", model.score_measure)  # this model's own
     echo_err(
-        f"aekit: {len(X)} examples scored ({model.score_measure}); "
+        f"aekit: {len(X)} examples scored ({measure}); "
         f"{n_out} below the threshold {model.offset_:.6g} flagged -1; wrote {path}"
     )

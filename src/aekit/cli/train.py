@@ -20,10 +20,26 @@ from aekit.cli.options import (
     resumed,
     show_model_defaults,
 )
+from aekit.core.tables import COLUMN_KINDS
 from aekit.models.registry import KINDS, estimator_class
 from aekit.runs.api import default_run_folder, train_run
 from aekit.runs.folder import RUN_FILE, read_run
 from aekit.training.loop import PRECISIONS
+
+
+def _parse_column_types(ctx, param, values: tuple[str, ...]) -> dict[str, str] | None:
+    """``--column-type col=kind`` (repeated) as ``column_types``; None when not given."""
+    if not values:
+        return None
+    types: dict[str, str] = {}
+    for value in values:
+        name, sep, kind = value.rpartition("=")
+        if not sep or not name or kind not in COLUMN_KINDS:
+            raise click.BadParameter(
+                f"expected COL=KIND with KIND one of {', '.join(COLUMN_KINDS)}; got {value!r}."
+            )
+        types[name] = kind
+    return types
 
 
 @click.command(cls=AekitCommand)
@@ -37,6 +53,20 @@ from aekit.training.loop import PRECISIONS
 @DATA_OPTIONS
 @IMAGE_SIZE_OPTION
 @CHANNELS_OPTION
+@click.option(
+    "--label-column",
+    metavar="NAME",
+    help="A CSV's label column, kept out of training (default: label, labels, y or target).",
+)
+@click.option(
+    "--column-type",
+    "column_type",
+    multiple=True,
+    callback=_parse_column_types,
+    metavar="COL=KIND",
+    help=f"A column's kind in a mixed table ({', '.join(COLUMN_KINDS)}), inferred otherwise; "
+    "repeat for several columns. Any CSV given one is read as a mixed table (ae, dae, vae).",
+)
 @click.option("--val-fraction", type=FiniteFloat(0, 0.9), default=0.1, show_default=True)
 @click.option("--test-fraction", type=FiniteFloat(0, 0.9), default=0.2, show_default=True)
 @click.option("--out", type=click.Path(), help="Run folder (default: runs/KIND-DATA).")
@@ -67,6 +97,8 @@ from aekit.training.loop import PRECISIONS
 def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     """Train a model of KIND (pca, linear, ae, dae, vae) and save it as a run."""
     params = model_params(ctx, kind, opts)
+    if opts["column_type"] is not None:
+        params["column_types"] = opts["column_type"]
     if opts["resume"]:
         opts["out"] = opts["out"] or default_run_folder(kind, opts["data"])
         if (Path(opts["out"]) / RUN_FILE).is_file():
@@ -90,6 +122,7 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
         split_seed=opts["split_seed"] or 0,
         image_size=opts["image_size"],
         channels=opts["channels"],
+        label_column=opts["label_column"],
         tensorboard=opts["tensorboard"],
         compile=opts["compile_"],
         precision=opts["precision"],

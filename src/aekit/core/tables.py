@@ -160,6 +160,18 @@ class MixedLikelihood(Likelihood):
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.log_prob_columns(params, x).sum(-1)
 
+    def excess_nll_columns(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """How many nats less likely each observed cell is than the likeliest value of
+        its column (:meth:`mean`) under the same ``params``: ``log p(x̂_j) − log p(x_j)``,
+        shape (n, C), at least 0, 0 at a missing cell. Free of the constants that
+        make a column's NLL large however well it is predicted (``log scale`` of a
+        wide numeric column, a spread of many levels)."""
+        C = len(self.columns)
+        best = self.log_prob_columns(params, self.mean(params))
+        excess = best - self.log_prob_columns(params, x)
+        observed = x[:, C:] > 0.5
+        return torch.where(observed, excess.clamp(min=0.0), torch.zeros_like(excess))
+
     def squared_error(self, params: torch.Tensor, x: torch.Tensor) -> None:
         """No MSE over a mixed table: its values are level indices and standardised
         numbers side by side (training watches the NLL instead)."""

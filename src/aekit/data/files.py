@@ -19,10 +19,12 @@ import warnings
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from aekit.data.image_folder import read_image_folder
+from aekit.data.tables import is_table
 from aekit.errors import DataError, DataNote, one_line
 from aekit.validation import check_data
 
@@ -55,6 +57,8 @@ def read_user_data(
     path: str | os.PathLike,
     image_size: tuple[int, int] | None = None,
     channels: int | None = None,
+    label_column: str | None = None,
+    as_table: bool = False,
 ) -> Raw:
     """Read examples and optional labels from a file or a folder of images.
 
@@ -67,11 +71,19 @@ def read_user_data(
         :func:`~aekit.data.image_folder.read_image_folder`).
     channels : {1, 3}, optional
         Image folders: read every image as greyscale (1) or RGB (3).
+    label_column : str, optional
+        A CSV's label column, by its header name (default: one named ``label``,
+        ``labels``, ``y`` or ``target``).
+    as_table : bool, default=False
+        Read a CSV as a mixed table (a DataFrame, :func:`read_csv_frame`) even if
+        every cell is a number. A CSV that the numeric reader refuses for a cell
+        that pandas reads as text or as missing is one anyway.
 
     Returns
     -------
-    X : ndarray
-        The examples as stored (not yet scaled; see :func:`as_examples`).
+    X : ndarray or DataFrame
+        The examples as stored (not yet scaled; see :func:`as_examples`), or the
+        DataFrame of a mixed table.
     y : ndarray of int64 or None
         The labels, if the source has them.
 
@@ -97,7 +109,7 @@ def read_user_data(
     if suffix == ".npz":
         return read_npz(path)
     if suffix == ".csv":
-        return read_csv(path)
+        return _read_csv(path, label_column, as_table)
     raise DataError(
         f"{path} has an unsupported type {suffix or '(no suffix)'!r}; aekit reads .npy, "
         ".npz and .csv files and folders of images."
@@ -213,20 +225,40 @@ def labels_from(y: np.ndarray, n: int, source: object) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def read_csv(path: Path) -> Raw:
+def _read_csv(path: Path, label_column: str | None, as_table: bool) -> Raw:
+    """``(X, y)`` of a CSV: numbers as :func:`read_csv_table` takes them, or a
+    DataFrame (:func:`read_csv_frame`) for a file read ``as_table`` or refused by
+    that reader for a cell that pandas reads as text or as missing."""
+    if as_table:
+        return read_csv_frame(path, label_column)
+    try:
+        return read_csv(path, label_column)
+    except DataError as refused:
+        try:
+            frame, y = read_csv_frame(path, label_column)
+        except DataError:
+            raise refused from None
+        if not is_table(frame):
+            raise refused from None
+        return frame, y
+
+
+def read_csv(path: Path, label_column: str | None = None) -> Raw:
     """``(X, y)`` of :func:`read_csv_table`."""
-    X, y, _ = read_csv_table(path)
+    X, y, _ = read_csv_table(path, label_column)
     return X, y
 
 
-def read_csv_table(path: Path) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+def read_csv_table(
+    path: Path, label_column: str | None = None
+) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """Read a numeric CSV with an optional header: ``(X, y, names)``, the labels ``y``
     from a label column, ``names`` the header's names of the columns of ``X``.
 
     The delimiter (comma, semicolon or tab) is detected from the start of the file.
     The first line is a header if any of its cells is not a number; a header
-    column named ``label``, ``labels``, ``y`` or ``target`` holds the labels
-    (integers or text). An unnamed first column holding 0, 1, …, n − 1 is the
+    column named ``label``, ``labels``, ``y`` or ``target`` (or ``label_column``)
+    holds the labels (integers or text). An unnamed first column holding 0, 1, …, n − 1 is the
     index pandas writes with ``to_csv`` (in any order, as after ``df.sample()``): it
     is dropped, with a :class:`DataNote`. Digit separators (``1_000``) are refused,
     as pandas does not read them either. Blank lines are skipped.
@@ -250,8 +282,10 @@ def read_csv_table(path: Path) -> tuple[np.ndarray, np.ndarray | None, list[str]
                 ncols, first_line = len(row), line
                 if not all(_is_number(cell) for cell in row):
                     header = [cell.strip() for cell in row]
-                    label_col = _label_column(header, path)
+                    label_col = _label_column(header, path, label_column)
                     continue
+                if label_column is not None:
+                    raise DataError(f"{path} has no header, so no column {label_column!r}.")
             if len(row) != ncols:
                 raise DataError(
                     f"{path} line {line} has {len(row)} values, but line {first_line} has {ncols}."
@@ -304,7 +338,12 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def _label_column(header: list[str], path: Path) -> int | None:
+def _label_column(header: list[str], path: Path, asked: str | None = None) -> int | None:
+    if asked is not None:
+        if asked not in header:
+            shown = ", ".join(header[:8]) + (", ..." if len(header) > 8 else "")
+            raise DataError(f"{path} has no column {asked!r}; its columns are {shown}.")
+        return header.index(asked)
     found = [i for i, name in enumerate(header) if name.lower() in LABEL_COLUMNS]
     if len(found) > 1:
         names = ", ".join(header[i] for i in found)
@@ -332,3 +371,46 @@ def _parse_row(
     if not np.isfinite(values).all():
         raise DataError(f"{path} line {line} holds a NaN or infinite value.")
     return values
+
+
+def read_csv_frame(path: Path, label_column: str | None = None) -> tuple[Any, np.ndarray | None]:
+    """A CSV as the table it is: ``(frame, y)``, a DataFrame of every column but the
+    labels (pandas' reading: numbers, text, and missing cells where a cell is empty,
+    ``?``, ``NA`` or ``NaN``; spaces after a delimiter ignored) and the labels as
+    :func:`read_csv_table` takes them. An unnamed first column holding 0, …, n − 1
+    (the index pandas writes) is dropped with a :class:`DataNote`."""
+    import pandas as pd
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        frame = pd.read_csv(
+            io.StringIO(text), sep=_delimiter(text), skipinitialspace=True, na_values=["?"]
+        )
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a UTF-8 text file.") from None
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path} could not be read as a table ({one_line(exc)}).") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    first = frame.columns[0] if len(frame.columns) > 1 else None
+    if first is not None and (first == "" or first.startswith("Unnamed: 0")):
+        values = pd.to_numeric(frame[first], errors="coerce").to_numpy()
+        if np.array_equal(np.sort(values), np.arange(len(frame))):
+            warnings.warn(
+                f"{path}: dropped the first column, an unnamed index of 0 to {len(frame) - 1} "
+                "(as pandas writes it).",
+                DataNote,
+                stacklevel=2,
+            )
+            frame = frame.drop(columns=first)
+    label = _label_column(list(frame.columns), path, label_column)
+    if label is None:
+        return frame, None
+    name = frame.columns[label]
+    labels = frame.pop(name)
+    if labels.isna().any():
+        row = int(np.flatnonzero(labels.isna().to_numpy())[0]) + 1
+        raise DataError(f"{path} has an empty label in data row {row}.")
+    y = labels.to_numpy()
+    if y.dtype == object:
+        y = y.astype(str)
+    return frame, labels_from(y, len(frame), path)

@@ -2,7 +2,8 @@
 
 :func:`load_data` turns a source name or a path into a :class:`DataBundle` of
 train, validation and test splits, reproducibly for a given ``random_state``.
-Images are float32 ``(n, C, H, W)`` in [0, 1]; vectors are ``(n, D)``.
+Images are float32 ``(n, C, H, W)`` in [0, 1]; vectors are ``(n, D)``; the splits of a
+mixed table (a CSV with text or missing cells) are DataFrames of its columns.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numbers
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,8 +44,8 @@ class Split:
 
     Attributes
     ----------
-    X : ndarray of float32, shape (n, *sample_shape)
-        The examples; images are scaled to [0, 1].
+    X : ndarray of float32, shape (n, *sample_shape), or DataFrame
+        The examples; images are scaled to [0, 1]; a mixed table's as a DataFrame.
     y : ndarray of int64, shape (n,), or None
         The labels, when the source has them.
     """
@@ -66,6 +68,8 @@ class DataBundle:
         The shape of one example: ``(C, H, W)`` for images, ``(D,)`` for vectors.
     is_image : bool
         Whether the examples are images.
+    is_table : bool
+        Whether the examples are a mixed table (DataFrames).
     """
 
     name: str
@@ -74,6 +78,7 @@ class DataBundle:
     test: Split
     sample_shape: tuple[int, ...]
     is_image: bool
+    is_table: bool = False
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -239,6 +244,8 @@ def load_data(
     download: bool = True,
     image_size: tuple[int, int] | None = None,
     channels: int | None = None,
+    label_column: str | None = None,
+    as_table: bool = False,
 ) -> DataBundle:
     """Load a dataset or a user file and split it into train, validation and test sets.
 
@@ -266,6 +273,9 @@ def load_data(
     channels : {1, 3}, optional
         Read every image of a folder as greyscale (1) or RGB (3); by default 1
         when every image is greyscale, else 3.
+    label_column, as_table
+        A CSV's label column by name, and whether to read it as a mixed table
+        though all its cells are numbers (:func:`aekit.data.files.read_user_data`).
 
     Returns
     -------
@@ -300,7 +310,7 @@ def load_data(
         test_images, test_y = _load_idx_raw(source, "test", data_dir, download)
         splits = [(images, y, train), (images, y, val), (test_images, test_y, None)]
         return _bundle(source, splits, source)
-    raw, y, what = _read_source(source, image_size, channels)
+    raw, y, what = _read_source(source, image_size, channels, label_column, as_table)
     n = len(raw)
     n_test, n_val = round(test_fraction * n), round(val_fraction * n)
     _check_sizes(what, n, n - n_test - n_val, n_val, n_test)
@@ -316,9 +326,12 @@ def load_examples(
     download: bool = True,
     image_size: tuple[int, int] | None = None,
     channels: int | None = None,
-) -> np.ndarray:
+    label_column: str | None = None,
+    as_table: bool = False,
+) -> Any:
     """Every example of a source, unsplit, in its own order, as float32 arrays
-    (MNIST and Fashion-MNIST: the official training set, then the test set).
+    (MNIST and Fashion-MNIST: the official training set, then the test set), or
+    the DataFrame of a mixed table.
 
     Examples
     --------
@@ -328,14 +341,23 @@ def load_examples(
     if source in IDX_DATASETS:
         parts = [_load_idx_raw(source, split, data_dir, download)[0] for split in ("train", "test")]
         return as_examples(np.concatenate(parts), source)
-    raw, _, what = _read_source(source, image_size, channels)
-    return as_examples(np.asarray(raw), what)
+    raw, _, what = _read_source(source, image_size, channels, label_column, as_table)
+    return raw if _is_frame(raw) else as_examples(np.asarray(raw), what)
+
+
+def _is_frame(raw: Any) -> bool:
+    return hasattr(raw, "iloc")
 
 
 def _read_source(
-    source: str, image_size: tuple[int, int] | None, channels: int | None = None
+    source: str,
+    image_size: tuple[int, int] | None,
+    channels: int | None = None,
+    label_column: str | None = None,
+    as_table: bool = False,
 ) -> tuple:
-    """(raw examples, labels or None, a name for messages) of digits or a user path."""
+    """(raw examples, labels or None, a name for messages) of digits or a user path;
+    the raw examples of a mixed table are a DataFrame."""
     if source == "digits":
         from sklearn.datasets import load_digits
 
@@ -348,8 +370,10 @@ def _read_source(
                 f"unknown data source {source!r}: use one of {', '.join(DATASETS)} or the path "
                 "of an existing .npy, .npz or .csv file or image folder."
             )
-        raw, y = read_user_data(path, image_size, channels)
+        raw, y = read_user_data(path, image_size, channels, label_column, as_table)
         what = str(path)
+        if _is_frame(raw):
+            return raw, y, what
     if raw.ndim not in (2, 3, 4):
         raise DataError(
             f"{what} must hold an array of shape (n, features), (n, H, W) or (n, C, H, W), "
@@ -390,8 +414,11 @@ def _bundle(name: str, splits: list, what: str) -> DataBundle:
     """Convert each (raw, y, indices or None for all) to a Split and wrap them."""
     out = []
     for (raw, y, idx), label in zip(splits, ("train", "validation", "test"), strict=True):
-        part = raw if idx is None else raw[idx]
-        X = as_examples(np.asarray(part), f"{what} ({label} split)")
+        if _is_frame(raw):  # a mixed table: its rows, as they are
+            X = raw if idx is None else raw.iloc[idx]
+        else:
+            part = raw if idx is None else raw[idx]
+            X = as_examples(np.asarray(part), f"{what} ({label} split)")
         if len(X) < _MIN_SPLIT:
             raise DataError(
                 f"the {label} split of {what} has {len(X)} examples; at least 3 needed."
@@ -399,7 +426,9 @@ def _bundle(name: str, splits: list, what: str) -> DataBundle:
         labels = None if y is None else (y if idx is None else y[idx]).astype(np.int64)
         out.append(Split(X, labels))
     sample_shape = tuple(int(s) for s in out[0].X.shape[1:])
-    return DataBundle(name, *out, sample_shape=sample_shape, is_image=len(sample_shape) == 3)
+    table = _is_frame(out[0].X)
+    image = len(sample_shape) == 3
+    return DataBundle(name, *out, sample_shape=sample_shape, is_image=image, is_table=table)
 
 
 @dataclass
@@ -414,6 +443,8 @@ class DataSpec:
     binarize: bool = False  # evaluate on a fixed seeded binarisation (Bernoulli VAE)
     image_size: tuple[int, int] | None = None  # (H, W) an image folder is resized to
     channels: int | None = None  # 1 or 3: an image folder read as greyscale or RGB
+    label_column: str | None = None  # a CSV's label column, by name (else by LABEL_COLUMNS)
+    as_table: bool = False  # a CSV read as a mixed table though all its cells are numbers
     # whether MNIST-like data may be fetched into data_dir; not saved: a folder named
     # by a run's file rather than by the user is read, never created
     download: bool = True
@@ -450,9 +481,11 @@ class DataSpec:
             download=self.download,
             image_size=self.image_size,
             channels=self.channels,
+            label_column=self.label_column,
+            as_table=self.as_table,
         )
 
-    def examples(self) -> np.ndarray:
+    def examples(self) -> Any:
         """Every example of the source, unsplit, in its own order."""
         return load_examples(
             self.source,
@@ -460,4 +493,6 @@ class DataSpec:
             download=self.download,
             image_size=self.image_size,
             channels=self.channels,
+            label_column=self.label_column,
+            as_table=self.as_table,
         )

@@ -31,6 +31,7 @@ from aekit.core.networks import DEFAULT_HIDDEN, MLPDecoder, MLPEncoder
 from aekit.core.tables import MixedLikelihood, TableCorruption, TableEncoder, TableInput
 from aekit.data.tables import Table, is_table
 from aekit.errors import DataError
+from aekit.models.outliers import shares_of
 from aekit.validation import check_data
 
 
@@ -187,6 +188,41 @@ class TableMixin:
 
         values = self._batched(run, Xt, batch_size=256, padded=True)
         return pd.DataFrame(values, columns=table.names, index=getattr(X, "index", None))
+
+    def feature_scores(self, X: Any) -> Any:
+        """Each column's share of what makes a row an outlier; on a table, a DataFrame
+        named by the table's columns whose rows sum to 1 (a row whose every cell is
+        the model's likeliest value is all 0).
+
+        The outlier score of a row is its NLL, the sum over its observed cells of
+        ``−log p(x_j | z)`` at the mean code (:meth:`column_log_likelihoods`). A
+        column's part of it is counted above the column's own floor: the NLL of the
+        cell minus that of the likeliest value of the cell (the reconstruction),
+        ``log p(x̂_j | z) − log p(x_j | z) ≥ 0``, 0 where the cell is missing. Raw
+        shares of the NLL would name the columns with the largest constants in every
+        row: a numeric column's NLL carries ``log`` of its scale (about 12 nats for a
+        column in the hundreds of thousands, however well it is predicted), a
+        categorical one the spread of its levels."""
+        table = self._table
+        if table is None:
+            return super().feature_scores(X)
+        Xt = self._check_X(X)
+        lik = self.module_.likelihood
+
+        def run(xb: torch.Tensor) -> torch.Tensor:
+            params = self.module_.decode(self.module_.encode(xb).mean)
+            return lik.excess_nll_columns(params, xb).double()
+
+        import pandas as pd
+
+        excess = self._batched(run, Xt, batch_size=256, padded=True)
+        return pd.DataFrame(shares_of(excess), columns=table.names, index=getattr(X, "index", None))
+
+    @property
+    def score_measure_(self) -> str:
+        if self._table is None or type(self).score_samples is not TableMixin.score_samples:
+            return super().score_measure_  # the VAE's stays its ELBO
+        return "log-likelihood of the row's observed cells at its mean code (nats)"
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Higher for more normal rows; on a table, the total log-likelihood of each row

@@ -28,7 +28,7 @@ import torch
 from aekit.data.sources import DataSpec
 from aekit.errors import AekitError
 from aekit.models.estimator import AutoencoderEstimator
-from aekit.models.registry import estimator_class, load
+from aekit.models.registry import KINDS, estimator_class, load
 from aekit.runs.evaluation import evaluate, evaluation_data
 from aekit.runs.folder import TENSORBOARD_DIR, RunWriter, check_resume, write_run
 from aekit.training import distributed
@@ -91,6 +91,7 @@ def train_run(
     split_seed: int = 0,
     image_size: tuple[int, int] | None = None,
     channels: int | None = None,
+    label_column: str | None = None,
     tensorboard: bool = False,
     compile: bool = False,
     precision: str = "float32",
@@ -110,8 +111,11 @@ def train_run(
     overwrite, resume : bool, default=False
         Replace the run in ``out`` (the old one stays whole until the new one is
         committed), or continue it from its last checkpoint.
-    data_dir, val_fraction, test_fraction, split_seed, image_size, channels
-        How the data are found and split (saved in ``run.json``).
+    data_dir, val_fraction, test_fraction, split_seed, image_size, channels, label_column
+        How the data are found and split (saved in ``run.json``). A CSV with text
+        or missing cells (or any CSV, with ``column_types`` among the options) is a
+        mixed table: ``ae``, ``dae`` and ``vae`` train on it, ``label_column`` (by
+        name) kept out.
     tensorboard, compile, precision
         Neural models: TensorBoard scalars in ``out/tensorboard``; ``torch.compile``
         the training step; ``"bfloat16"`` autocast.
@@ -145,6 +149,8 @@ def train_run(
         binarize=options.get("binarize") == "dynamic",
         image_size=image_size,
         channels=channels,
+        label_column=label_column,
+        as_table=options.get("column_types") is not None,
     ).anywhere()
     saved_options = {k: v for k, v in options.items() if k != "verbose"}
     # everything that can be refused is refused here, before the disk is touched
@@ -162,6 +168,12 @@ def train_run(
     if tensorboard:
         require_tensorboard()
     bundle = spec.load()
+    if bundle.is_table and "column_types" not in accepted:
+        takers = ", ".join(k for k in KINDS if "column_types" in estimator_class(k)().get_params())
+        raise AekitError(
+            f"{data} is a mixed table (text or missing cells): train {takers} on it; "
+            f"'{kind}' models take numbers only."
+        )
     model.check_fit(len(bundle.train.X), bundle.sample_shape)
     if cls.trains_with_loop and distributed.init_from_env():
         print(f"aekit: rank {distributed.rank()} of {distributed.world_size()}", file=sys.stderr)
@@ -180,7 +192,10 @@ def train_run(
                 bundle, "val", binarized=spec.binarize, dequantized=model.dequantized_data
             )
             model.fit(
-                bundle.train.X, X_val=X_val, callbacks=callbacks, compile=compile,
+                bundle.train.X,
+                X_val=X_val,
+                callbacks=callbacks,
+                compile=compile,
                 precision=precision,
             )
         else:  # PCA: the validation split sets its outlier threshold

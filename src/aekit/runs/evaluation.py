@@ -45,8 +45,8 @@ __all__ = [
     "evaluate",
     "evaluation_data",
     "linear_reference",
+    "table_evaluation",
 ]
-
 
 
 def evaluation_data(
@@ -99,8 +99,10 @@ def evaluate(
         for a VAE the ELBO's parts in nats and, with ``nll_samples``,
         ``log_likelihood_nats`` with its standard error over examples
         (``log_likelihood_stderr``) and its Monte-Carlo standard error
-        (``log_likelihood_mc_stderr``).
+        (``log_likelihood_mc_stderr``). A mixed table: :func:`table_evaluation`.
     """
+    if bundle.is_table or getattr(model, "table_", None) is not None:
+        return table_evaluation(model, bundle, split, nll_samples=nll_samples)
     dequantized = model.dequantized_data
     X = evaluation_data(bundle, split, binarized=binarized, dequantized=dequantized)
     if len(X) == 0:
@@ -185,3 +187,59 @@ def linear_reference(
         X_hat = scaling.undo(reference.inverse_transform(codes).reshape(-1, *model.input_shape_))
         pca_mse = float(np.mean((X_hat.reshape(len(X), -1) - flat) ** 2, dtype=np.float64))
     return {"latent_dim": int(d), "eckart_young_bound_mse": bound, "pca_mse": pca_mse}
+
+
+def table_evaluation(
+    model: AutoencoderEstimator, bundle: DataBundle, split: str = "test", *, nll_samples: int = 0
+) -> dict[str, Any]:
+    """Metrics of a model fitted on a mixed table, on ``split`` of ``bundle`` (whose
+    splits are DataFrames), per column of the table, over its observed cells:
+    ``accuracy`` of the reconstruction (the likeliest level given the row's code) of
+    a categorical or binary column beside ``majority_accuracy`` (the training split's
+    most frequent level), the ``mse`` of a numeric or count column in its own units
+    beside ``mean_mse`` (the training split's mean), and ``nll_nats``, the mean of
+    ``−log p(x_j | z)`` at the mean code; over the rows, ``nll_nats`` (their sum,
+    the outlier score that ``feature_scores`` splits) and ``score``. A VAE adds its
+    ELBO's parts and, with ``nll_samples``, the importance-sampled ``log p(x)``."""
+    table = getattr(model, "table_", None)
+    if table is None or not bundle.is_table:
+        raise AekitError(
+            f"{bundle.name} and this {model.kind} model do not match: a model fitted on a "
+            "mixed table evaluates on one, and a model of numbers on numbers."
+        )
+    X = getattr(bundle, split).X
+    if len(X) == 0:
+        raise AekitError(f"the {split} split of {bundle.name} is empty.")
+    C = len(table.columns)
+    truth, fitted = table.encode(X), table.encode(model.reconstruct(X))
+    train = table.encode(bundle.train.X)
+    nll = -model.column_log_likelihoods(X).to_numpy()
+    columns: dict[str, Any] = {}
+    for j, col in enumerate(table.columns):
+        seen, seen_train = truth[:, C + j] > 0.5, train[:, C + j] > 0.5
+        out: dict[str, Any] = {"kind": col.kind, "n_observed": int(seen.sum())}
+        t, p = truth[seen, j].astype(np.float64), fitted[seen, j].astype(np.float64)
+        if col.kind in ("categorical", "binary"):
+            majority = np.bincount(train[seen_train, j].astype(int)).argmax()
+            out["accuracy"] = float(np.mean(t == p)) if seen.any() else None
+            out["majority_accuracy"] = float(np.mean(t == majority)) if seen.any() else None
+        else:
+            units = col.scale if col.kind == "numeric" else 1.0  # counts are stored as is
+            mean = float(train[seen_train, j].mean())
+            out["mse"] = float(np.mean((units * (t - p)) ** 2)) if seen.any() else None
+            out["mean_mse"] = float(np.mean((units * (t - mean)) ** 2)) if seen.any() else None
+        out["nll_nats"] = float(nll[seen, j].mean()) if seen.any() else None
+        columns[col.name] = out
+    metrics: dict[str, Any] = {"kind": model.kind, "data": bundle.name, "split": split}
+    metrics.update({"n": int(len(X)), "nll_nats": float(nll.sum(axis=1).mean())})
+    metrics["score"] = float(model.score(X))
+    metrics["score_measures"] = model.score_measure_
+    metrics["columns"] = columns
+    if hasattr(model, "elbo_parts"):
+        metrics.update({f"{k}_nats": v for k, v in model.elbo_parts(X).items()})
+        if nll_samples:
+            ll = model.log_likelihood(X, n_samples=nll_samples)
+            metrics["log_likelihood_nats"] = float(ll.mean())
+            metrics["log_likelihood_stderr"] = float(ll.std(ddof=1) / np.sqrt(len(ll)))
+            metrics["nll_samples"] = nll_samples
+    return metrics
