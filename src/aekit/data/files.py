@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from aekit.data.image_folder import read_image_folder
-from aekit.data.tables import is_table
+from aekit.data.tables import _cells, is_table, refuse_stray_text
 from aekit.errors import DataError, DataNote, one_line
 from aekit.validation import check_data
 
@@ -238,8 +238,15 @@ def _read_csv(path: Path, label_column: str | None, as_table: bool) -> Raw:
             frame, y = read_csv_frame(path, label_column)
         except DataError:
             raise refused from None
-        if not is_table(frame):
+        # a table has a header (its first line is not all numbers) and columns of text,
+        # not numbers with a stray cell of text (a typo, 1_000): those stay refused
+        first = next(line for line in path.read_text(encoding="utf-8-sig").splitlines() if line)
+        if not is_table(frame) or all(_is_number(c) for c in first.split(_delimiter(first))):
             raise refused from None
+        for name in frame.columns:
+            cells = _cells(frame[name])
+            if cells.dtype.kind not in "iufb":  # text (object, or pandas' str dtype)
+                refuse_stray_text(name, cells[cells.notna()])
         return frame, y
 
 

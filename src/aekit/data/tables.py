@@ -73,6 +73,21 @@ def _as_numbers(cells: Any) -> Any:
         return None
 
 
+def refuse_stray_text(name: str, observed: Any) -> None:
+    """Refuse a column of numbers with a few cells of text (a typo, ``1_000``, ``n/a``)
+    rather than read all of it as levels: at least half of its cells are numbers."""
+    import pandas as pd
+
+    parsed = pd.to_numeric(observed, errors="coerce")
+    if parsed.notna().sum() * 2 >= len(observed):
+        cell = observed[parsed.isna()].iloc[0]
+        raise DataError(
+            f"column {name!r}: {cell!r} is not a number, but {int(parsed.notna().sum())} of "
+            f"its {len(observed)} values are; fix the cell, or read the column as levels "
+            f"(--column-type {name}=categorical, column_types={{{name!r}: 'categorical'}})."
+        )
+
+
 def _poisson_fits(values: np.ndarray) -> bool:
     """Whether a Poisson (rate = mean) gives the non-negative integers ``values`` a
     mean log-probability at least that of a Gaussian (fitted mean and variance;
@@ -100,7 +115,10 @@ def _spec(name: str, series: Any, kind: str | None) -> ColumnSpec:
         n_distinct = observed.nunique()
         if series.dtype == bool or n_distinct == 2:
             kind = "binary"
-        elif numbers is None or dtype == "category":
+        elif numbers is None and dtype != "category":
+            refuse_stray_text(name, observed)
+            kind = "categorical"
+        elif dtype == "category":
             kind = "categorical"
         elif (
             (numbers >= 0).all()
