@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -10,7 +9,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from aekit.core.corruption import BINARIZE, DynamicBinarization, UniformDequantization
 from aekit.core.heads import GaussianHead
@@ -26,6 +24,7 @@ from aekit.data.values import (
     is_binary,
 )
 from aekit.errors import DataError
+from aekit.models.importance import ImportanceEstimate, chunk_sizes, importance_sample
 from aekit.models.mixed_tables import TableMixin
 from aekit.models.neural import NeuralAutoencoder
 from aekit.models.neural_params import DEEP_CONSTRAINTS
@@ -34,9 +33,6 @@ from aekit.training.loop import TrainConfig
 from aekit.validation import Check, check_positive, flag, one_of, positive
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al.'s activity threshold for a code dimension
-# Decoder outputs per importance-sampling chunk. On a CPU, chunks that stay in cache run
-# 1.65x faster than 2**25 (measured, BENCHMARKS.md "IWAE evaluation"); a GPU wants large ones.
-CHUNK_ELEMENTS = {"cpu": 2**21, "cuda": 2**25}
 
 
 class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
@@ -302,15 +298,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         out.update({f"{k}_nats": v for k, v in self.elbo_parts(X).items()})
         if nll_samples:
             show = sys.stderr.isatty() if progress is None else progress
-            ll, mc = self.log_likelihood(
-                X, n_samples=nll_samples, progress=show, return_mc_stderr=True
-            )
-            out["log_likelihood_nats"] = float(ll.mean())
-            out["log_likelihood_stderr"] = float(ll.std(ddof=1) / np.sqrt(len(ll)))
-            # the Monte-Carlo error of the mean itself, as opposed to the spread over examples
-            out["log_likelihood_mc_stderr"] = float(np.sqrt(np.sum(mc**2)) / len(ll))
-            out["nll_nats"] = -out["log_likelihood_nats"]
-            out["nll_samples"] = nll_samples
+            out.update(self.importance_estimate(X, nll_samples, progress=show).metrics())
         out.update(self._density_units(X, out))
         return out
 
@@ -433,8 +421,9 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         """Importance-sampled ``log p(x)`` per example, in nats (the IWAE bound).
 
         ``log (1/K) Σ_k p(x, z_k) / q(z_k|x)`` with ``z_k ~ q(z|x)``, computed with
-        logsumexp. It is a stochastic lower bound on ``log p(x)`` that tightens as
-        ``K`` grows; ``K = 1`` is the ELBO. Memory is bounded: examples are taken
+        logsumexp. It is a stochastic lower bound on ``log p(x)``, biased low, that
+        tightens as ``K`` grows; ``K = 1`` is the ELBO. How far it still moves:
+        :meth:`importance_estimate`. Memory is bounded: examples are taken
         ``batch_size`` at a time and the ``K`` samples in chunks so that no more than
         about ``max_elements`` decoder outputs exist at once. The log-sum-exp over
         the ``K`` samples is accumulated in float64.
@@ -456,45 +445,54 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         return_mc_stderr : bool, default=False
             Also return each estimate's Monte-Carlo standard error, by the delta
             method from the same samples: ``sqrt((mean w² / (mean w)² − 1) / K)``
-            with ``w = p(x, z_k) / q(z_k|x)``.
+            with ``w = p(x, z_k) / q(z_k|x)``: the spread between draws of the
+            samples, not an error bar on ``log p(x)``, whose bias it misses.
 
         Returns
         -------
         ndarray of shape (n,), float64
             With ``return_mc_stderr``, a pair: the estimates and their standard errors.
         """
+        estimate = self.importance_estimate(
+            X,
+            n_samples,
+            batch_size=batch_size,
+            max_elements=max_elements,
+            random_state=random_state,
+            progress=progress,
+        )
+        return (estimate.log_p, estimate.mc_stderr) if return_mc_stderr else estimate.log_p
+
+    @torch.no_grad()
+    def importance_estimate(
+        self,
+        X: Any,
+        n_samples: int = 1000,
+        *,
+        batch_size: int | None = None,
+        max_elements: int | None = None,
+        random_state: int | None = 0,
+        progress: bool = False,
+    ) -> ImportanceEstimate:
+        """:meth:`log_likelihood` with its diagnostics: the per-example estimates at
+        ``K = n_samples``, their Monte-Carlo standard errors, and the estimates from
+        the first ``K/10`` of the same samples, whose rise to ``K`` shows how far the
+        lower bound is from converged (:class:`aekit.models.importance.ImportanceEstimate`,
+        whose ``metrics()`` are what ``evaluate`` reports)."""
         check_positive(n_samples, "n_samples", integer=True)
-        if max_elements is None:
-            max_elements = CHUNK_ELEMENTS.get(self.device_.type, CHUNK_ELEMENTS["cuda"])
-        check_positive(max_elements, "max_elements", integer=True)
-        if batch_size is not None:
-            check_positive(batch_size, "batch_size", integer=True)
         Xt = self._check_X(X)
         self.module_.eval()
         D = self.n_features_in_ * self.module_.likelihood.params_per_value
-        if batch_size is None:
-            batch_size = int(max(1, min(1024, max_elements // (D * min(n_samples, 256)))))
-        k_chunk = int(max(1, min(n_samples, max_elements // (D * batch_size))))
-        out = np.empty(len(Xt), dtype=np.float64)
-        stderr = np.empty(len(Xt), dtype=np.float64)
-        jacobian = self.scaling_.log_det()
+        batch_size, k_chunk = chunk_sizes(D, n_samples, self.device_, batch_size, max_elements)
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(self.seed_ if random_state is None else random_state)
-            bar = tqdm(total=len(Xt), disable=not progress, desc="log p(x)", unit="ex")
-            for i in range(0, len(Xt), batch_size):
-                xb = to_device(Xt[i : i + batch_size], self.device_)
-                q = self.module_.encode(xb)
-                # log Σ w and log Σ w², accumulated in float64
-                sums = torch.full((2, len(xb)), -math.inf, dtype=torch.float64, device=xb.device)
-                for start in range(0, n_samples, k_chunk):
-                    k = min(k_chunk, n_samples - start)
-                    log_w = self.module_.log_weights(xb, q, k).double()
-                    chunk = torch.stack([torch.logsumexp(log_w, 0), torch.logsumexp(2 * log_w, 0)])
-                    sums = torch.logaddexp(sums, chunk)
-                log_m1, log_m2 = (sums - math.log(n_samples)).cpu().numpy()
-                out[i : i + len(xb)] = log_m1 - jacobian
-                rel_var = np.expm1(np.maximum(log_m2 - 2 * log_m1, 0.0))
-                stderr[i : i + len(xb)] = np.sqrt(rel_var / n_samples)
-                bar.update(len(xb))
-            bar.close()
-        return (out, stderr) if return_mc_stderr else out
+            return importance_sample(
+                self.module_,
+                Xt,
+                n_samples,
+                batch_size=batch_size,
+                k_chunk=k_chunk,
+                device=self.device_,
+                jacobian=self.scaling_.log_det(),
+                progress=progress,
+            )
