@@ -15,15 +15,9 @@ from aekit.core.heads import GaussianHead
 from aekit.core.likelihoods import Likelihood, make_likelihood
 from aekit.core.module import OBJECTIVES
 from aekit.core.priors import PRIORS, make_prior
-from aekit.data.values import (
-    BINARIZATION_SEEDS,
-    binarize,
-    bits_per_dim,
-    dequantize,
-    is_8bit,
-    is_binary,
-)
+from aekit.data.values import BINARIZATION_SEEDS, binarize, dequantize, is_8bit, is_binary
 from aekit.errors import DataError
+from aekit.models.density_units import density_units
 from aekit.models.importance import ImportanceEstimate, chunk_sizes, importance_sample
 from aekit.models.mixed_tables import TableMixin
 from aekit.models.neural import NeuralAutoencoder
@@ -299,31 +293,9 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         if nll_samples:
             show = sys.stderr.isatty() if progress is None else progress
             out.update(self.importance_estimate(X, nll_samples, progress=show).metrics())
-        out.update(self._density_units(X, out))
+        D, dequantized = self.n_features_in_, bool(self.dequantize)
+        out.update(density_units(self.likelihood, dequantized, D, X, out))
         return out
-
-    def _density_units(self, X: np.ndarray, metrics: dict[str, Any]) -> dict[str, Any]:
-        """Bits per dimension beside nats for a dequantised Gaussian VAE, or why not."""
-        if not self.likelihood.startswith("gaussian"):
-            return {}
-        D = self.n_features_in_
-        if self.dequantize:
-            out = {"elbo_bits_per_dim": bits_per_dim(metrics["elbo_nats"], D)}
-            if "log_likelihood_nats" in metrics:
-                out["bits_per_dim"] = bits_per_dim(metrics["log_likelihood_nats"], D)
-            out["bits_per_dim_note"] = (
-                "densities of the dequantised 8-bit values (fixed uniform noise in "
-                "[0, 1/256)); bits/dim = (-log p + D log 256) / (D log 2), an upper bound "
-                "on the 8-bit code length."
-            )
-            return out
-        if is_8bit(X):
-            return {
-                "bits_per_dim_note": "8-bit data under a continuous density: nats are "
-                "not log-probabilities of these values and no bits/dim is given; train "
-                "with dequantize."
-            }
-        return {}
 
     @torch.no_grad()
     def elbo_parts(self, X: Any, random_state: int | None = 0) -> dict[str, float]:
