@@ -34,7 +34,8 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
 
     Trained by maximising the ELBO ``E_q log p(x|z) − KL(q(z|x) ‖ p(z))`` with the
     reparametrisation ``z = μ + v ⊙ ε`` and the closed-form KL, or the IWAE bound;
-    ``prior="mixture"`` learns a Gaussian-mixture p(z) instead.
+    ``prior="mixture"`` learns a Gaussian-mixture p(z) instead, ``prior="vamp"`` a
+    VampPrior.
     Every number it reports is in nats per example with all constants included.
 
     Parameters
@@ -51,15 +52,20 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         [0, 1], where σ = 1 lets the KL collapse to zero (BENCHMARKS.md, "Defaults").
     shared_variance : bool, default=False
         With ``"gaussian-learned"``, learn one σ for all values.
-    prior : {"standard", "mixture"}, default="standard"
+    prior : {"standard", "mixture", "vamp"}, default="standard"
         ``"standard"``: ``p(z) = N(0, I)`` with the closed-form KL. ``"mixture"``:
         a Gaussian mixture of ``prior_components`` diagonal components whose
         weights, means and variances are learned with the rest
         (:class:`aekit.core.priors.MixturePrior`); the KL is then a one-sample
         Monte-Carlo estimate, and the log-likelihood and prior sampling use it
-        (what it does to samples: BENCHMARKS.md, "Sample quality").
+        (what it does to samples: BENCHMARKS.md, "Sample quality"). ``"vamp"``:
+        the VampPrior, the mean of the encoder's posteriors at ``pseudo_inputs``
+        learned inputs that start as training examples
+        (:class:`aekit.core.priors.VampPrior`); its KL is Monte-Carlo too.
     prior_components : int, default=10
         Components of the mixture prior.
+    pseudo_inputs : int, default=500
+        Pseudo-inputs K of the VampPrior.
     beta : float, default=1.0
         Weight of the KL term in the training objective (β-VAE); the reported ELBO
         always uses β = 1.
@@ -109,6 +115,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         "shared_variance": flag,
         "prior": one_of(PRIORS),
         "prior_components": positive(integer=True),
+        "pseudo_inputs": positive(integer=True),
         "beta": positive(zero=True),
         "kl_warmup_epochs": positive(integer=True, zero=True),
         "free_bits": positive(zero=True),
@@ -127,6 +134,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         shared_variance: bool = False,
         prior: str = "standard",
         prior_components: int = 10,
+        pseudo_inputs: int = 500,
         beta: float = 1.0,
         kl_warmup_epochs: int = 0,
         free_bits: float = 0.0,
@@ -163,6 +171,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         self.shared_variance = shared_variance
         self.prior = prior
         self.prior_components = prior_components
+        self.pseudo_inputs = pseudo_inputs
         self.beta = beta
         self.kl_warmup_epochs = kl_warmup_epochs
         self.free_bits = free_bits
@@ -215,7 +224,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
                 "dequantize applies to the Gaussian likelihoods, densities of continuous "
                 "values; the Bernoulli likelihood models the values themselves."
             )
-        if self.prior == "mixture" and self.free_bits > 0:
+        if self.prior != "standard" and self.free_bits > 0:
             raise ValueError(
                 "free_bits needs the per-dimension KL of the standard prior; "
                 "use prior='standard' or free_bits=0."
@@ -259,7 +268,8 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         config = super()._train_config(n_samples)
         return replace(config, beta=float(self.beta), kl_warmup_epochs=int(self.kl_warmup_epochs))
 
-    def _module_options(self) -> dict[str, Any]:
+    def _module_options(self, model_shape: tuple[int, ...]) -> dict[str, Any]:
+        K = self.pseudo_inputs if self.prior == "vamp" else self.prior_components
         return {
             "free_bits": float(self.free_bits),
             "objective": self.objective,
@@ -271,7 +281,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
                 if self.dequantize
                 else None
             ),
-            "prior": make_prior(self.prior, self.latent_dim, int(self.prior_components)),
+            "prior": make_prior(self.prior, self.latent_dim, int(K), model_shape),
         }
 
     # -- evaluation in nats ----------------------------------------------------------
