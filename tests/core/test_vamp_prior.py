@@ -105,6 +105,8 @@ def test_train_takes_prior_vamp_and_pseudo_inputs(tmp_path, capsys):
     model = open_run(str(run))[2]
     assert model.module_.prior.pseudo_inputs.shape[0] == 7
     assert main(["evaluate", str(run), "--nll-samples", "10"]) == 0
+    assert main(["report", str(run)]) == 0  # its prior's draws and paths, named as such
+    assert "a VampPrior" in (run / "report.html").read_text()
 
 
 def test_vamp_refuses_free_bits():

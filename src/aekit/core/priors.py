@@ -139,6 +139,7 @@ class VampPrior(nn.Module):
     """
 
     standard_normal = False
+    description = "a VampPrior (the encoder's posteriors at learned pseudo-inputs)"
 
     def __init__(self, latent_dim: int, n_pseudo_inputs: int, input_shape: tuple[int, ...]) -> None:
         super().__init__()
