@@ -108,8 +108,8 @@ def test_mixture_prior_vae_trains_its_prior_bounds_in_order_and_round_trips(tmp_
 
 def test_mixture_prior_parameters_are_checked():
     X = np.random.default_rng(0).random((40, 6), dtype=np.float32)
-    with pytest.raises(ValueError, match="prior must be one of 'standard', 'mixture'"):
-        VAE(2, prior="vamp", epochs=1).fit(X)
+    with pytest.raises(ValueError, match="prior must be one of 'standard', 'mixture', 'vamp'"):
+        VAE(2, prior="flat", epochs=1).fit(X)
     with pytest.raises(ValueError, match="prior_components must be"):
         VAE(2, prior="mixture", prior_components=0, epochs=1).fit(X)
     with pytest.raises(ValueError, match="free_bits needs the per-dimension KL"):

@@ -83,7 +83,7 @@ def _sampling_model(run: str, device: str, need_data: bool, **data: Any):
 @click.option(
     "--method",
     type=click.Choice(SAMPLE_METHODS),
-    help="prior: z ~ p(z), N(0, I) or a learned mixture; gaussian/gmm: the density "
+    help="prior: z ~ p(z), N(0, I), a learned mixture or a VampPrior; gaussian/gmm: the density "
     "fitted to the training codes; "
     "chain: the denoising Markov chain. Default: prior for vae, gmm otherwise.",
 )

@@ -110,8 +110,15 @@ MODEL_OPTIONS = options(
     ),
     click.option("--sigma", type=POSITIVE, help="Fixed decoder σ."),
     click.option("--shared-variance", is_flag=True, default=None, help="One learned σ (VAE)."),
-    click.option("--prior", type=click.Choice(PRIORS), help="VAE prior: N(0, I) or a mixture."),
+    click.option(
+        "--prior",
+        type=click.Choice(PRIORS),
+        help="VAE prior: N(0, I), a Gaussian mixture, or a VampPrior.",
+    ),
     click.option("--prior-components", type=click.IntRange(min=1), help="Mixture components."),
+    click.option(
+        "--pseudo-inputs", type=click.IntRange(min=1), help="VampPrior pseudo-inputs (VAE)."
+    ),
     click.option("--beta", type=NON_NEGATIVE, help="KL weight (VAE)."),
     click.option("--kl-warmup", type=click.IntRange(min=0), help="KL warm-up epochs (VAE)."),
     click.option("--free-bits", type=NON_NEGATIVE, help="Free bits per dim (VAE)."),

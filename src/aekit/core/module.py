@@ -90,6 +90,8 @@ class AutoencoderModule(nn.Module):
         self.objective = objective
         self.iwae_k = iwae_k
         self.prior = StandardNormalPrior(head.latent_dim) if prior is None else prior
+        if hasattr(self.prior, "attach"):  # a prior made of the encoder's posteriors
+            self.prior.attach(self.encode)
         if isinstance(encoder, FlatFeatures) and isinstance(likelihood, Bernoulli):
             warn_if_probabilities(decoder, head.latent_dim)  # the user's own networks
 

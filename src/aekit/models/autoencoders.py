@@ -217,7 +217,7 @@ class Autoencoder(TableMixin, NeuralAutoencoder, kind="ae"):
             return "random"  # a sparse code is asked for, and PCA's is dense
         return super()._start()
 
-    def _module_options(self) -> dict[str, Any]:
+    def _module_options(self, model_shape: tuple[int, ...]) -> dict[str, Any]:  # noqa: ARG002
         return {
             "corruption": self._corruption(self.noise_std),
             "walkback": int(self.walkback),

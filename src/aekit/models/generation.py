@@ -306,7 +306,7 @@ class GenerativeMixin:
         random_state: int | None = None,
     ) -> np.ndarray:
         """Decode paths between pairs of draws of the model's prior p(z) (a VAE's
-        N(0, I) or its learned mixture).
+        N(0, I), its learned mixture or its VampPrior).
 
         Parameters
         ----------

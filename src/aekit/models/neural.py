@@ -105,7 +105,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         deep = self.architecture != "linear"
         return "pca" if own_networks and gaussian and deep else "random"
 
-    def _module_options(self) -> dict[str, Any]:
+    def _module_options(self, model_shape: tuple[int, ...]) -> dict[str, Any]:  # noqa: ARG002
         """Keyword arguments for :class:`AutoencoderModule` beyond the networks."""
         return {}
 
@@ -151,7 +151,8 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
                 encoder, decoder, model_shape, self.latent_dim, likelihood.params_per_value
             )
         head = self._head(encoder.out_features, self.latent_dim)
-        return AutoencoderModule(encoder, head, decoder, likelihood, **self._module_options())
+        options = self._module_options(model_shape)
+        return AutoencoderModule(encoder, head, decoder, likelihood, **options)
 
     def check_fit(self, n_samples: int, input_shape: tuple[int, ...]) -> None:
         """Refuse before any work what ``fit`` would refuse: bad parameters, a device
@@ -254,6 +255,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         with torch.random.fork_rng(devices=[]), thread_limit(n_threads), flush_denormals():
             torch.manual_seed(self.seed_)
             self.module_ = self.build_module(self.input_shape_, self.start_)
+            self.module_.prior.start_from(X_train_t)  # a VampPrior's pseudo-inputs
             if self.start_ == "pca":  # the PCA users compare with: of all of X (or 2000 rows)
                 self._start_at_pca(training_sample(X_all, self.seed_, START_SAMPLE))
             self.module_.to(self.device_)

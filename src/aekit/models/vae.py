@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -10,22 +9,16 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from aekit.core.corruption import BINARIZE, DynamicBinarization, UniformDequantization
 from aekit.core.heads import GaussianHead
 from aekit.core.likelihoods import Likelihood, make_likelihood
 from aekit.core.module import OBJECTIVES
 from aekit.core.priors import PRIORS, make_prior
-from aekit.data.values import (
-    BINARIZATION_SEEDS,
-    binarize,
-    bits_per_dim,
-    dequantize,
-    is_8bit,
-    is_binary,
-)
+from aekit.data.values import BINARIZATION_SEEDS, binarize, dequantize, is_8bit, is_binary
 from aekit.errors import DataError
+from aekit.models.density_units import density_units
+from aekit.models.importance import ImportanceEstimate, chunk_sizes, importance_sample
 from aekit.models.mixed_tables import TableMixin
 from aekit.models.neural import NeuralAutoencoder
 from aekit.models.neural_params import DEEP_CONSTRAINTS
@@ -34,9 +27,6 @@ from aekit.training.loop import TrainConfig
 from aekit.validation import Check, check_positive, flag, one_of, positive
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al.'s activity threshold for a code dimension
-# Decoder outputs per importance-sampling chunk. On a CPU, chunks that stay in cache run
-# 1.65x faster than 2**25 (measured, BENCHMARKS.md "IWAE evaluation"); a GPU wants large ones.
-CHUNK_ELEMENTS = {"cpu": 2**21, "cuda": 2**25}
 
 
 class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
@@ -44,7 +34,8 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
 
     Trained by maximising the ELBO ``E_q log p(x|z) − KL(q(z|x) ‖ p(z))`` with the
     reparametrisation ``z = μ + v ⊙ ε`` and the closed-form KL, or the IWAE bound;
-    ``prior="mixture"`` learns a Gaussian-mixture p(z) instead.
+    ``prior="mixture"`` learns a Gaussian-mixture p(z) instead, ``prior="vamp"`` a
+    VampPrior.
     Every number it reports is in nats per example with all constants included.
 
     Parameters
@@ -61,15 +52,20 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         [0, 1], where σ = 1 lets the KL collapse to zero (BENCHMARKS.md, "Defaults").
     shared_variance : bool, default=False
         With ``"gaussian-learned"``, learn one σ for all values.
-    prior : {"standard", "mixture"}, default="standard"
+    prior : {"standard", "mixture", "vamp"}, default="standard"
         ``"standard"``: ``p(z) = N(0, I)`` with the closed-form KL. ``"mixture"``:
         a Gaussian mixture of ``prior_components`` diagonal components whose
         weights, means and variances are learned with the rest
         (:class:`aekit.core.priors.MixturePrior`); the KL is then a one-sample
         Monte-Carlo estimate, and the log-likelihood and prior sampling use it
-        (what it does to samples: BENCHMARKS.md, "Sample quality").
+        (what it does to samples: BENCHMARKS.md, "Sample quality"). ``"vamp"``:
+        the VampPrior, the mean of the encoder's posteriors at ``pseudo_inputs``
+        learned inputs that start as training examples
+        (:class:`aekit.core.priors.VampPrior`); its KL is Monte-Carlo too.
     prior_components : int, default=10
         Components of the mixture prior.
+    pseudo_inputs : int, default=500
+        Pseudo-inputs K of the VampPrior.
     beta : float, default=1.0
         Weight of the KL term in the training objective (β-VAE); the reported ELBO
         always uses β = 1.
@@ -119,6 +115,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         "shared_variance": flag,
         "prior": one_of(PRIORS),
         "prior_components": positive(integer=True),
+        "pseudo_inputs": positive(integer=True),
         "beta": positive(zero=True),
         "kl_warmup_epochs": positive(integer=True, zero=True),
         "free_bits": positive(zero=True),
@@ -137,6 +134,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         shared_variance: bool = False,
         prior: str = "standard",
         prior_components: int = 10,
+        pseudo_inputs: int = 500,
         beta: float = 1.0,
         kl_warmup_epochs: int = 0,
         free_bits: float = 0.0,
@@ -173,6 +171,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         self.shared_variance = shared_variance
         self.prior = prior
         self.prior_components = prior_components
+        self.pseudo_inputs = pseudo_inputs
         self.beta = beta
         self.kl_warmup_epochs = kl_warmup_epochs
         self.free_bits = free_bits
@@ -225,7 +224,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
                 "dequantize applies to the Gaussian likelihoods, densities of continuous "
                 "values; the Bernoulli likelihood models the values themselves."
             )
-        if self.prior == "mixture" and self.free_bits > 0:
+        if self.prior != "standard" and self.free_bits > 0:
             raise ValueError(
                 "free_bits needs the per-dimension KL of the standard prior; "
                 "use prior='standard' or free_bits=0."
@@ -269,7 +268,8 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         config = super()._train_config(n_samples)
         return replace(config, beta=float(self.beta), kl_warmup_epochs=int(self.kl_warmup_epochs))
 
-    def _module_options(self) -> dict[str, Any]:
+    def _module_options(self, model_shape: tuple[int, ...]) -> dict[str, Any]:
+        K = self.pseudo_inputs if self.prior == "vamp" else self.prior_components
         return {
             "free_bits": float(self.free_bits),
             "objective": self.objective,
@@ -281,7 +281,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
                 if self.dequantize
                 else None
             ),
-            "prior": make_prior(self.prior, self.latent_dim, int(self.prior_components)),
+            "prior": make_prior(self.prior, self.latent_dim, int(K), model_shape),
         }
 
     # -- evaluation in nats ----------------------------------------------------------
@@ -302,40 +302,10 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         out.update({f"{k}_nats": v for k, v in self.elbo_parts(X).items()})
         if nll_samples:
             show = sys.stderr.isatty() if progress is None else progress
-            ll, mc = self.log_likelihood(
-                X, n_samples=nll_samples, progress=show, return_mc_stderr=True
-            )
-            out["log_likelihood_nats"] = float(ll.mean())
-            out["log_likelihood_stderr"] = float(ll.std(ddof=1) / np.sqrt(len(ll)))
-            # the Monte-Carlo error of the mean itself, as opposed to the spread over examples
-            out["log_likelihood_mc_stderr"] = float(np.sqrt(np.sum(mc**2)) / len(ll))
-            out["nll_nats"] = -out["log_likelihood_nats"]
-            out["nll_samples"] = nll_samples
-        out.update(self._density_units(X, out))
+            out.update(self.importance_estimate(X, nll_samples, progress=show).metrics())
+        D, dequantized = self.n_features_in_, bool(self.dequantize)
+        out.update(density_units(self.likelihood, dequantized, D, X, out))
         return out
-
-    def _density_units(self, X: np.ndarray, metrics: dict[str, Any]) -> dict[str, Any]:
-        """Bits per dimension beside nats for a dequantised Gaussian VAE, or why not."""
-        if not self.likelihood.startswith("gaussian"):
-            return {}
-        D = self.n_features_in_
-        if self.dequantize:
-            out = {"elbo_bits_per_dim": bits_per_dim(metrics["elbo_nats"], D)}
-            if "log_likelihood_nats" in metrics:
-                out["bits_per_dim"] = bits_per_dim(metrics["log_likelihood_nats"], D)
-            out["bits_per_dim_note"] = (
-                "densities of the dequantised 8-bit values (fixed uniform noise in "
-                "[0, 1/256)); bits/dim = (-log p + D log 256) / (D log 2), an upper bound "
-                "on the 8-bit code length."
-            )
-            return out
-        if is_8bit(X):
-            return {
-                "bits_per_dim_note": "8-bit data under a continuous density: nats are "
-                "not log-probabilities of these values and no bits/dim is given; train "
-                "with dequantize."
-            }
-        return {}
 
     @torch.no_grad()
     def elbo_parts(self, X: Any, random_state: int | None = 0) -> dict[str, float]:
@@ -433,8 +403,9 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         """Importance-sampled ``log p(x)`` per example, in nats (the IWAE bound).
 
         ``log (1/K) Σ_k p(x, z_k) / q(z_k|x)`` with ``z_k ~ q(z|x)``, computed with
-        logsumexp. It is a stochastic lower bound on ``log p(x)`` that tightens as
-        ``K`` grows; ``K = 1`` is the ELBO. Memory is bounded: examples are taken
+        logsumexp. It is a stochastic lower bound on ``log p(x)``, biased low, that
+        tightens as ``K`` grows; ``K = 1`` is the ELBO. How far it still moves:
+        :meth:`importance_estimate`. Memory is bounded: examples are taken
         ``batch_size`` at a time and the ``K`` samples in chunks so that no more than
         about ``max_elements`` decoder outputs exist at once. The log-sum-exp over
         the ``K`` samples is accumulated in float64.
@@ -456,45 +427,54 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         return_mc_stderr : bool, default=False
             Also return each estimate's Monte-Carlo standard error, by the delta
             method from the same samples: ``sqrt((mean w² / (mean w)² − 1) / K)``
-            with ``w = p(x, z_k) / q(z_k|x)``.
+            with ``w = p(x, z_k) / q(z_k|x)``: the spread between draws of the
+            samples, not an error bar on ``log p(x)``, whose bias it misses.
 
         Returns
         -------
         ndarray of shape (n,), float64
             With ``return_mc_stderr``, a pair: the estimates and their standard errors.
         """
+        estimate = self.importance_estimate(
+            X,
+            n_samples,
+            batch_size=batch_size,
+            max_elements=max_elements,
+            random_state=random_state,
+            progress=progress,
+        )
+        return (estimate.log_p, estimate.mc_stderr) if return_mc_stderr else estimate.log_p
+
+    @torch.no_grad()
+    def importance_estimate(
+        self,
+        X: Any,
+        n_samples: int = 1000,
+        *,
+        batch_size: int | None = None,
+        max_elements: int | None = None,
+        random_state: int | None = 0,
+        progress: bool = False,
+    ) -> ImportanceEstimate:
+        """:meth:`log_likelihood` with its diagnostics: the per-example estimates at
+        ``K = n_samples``, their Monte-Carlo standard errors, and the estimates from
+        the first ``K/10`` of the same samples, whose rise to ``K`` shows how far the
+        lower bound is from converged (:class:`aekit.models.importance.ImportanceEstimate`,
+        whose ``metrics()`` are what ``evaluate`` reports)."""
         check_positive(n_samples, "n_samples", integer=True)
-        if max_elements is None:
-            max_elements = CHUNK_ELEMENTS.get(self.device_.type, CHUNK_ELEMENTS["cuda"])
-        check_positive(max_elements, "max_elements", integer=True)
-        if batch_size is not None:
-            check_positive(batch_size, "batch_size", integer=True)
         Xt = self._check_X(X)
         self.module_.eval()
         D = self.n_features_in_ * self.module_.likelihood.params_per_value
-        if batch_size is None:
-            batch_size = int(max(1, min(1024, max_elements // (D * min(n_samples, 256)))))
-        k_chunk = int(max(1, min(n_samples, max_elements // (D * batch_size))))
-        out = np.empty(len(Xt), dtype=np.float64)
-        stderr = np.empty(len(Xt), dtype=np.float64)
-        jacobian = self.scaling_.log_det()
+        batch_size, k_chunk = chunk_sizes(D, n_samples, self.device_, batch_size, max_elements)
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(self.seed_ if random_state is None else random_state)
-            bar = tqdm(total=len(Xt), disable=not progress, desc="log p(x)", unit="ex")
-            for i in range(0, len(Xt), batch_size):
-                xb = to_device(Xt[i : i + batch_size], self.device_)
-                q = self.module_.encode(xb)
-                # log Σ w and log Σ w², accumulated in float64
-                sums = torch.full((2, len(xb)), -math.inf, dtype=torch.float64, device=xb.device)
-                for start in range(0, n_samples, k_chunk):
-                    k = min(k_chunk, n_samples - start)
-                    log_w = self.module_.log_weights(xb, q, k).double()
-                    chunk = torch.stack([torch.logsumexp(log_w, 0), torch.logsumexp(2 * log_w, 0)])
-                    sums = torch.logaddexp(sums, chunk)
-                log_m1, log_m2 = (sums - math.log(n_samples)).cpu().numpy()
-                out[i : i + len(xb)] = log_m1 - jacobian
-                rel_var = np.expm1(np.maximum(log_m2 - 2 * log_m1, 0.0))
-                stderr[i : i + len(xb)] = np.sqrt(rel_var / n_samples)
-                bar.update(len(xb))
-            bar.close()
-        return (out, stderr) if return_mc_stderr else out
+            return importance_sample(
+                self.module_,
+                Xt,
+                n_samples,
+                batch_size=batch_size,
+                k_chunk=k_chunk,
+                device=self.device_,
+                jacobian=self.scaling_.log_det(),
+                progress=progress,
+            )

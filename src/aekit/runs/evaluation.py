@@ -86,7 +86,8 @@ def evaluate(
         reference to the binarised training split, the representation it is
         compared with).
     nll_samples : int, default=0
-        VAE only: importance samples K of the log-likelihood (0: skip it).
+        VAE only: importance samples K of the log-likelihood (0: skip it). The
+        estimate rises with K towards log p(x); see ``log_likelihood_rise_nats``.
     progress : bool, optional
         A progress bar over the log-likelihood (default: when stderr is a terminal).
 
@@ -96,10 +97,17 @@ def evaluate(
         ``kind``, ``data``, ``split``, ``n``, ``mse``, ``psnr_db`` (for values in
         [0, 1], whose peak is 1; not for unbounded tables), ``score``; the
         linear reference (``latent_dim``, ``eckart_young_bound_mse``, ``pca_mse``);
-        for a VAE the ELBO's parts in nats and, with ``nll_samples``,
-        ``log_likelihood_nats`` with its standard error over examples
-        (``log_likelihood_stderr``) and its Monte-Carlo standard error
-        (``log_likelihood_mc_stderr``). A mixed table: :func:`table_evaluation`.
+        for a VAE the ELBO's parts in nats and, with ``nll_samples`` = K,
+        ``log_likelihood_nats``, the importance-sampled estimate: a stochastic lower
+        bound on log p(x), biased low. Beside it its standard error over examples
+        (``log_likelihood_stderr``), its Monte-Carlo standard error
+        (``log_likelihood_mc_stderr``: its spread between draws of the samples, not
+        an error bar on log p(x), since it misses the bias), and the estimate from the
+        first K/10 of the same samples (``log_likelihood_tenth_nats``) with the rise
+        from there to K (``log_likelihood_rise_nats``): a rise well above the
+        Monte-Carlo error says the bound is still climbing
+        (:class:`aekit.models.importance.ImportanceEstimate`). A mixed table:
+        :func:`table_evaluation`.
     """
     if bundle.is_table or getattr(model, "table_", None) is not None:
         return table_evaluation(model, bundle, split, nll_samples=nll_samples)
@@ -238,8 +246,7 @@ def table_evaluation(
     if hasattr(model, "elbo_parts"):
         metrics.update({f"{k}_nats": v for k, v in model.elbo_parts(X).items()})
         if nll_samples:
-            ll = model.log_likelihood(X, n_samples=nll_samples)
-            metrics["log_likelihood_nats"] = float(ll.mean())
-            metrics["log_likelihood_stderr"] = float(ll.std(ddof=1) / np.sqrt(len(ll)))
-            metrics["nll_samples"] = nll_samples
+            estimate = model.importance_estimate(X, nll_samples).metrics()
+            estimate.pop("nll_nats")  # a table's nll_nats is its columns' sum, above
+            metrics.update(estimate)
     return metrics

@@ -122,7 +122,10 @@ def _outlier_figures(model, kind: str, X: np.ndarray, split: str, folder: Path) 
 
 
 def _prior_name(model) -> str:
-    return "N(0, I)" if model.module_.prior.standard_normal else "a learned Gaussian mixture"
+    prior = model.module_.prior
+    if prior.standard_normal:
+        return "N(0, I)"
+    return getattr(prior, "description", "a learned Gaussian mixture")
 
 
 def _sample_figures(model, X, folder: Path, seed: int) -> list[Figure]:
