@@ -161,3 +161,15 @@ def test_aekit_train_vqvae_makes_a_run_that_evaluates_its_codebook(tmp_path, cap
     assert '"codebook_usage"' in out and '"perplexity"' in out
     assert aekit.load(run).transform(np.zeros((1, 8, 8), np.float32)).shape == (1, 4)
     assert main(["train", "ae", "--codebook-size", "8", "--out", str(tmp_path / "ae")]) == 2
+
+
+def test_the_reconstruction_gradient_reaches_the_encoder_through_the_quantiser():
+    torch.manual_seed(0)
+    model = aekit.VQVAE(codebook_size=4, latent_dim=2, code_dim=2, hidden=(8,), commitment=0.0)
+    module = model.build_module((6,))
+    module.head.quantiser.books[0].started.fill_(True)  # a fixed codebook: no EMA start
+    module.head.quantiser.eval()
+    x = torch.rand(16, 6)
+    module(x)["loss"].backward()  # the likelihood's term alone: β = 0
+    first = module.encoder.body[0].weight
+    assert first.grad is not None and first.grad.abs().sum() > 0
