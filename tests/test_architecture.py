@@ -130,7 +130,7 @@ def test_a_long_file_says_why_and_docstrings_cite_no_outside_documents(path):
 
 
 def test_the_registry_is_the_one_list_of_models_and_each_class_names_its_kind():
-    assert KINDS == ("pca", "linear", "ae", "dae", "vae")
+    assert KINDS == ("pca", "linear", "ae", "dae", "vae", "vqvae")
     assert set(ESTIMATORS) == set(KINDS)
     assert set(aekit.__all__) >= {cls.__name__ for cls in ESTIMATORS.values()}
     train = cli.get_command(click.Context(cli), "train")  # commands load when used

@@ -1,6 +1,6 @@
 """aekit: autoencoders from PCA to VAEs, with honest evaluation.
 
->>> from aekit import PCA, LinearAutoencoder, Autoencoder, DenoisingAutoencoder, VAE, load
+>>> from aekit import PCA, LinearAutoencoder, Autoencoder, DenoisingAutoencoder, VAE, VQVAE, load
 >>> from aekit import train_run  # what ``aekit train`` does, from Python
 
 The public names are imported when first used (PEP 562), so that ``import aekit``
@@ -18,6 +18,7 @@ _PUBLIC = {
     "Autoencoder": "aekit.models.autoencoders",
     "DenoisingAutoencoder": "aekit.models.autoencoders",
     "VAE": "aekit.models.vae",
+    "VQVAE": "aekit.models.quantised",
     "OutlierDetector": "aekit.models.outlier_detector",
     "load": "aekit.models.registry",
     "train_run": "aekit.runs.api",

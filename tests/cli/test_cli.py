@@ -109,7 +109,7 @@ def test_resume_continues_a_run_to_more_epochs(ae_run, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "nope"], "Invalid value for '{pca|linear|ae|dae|vae}'"),
+        (["train", "nope"], "Invalid value for '{pca|linear|ae|dae|vae|vqvae}'"),
         (["train", "ae", "--epochs", "many"], "'many' is not a valid integer"),
         (["train", "ae", "--latent-dim", "0"], "0 is not in the range x>=1"),
         (["train", "ae", "--hidden", "3,x"], "comma-separated integers"),

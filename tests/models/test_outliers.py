@@ -22,6 +22,7 @@ FAST = {
     "ae": {"latent_dim": 4, "hidden": (32,), "epochs": 30},
     "dae": {"latent_dim": 4, "hidden": (32,), "epochs": 30},
     "vae": {"latent_dim": 4, "hidden": (32,), "epochs": 30},
+    "vqvae": {"codebook_size": 32, "latent_dim": 4, "hidden": (32,), "epochs": 30},
 }
 
 

@@ -95,7 +95,7 @@ def _parse_column_types(ctx, param, values: tuple[str, ...]) -> dict[str, str] |
 )
 @click.pass_context
 def train(ctx: click.Context, kind: str, **opts: Any) -> None:
-    """Train a model of KIND (pca, linear, ae, dae, vae) and save it as a run."""
+    """Train a model of KIND (pca, linear, ae, dae, vae, vqvae) and save it as a run."""
     params = model_params(ctx, kind, opts)
     if opts["column_type"] is not None:
         params["column_types"] = opts["column_type"]

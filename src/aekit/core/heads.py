@@ -7,7 +7,7 @@ no KL term. A Gaussian head outputs a mean and a log-variance (a linear layer,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -17,10 +17,15 @@ from aekit.core.gaussian import diagonal_log_density, log_density
 
 @dataclass
 class CodeDistribution:
-    """q(z|x) for a batch: ``mean`` of shape (n, d) and ``log_var`` (None for a point mass)."""
+    """q(z|x) for a batch: ``mean`` of shape (n, d) and ``log_var`` (None for a point mass).
+
+    A head may add a ``penalty`` to the training loss (a quantiser's commitment loss)
+    and named ``parts`` to report beside it."""
 
     mean: torch.Tensor
     log_var: torch.Tensor | None = None
+    penalty: torch.Tensor | None = None
+    parts: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def stochastic(self) -> bool:

@@ -8,12 +8,14 @@ model               corruption      head q(z|x)      likelihood p(x|z)    regula
 Autoencoder         —               deterministic    Gaussian (σ = 1)     L1 on codes
 DenoisingAE         Gaussian noise  deterministic    Gaussian (σ = 1)     —
 VAE                 —               Gaussian         any                  KL to p(z)
+VQVAE               —               quantised        any                  commitment
 ==================  ==============  ===============  ===================  ============
 
 ``forward`` returns the loss and its named parts, each a mean over the batch of
 per-example sums over features, in nats. Every objective returns the same parts:
 ``loss``, ``nll`` and ``mse`` (no ``mse`` for a mixed table, whose likelihood has
-none), and for a Gaussian head also ``kl`` and ``elbo``.
+none), for a Gaussian head also ``kl`` and ``elbo``, and for a quantising head
+(:mod:`aekit.core.quantisation`) ``commitment``, ``perplexity`` and ``codebook_usage``.
 """
 
 from __future__ import annotations
@@ -163,7 +165,8 @@ class AutoencoderModule(nn.Module):
         if self.code_l1 > 0:
             parts["code_l1"] = z.abs().sum(-1).mean()
             loss = loss + self.code_l1 * parts["code_l1"]
-        parts["loss"] = loss
+        parts.update(q.parts)  # a quantiser's commitment loss, perplexity and usage
+        parts["loss"] = loss if q.penalty is None else loss + q.penalty
         return parts
 
     def _elbo_terms(

@@ -130,7 +130,11 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """Mirror of :class:`ConvEncoder`: linear to the smallest feature map, then
     transposed convolutions whose output sizes are pinned to the encoder's sizes,
-    so the output is exactly ``(k * C, H, W)`` for any input size."""
+    so the output is exactly ``(k * C, H, W)`` for any input size.
+
+    With ``code_channels`` the code is a grid of that many channels on the smallest
+    feature map (a VQ-VAE's, flattened channel-major) and a 1×1 convolution
+    replaces the linear layer."""
 
     def __init__(
         self,
@@ -141,12 +145,15 @@ class ConvDecoder(nn.Module):
         activation: str,
         norm: str,
         params_per_value: int = 1,
+        code_channels: int | None = None,
     ) -> None:
         super().__init__()
-        self.start_shape = encoder.final_shape
-        self.fc = nn.Sequential(
-            nn.Linear(latent_dim, math.prod(self.start_shape)), ACTIVATIONS[activation]()
-        )
+        self.start_shape = c, h, w = encoder.final_shape
+        if code_channels is None:
+            first: list[nn.Module] = [nn.Linear(latent_dim, math.prod(self.start_shape))]
+        else:
+            first = [nn.Unflatten(1, (code_channels, h, w)), nn.Conv2d(code_channels, c, 1)]
+        self.fc = nn.Sequential(*first, ACTIVATIONS[activation]())
         widths = [*reversed(channels), params_per_value * output_channels]
         self.targets = list(reversed(encoder.sizes[:-1]))
         self.deconvs = nn.ModuleList(

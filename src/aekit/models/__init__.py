@@ -5,4 +5,4 @@ Importing any module of this package first defines every estimator class (below)
 so that the registry's table of kinds is full whichever module asks it first.
 """
 
-from aekit.models import autoencoders, pca, vae  # noqa: F401  (each class enters the registry)
+from aekit.models import autoencoders, pca, quantised, vae  # noqa: F401  (each class enters the registry)

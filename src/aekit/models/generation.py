@@ -3,7 +3,7 @@ interpolation and latent traversals.
 
 :class:`GenerativeMixin` gives these methods to
 :class:`~aekit.models.neural.NeuralAutoencoder`. It uses the host's fitted ``module_``,
-``device_``, ``input_shape_``, ``latent_dim`` and ``seed_`` and its
+``device_``, ``input_shape_``, ``code_width`` and ``seed_`` and its
 ``transform``, ``inverse_transform``, ``_encode``, ``_decode``, ``_to_tensor``,
 ``_unscaled`` and
 ``_rng_devices``.
@@ -83,6 +83,11 @@ class GenerativeMixin:
                 "call fit_latent_density(X_train) first."
             )
         return densities[method]
+
+    @property
+    def code_width(self) -> int:
+        """Values in a continuous code: what densities, paths and traversals work on."""
+        return self.latent_dim
 
     @property
     def has_prior(self) -> bool:
@@ -264,7 +269,7 @@ class GenerativeMixin:
 
     def _decode_paths(self, codes: np.ndarray) -> np.ndarray:
         """Decode codes of shape (rows, steps, d) to (rows, steps, *input_shape)."""
-        flat = codes.astype(np.float32).reshape(-1, self.latent_dim)
+        flat = codes.astype(np.float32).reshape(-1, self.code_width)
         return self.inverse_transform(flat).reshape(*codes.shape[:2], *self.input_shape_)
 
     def interpolate(
@@ -328,7 +333,7 @@ class GenerativeMixin:
         check_choice(method, "method", INTERPOLATIONS)
         generator = torch.Generator().manual_seed(_seed(random_state))
         draws = self.module_.prior.sample(2 * n_pairs, generator).numpy()
-        z = draws.reshape(2, n_pairs, self.latent_dim)
+        z = draws.reshape(2, n_pairs, self.code_width)
         return self._decode_paths(interpolate_codes(z[0], z[1], n_steps, method))
 
     def traverse(
@@ -354,11 +359,11 @@ class GenerativeMixin:
         check_is_fitted(self, "module_")
         check_positive(n_steps, "n_steps", integer=True)
         check_positive(span, "span")
-        dims = list(range(min(self.latent_dim, 10))) if dims is None else [int(j) for j in dims]
-        if not dims or min(dims) < 0 or max(dims) >= self.latent_dim:
-            raise ValueError(f"dims must be code dimensions in 0..{self.latent_dim - 1}.")
+        dims = list(range(min(self.code_width, 10))) if dims is None else [int(j) for j in dims]
+        if not dims or min(dims) < 0 or max(dims) >= self.code_width:
+            raise ValueError(f"dims must be code dimensions in 0..{self.code_width - 1}.")
         if self.centred_on_prior or self.code_densities() is None:
-            center, scale = np.zeros(self.latent_dim), np.ones(self.latent_dim)
+            center, scale = np.zeros(self.code_width), np.ones(self.code_width)
         else:
             gauss = self._density("gaussian")
             center, scale = gauss.mean, np.sqrt(np.diag(gauss.covariance))

@@ -486,7 +486,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             self.module_ = self.build_module(self.input_shape_, self.start_)
         self.module_.load_state_dict(weights)
         self.module_.to(self.device_).eval()
-        self.latent_density_ = densities_from_dict(fitted.get("latent_density_"), self.latent_dim)
+        self.latent_density_ = densities_from_dict(fitted.get("latent_density_"), self.code_width)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

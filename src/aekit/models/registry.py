@@ -19,7 +19,7 @@ from aekit.models.estimator import ESTIMATORS, AutoencoderEstimator
 from aekit.models.outlier_detector import OutlierDetector
 from aekit.storage.persistence import restore_model
 
-KINDS = ("pca", "linear", "ae", "dae", "vae")
+KINDS = ("pca", "linear", "ae", "dae", "vae", "vqvae")
 
 
 def estimator_class(kind: str) -> type[AutoencoderEstimator]:
