@@ -11,7 +11,7 @@ Examples
 >>> with tempfile.TemporaryDirectory() as d:
 ...     run = aekit.train_run("pca", "digits", f"{d}/pca", n_components=4)
 ...     sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
-['config.json', 'model.safetensors', 'run.json', 'train.yaml']
+['README.md', 'config.json', 'model.safetensors', 'run.json', 'train.yaml']
 >>> run.metrics["mse"] >= run.metrics["eckart_young_bound_mse"]
 True
 """
@@ -29,15 +29,19 @@ from aekit.data.sources import DataSpec
 from aekit.errors import AekitError
 from aekit.models.estimator import AutoencoderEstimator
 from aekit.models.registry import KINDS, estimator_class, load
+from aekit.runs.card import model_card
 from aekit.runs.config import left_out, run_config, write_config
 from aekit.runs.evaluation import evaluate, evaluation_data
 from aekit.runs.folder import (
+    CARD,
     TENSORBOARD_DIR,
     TRAIN_CONFIG,
     RunWriter,
     check_resume,
     write_run,
 )
+from aekit.storage.persistence import MODEL_WEIGHTS
+from aekit.storage.safe_files import atomic_write_bytes, load_tensors
 from aekit.training import distributed
 from aekit.training.callbacks import Callback
 from aekit.training.checkpoint import Checkpointing
@@ -208,11 +212,25 @@ def train_run(
             )
         else:  # PCA: the validation split sets its outlier threshold
             model.fit(bundle.train.X, X_val=evaluation_data(bundle, "val"))
+        metrics: dict[str, Any] = {}
 
         def write_final(folder: Path) -> None:
-            """The saved model and its configuration."""
+            """The saved model, its configuration, and its card with its test metrics."""
             model.save(folder)
             write_config(folder / TRAIN_CONFIG, config, not_repeated=not_repeated)
+            saved = load(folder)
+            metrics.update(evaluate(saved, bundle, "test", binarized=spec.binarize))
+            tensors, _ = load_tensors(folder / MODEL_WEIGHTS)
+            card = model_card(
+                out.name,
+                config,
+                saved,
+                bundle,
+                metrics,
+                n_weights=sum(t.numel() for t in tensors.values()),
+                history=getattr(model, "history_", None),
+            )
+            atomic_write_bytes(folder / CARD, card.encode("utf-8"))
 
         if main:  # rank 0 alone saves, evaluates and reports
             writer.commit(write_final)
@@ -222,8 +240,7 @@ def train_run(
         distributed.shutdown()
     if not main:
         return TrainedRun(out, None, None)
-    saved = load(out)
-    return TrainedRun(out, saved, evaluate(saved, bundle, "test", binarized=spec.binarize))
+    return TrainedRun(out, load(out), metrics)
 
 
 def train_config(
