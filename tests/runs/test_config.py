@@ -111,6 +111,10 @@ def test_a_missing_config_file_is_refused_in_one_sentence(tmp_path, capsys):
 
 
 def test_print_config_prints_the_defaults_of_a_kind_as_yaml(tmp_path, capsys):
+    code, out, err = run_cli(["train", "pca", "--print-config"], capsys)
+    assert code == 0 and "\nkind: pca\ndata: digits\n" in out  # one option a line
+    code, out, err = run_cli(["train", "ae", "--hidden", "32,16", "--print-config"], capsys)
+    assert "\nhidden: [32, 16]\n" in out
     config = printed_config(["vae"], capsys)
     assert config["kind"] == "vae" and config["data"] == "digits"
     assert config["latent_dim"] == 16 and config["seed"] == 0  # the command's defaults
@@ -145,3 +149,20 @@ def test_a_python_run_says_which_of_its_settings_its_file_cannot_repeat(tmp_path
     text = (run.path / TRAIN_CONFIG).read_text()
     assert "not repeated by this file: dtype" in text
     assert read_config(run.path / TRAIN_CONFIG)["latent_dim"] == 3
+
+
+def test_a_mixed_table_run_repeats_from_its_file_with_its_column_types(tmp_path, capsys):
+    rows = [f"{i / 60:.3f},{'xyz'[i % 3]},{'' if i % 7 == 0 else i % 10}" for i in range(60)]
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,c\n" + "\n".join(rows) + "\n")
+    args = ["--epochs", "1", "--hidden", "4", "-d", "2", "--quiet", "--column-type", "c=count"]
+    code, first, err = run_cli(
+        ["train", "ae", "--data", table, "--out", tmp_path / "r", *args], capsys
+    )
+    assert code == 0, err
+    assert read_config(tmp_path / "r" / TRAIN_CONFIG)["column_type"] == {"c": "count"}
+    again = ["train", "--config", tmp_path / "r" / TRAIN_CONFIG, "--out", tmp_path / "r2"]
+    code, second, err = run_cli(again, capsys)
+    assert code == 0, err
+    assert json.loads(second) == json.loads(first)
+    assert "most frequent level (`majority_accuracy`)" in (tmp_path / "r" / "README.md").read_text()

@@ -18,6 +18,7 @@ import yaml
 
 from aekit.data.sources import DATASETS, DataBundle
 from aekit.models.estimator import AutoencoderEstimator
+from aekit.runs.config import config_yaml
 
 # the unit of each evaluation metric (a name ending in _nats is in nats per example)
 UNITS = {
@@ -126,7 +127,7 @@ def model_card(
         "- Options (the run's `train.yaml`; `null`: the kind's default):",
         "",
         "```yaml",
-        yaml.safe_dump(config, sort_keys=False, default_flow_style=None).rstrip(),
+        config_yaml(config).rstrip(),
         "```",
         "",
     ]
@@ -139,13 +140,24 @@ def model_card(
 
 
 def _metrics_section(metrics: dict[str, Any], history: list[dict[str, Any]] | None) -> list[str]:
+    if "pca_mse" in metrics:
+        reference = (
+            "`pca_mse` is the reference: PCA with the same code size d, fitted on the "
+            "training split; `eckart_young_bound_mse` is the least error any rank-d linear "
+            "reconstruction can have."
+        )
+    elif "columns" in metrics:
+        reference = (
+            "Each column's reference is the training split's mean (`mean_mse`) or its most "
+            "frequent level (`majority_accuracy`)."
+        )
+    else:  # a code as large as the data: no linear code of its size loses anything
+        reference = "No PCA reference: the code is not smaller than the data's rank."
     lines = [
         "## Evaluation",
         "",
         f"On the {metrics.get('split', 'test')} split ({metrics.get('n')} examples), "
-        "as `aekit evaluate` prints them. `pca_mse` is the reference: PCA with the same "
-        "code size d, fitted on the training split; `eckart_young_bound_mse` is the least "
-        "error any rank-d linear reconstruction can have.",
+        f"as `aekit evaluate` prints them. {reference}",
         "",
         "| metric | value | unit | what |",
         "| --- | --- | --- | --- |",

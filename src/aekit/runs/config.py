@@ -94,13 +94,22 @@ def left_out(params: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
     return sorted(n for n in NO_OPTION & set(params) if params[n] != defaults.get(n))
 
 
+class _Dumper(yaml.SafeDumper):
+    """YAML in blocks, but a list on one line (``hidden: [512, 256]``)."""
+
+
+_Dumper.add_representer(
+    list, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, True)
+)
+
+
 def config_yaml(config: dict[str, Any], *, not_repeated: list[str] = ()) -> str:
     """``config`` as the text of a YAML file, with a comment naming what it leaves out."""
     head = "# aekit train --config FILE: the options of the run (null: the kind's default)\n"
     if not_repeated:
         head += f"# set from Python and not repeated by this file: {', '.join(not_repeated)}\n"
-    return head + yaml.safe_dump(
-        config, sort_keys=False, allow_unicode=True, default_flow_style=None
+    return head + yaml.dump(
+        config, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
     )
 
 
