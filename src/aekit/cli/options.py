@@ -2,7 +2,7 @@
 ``aekit train`` become estimator parameters.
 
 Choices come from the library's own constants; a model option is the estimator
-parameter of the same name unless :data:`RENAMED` says otherwise.
+parameter of the same name unless :data:`aekit.runs.config.RENAMED` says otherwise.
 """
 
 from __future__ import annotations
@@ -26,13 +26,10 @@ from aekit.errors import DataError
 from aekit.models.neural_params import STARTS
 from aekit.models.outliers import check_contamination
 from aekit.models.registry import ESTIMATORS, estimator_class
+from aekit.runs.config import DATA_FIELDS, renamed
 from aekit.training.loop import SCHEDULES
 from aekit.training.threads import default_threads
 
-# options whose estimator parameter has another name; every other model option is
-# the parameter of the same name (PCA calls the code size n_components)
-RENAMED = {"seed": "random_state", "kl_warmup": "kl_warmup_epochs"}
-PCA_RENAMED = {**RENAMED, "latent_dim": "n_components"}
 MODEL_PARAMETERS = frozenset(p for cls in ESTIMATORS.values() for p in cls().get_params())
 
 
@@ -251,7 +248,7 @@ def show_model_defaults(command: click.Command) -> None:
         by_value: dict[str, list[str]] = {}
         for kind, cls in ESTIMATORS.items():
             params = cls().get_params()
-            name = (PCA_RENAMED if kind == "pca" else RENAMED).get(param.name, param.name)
+            name = renamed(kind).get(param.name, param.name)
             if name in params:
                 value = params[name]
                 shown = NONE_MEANS.get(name, "none") if value is None else str(value)
@@ -266,11 +263,11 @@ def model_params(ctx: click.Context, kind: str, opts: dict[str, Any]) -> dict[st
     """The estimator parameters among ``opts``; an option set explicitly for a kind
     it does not apply to is an error."""
     accepted = estimator_class(kind)().get_params()
-    renamed = PCA_RENAMED if kind == "pca" else RENAMED
+    renames = renamed(kind)
     params: dict[str, Any] = {}
     for option, value in opts.items():
-        name = renamed.get(option, option)
-        if value is None or (name not in MODEL_PARAMETERS and option not in renamed):
+        name = renames.get(option, option)
+        if value is None or (name not in MODEL_PARAMETERS and option not in renames):
             continue
         if name not in accepted:
             if ctx.get_parameter_source(option) != click.core.ParameterSource.DEFAULT:
@@ -282,19 +279,6 @@ def model_params(ctx: click.Context, kind: str, opts: dict[str, Any]) -> dict[st
     if "verbose" in accepted:
         params["verbose"] = not opts["quiet"]
     return params
-
-
-# the options of ``aekit train`` that say which data, and their fields in ``run.json``
-DATA_FIELDS = {
-    "data": "source",
-    "data_dir": "data_dir",
-    "val_fraction": "val_fraction",
-    "test_fraction": "test_fraction",
-    "split_seed": "split_seed",
-    "image_size": "image_size",
-    "channels": "channels",
-    "label_column": "label_column",
-}
 
 
 def resumed(
@@ -309,14 +293,14 @@ def resumed(
     :func:`aekit.runs.folder.read_run` reads it). Options given again are kept, so
     that one that differs is refused by the resume check, as it should be: a run that
     continues with other settings is neither the old run nor a new one."""
-    renamed = PCA_RENAMED if kind == "pca" else RENAMED
+    renames = renamed(kind)
     given = {
         name
         for name in opts
         if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
     }
     _, spec, saved_params = saved
-    given_params = {renamed.get(option, option) for option in given}
+    given_params = {renames.get(option, option) for option in given}
     params = {
         **{k: _tuples(v) for k, v in saved_params.items() if k not in given_params},
         **{k: v for k, v in params.items() if k in given_params or k not in saved_params},

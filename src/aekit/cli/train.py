@@ -22,7 +22,8 @@ from aekit.cli.options import (
 )
 from aekit.core.tables import COLUMN_KINDS
 from aekit.models.registry import KINDS, estimator_class
-from aekit.runs.api import default_run_folder, train_run
+from aekit.runs.api import default_run_folder, train_config, train_run
+from aekit.runs.config import config_yaml, read_config
 from aekit.runs.folder import RUN_FILE, read_run
 from aekit.training.loop import PRECISIONS
 
@@ -42,8 +43,60 @@ def _parse_column_types(ctx, param, values: tuple[str, ...]) -> dict[str, str] |
     return types
 
 
+# a config file's keys that name a parameter by another word than its option
+CONFIG_KEYS = {"compile": "compile_"}
+NOT_IN_CONFIG = ("config", "print_config")
+
+
+def _read_config(ctx: click.Context, param, path: str | None) -> str | None:
+    """Read ``--config FILE`` before the other options: its values become their
+    defaults (``ctx.default_map``), so that options on the command line win."""
+    if path is None:
+        return None
+    params = {p.name: p for p in ctx.command.params if p.name not in NOT_IN_CONFIG}
+    defaults = {}
+    for key, value in read_config(path).items():
+        name = key.replace("-", "_")
+        name = CONFIG_KEYS.get(name, name)
+        if name not in params:
+            raise click.UsageError(
+                f"{path}: unknown key {key!r}; the keys are the options of aekit train "
+                "(see aekit train --help)."
+            )
+        if value is not None:
+            defaults[name] = _as_option_value(params[name], value)
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return path
+
+
+def _as_option_value(param: click.Parameter, value: Any) -> Any:
+    """A YAML value as the option would read it from the command line."""
+    if param.multiple:  # --column-type: a mapping of columns to kinds
+        items = value.items() if isinstance(value, dict) else None
+        return [f"{k}={v}" for k, v in items] if items is not None else value
+    if isinstance(value, list):  # --hidden 512,256 and --image-size H,W
+        return ",".join(str(v) for v in value)
+    if isinstance(param.type, click.Choice) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 @click.command(cls=AekitCommand)
 @click.argument("kind", type=click.Choice(KINDS))
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    is_eager=True,
+    expose_value=False,
+    callback=_read_config,
+    help="A YAML file of options (keys: the option names, e.g. latent_dim: 8); options "
+    "given on the command line win. Every run saves its own as OUT/train.yaml.",
+)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    help="Print the options this command would train with, as YAML, and train nothing.",
+)
 @click.option(
     "--data",
     default="digits",
@@ -97,12 +150,26 @@ def _parse_column_types(ctx, param, values: tuple[str, ...]) -> dict[str, str] |
 def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     """Train a model of KIND (pca, linear, ae, dae, vae, vqvae) and save it as a run."""
     params = model_params(ctx, kind, opts)
-    if opts["column_type"] is not None:
-        params["column_types"] = opts["column_type"]
     if opts["resume"]:
         opts["out"] = opts["out"] or default_run_folder(kind, opts["data"])
         if (Path(opts["out"]) / RUN_FILE).is_file():
             opts, params = resumed(ctx, kind, opts, params, read_run(opts["out"]))
+    run_options = {
+        "data_dir": opts["data_dir"],
+        "val_fraction": opts["val_fraction"],
+        "test_fraction": opts["test_fraction"],
+        "split_seed": opts["split_seed"] or 0,
+        "image_size": opts["image_size"],
+        "channels": opts["channels"],
+        "label_column": opts["label_column"],
+        "tensorboard": opts["tensorboard"],
+        "compile": opts["compile_"],
+        "precision": opts["precision"],
+        **params,
+    }
+    if opts["print_config"]:
+        click.echo(config_yaml(train_config(kind, opts["data"], **run_options)), nl=False)
+        return
     for flag, used in (
         ("--tensorboard", opts["tensorboard"]),
         ("--compile", opts["compile_"]),
@@ -116,18 +183,8 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
         opts["out"],
         overwrite=opts["overwrite"],
         resume=opts["resume"],
-        data_dir=opts["data_dir"],
-        val_fraction=opts["val_fraction"],
-        test_fraction=opts["test_fraction"],
-        split_seed=opts["split_seed"] or 0,
-        image_size=opts["image_size"],
-        channels=opts["channels"],
-        label_column=opts["label_column"],
-        tensorboard=opts["tensorboard"],
-        compile=opts["compile_"],
-        precision=opts["precision"],
         adaptive_threads=True,  # the command owns its process and its threads
-        **params,
+        **run_options,
     )
     if run.metrics is None:  # a rank other than 0 under torchrun
         return

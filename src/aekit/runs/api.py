@@ -11,7 +11,7 @@ Examples
 >>> with tempfile.TemporaryDirectory() as d:
 ...     run = aekit.train_run("pca", "digits", f"{d}/pca", n_components=4)
 ...     sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
-['config.json', 'model.safetensors', 'run.json']
+['README.md', 'config.json', 'model.safetensors', 'run.json', 'train.yaml']
 >>> run.metrics["mse"] >= run.metrics["eckart_young_bound_mse"]
 True
 """
@@ -29,8 +29,19 @@ from aekit.data.sources import DataSpec
 from aekit.errors import AekitError
 from aekit.models.estimator import AutoencoderEstimator
 from aekit.models.registry import KINDS, estimator_class, load
+from aekit.runs.card import model_card
+from aekit.runs.config import left_out, run_config, write_config
 from aekit.runs.evaluation import evaluate, evaluation_data
-from aekit.runs.folder import TENSORBOARD_DIR, RunWriter, check_resume, write_run
+from aekit.runs.folder import (
+    CARD,
+    TENSORBOARD_DIR,
+    TRAIN_CONFIG,
+    RunWriter,
+    check_resume,
+    write_run,
+)
+from aekit.storage.persistence import MODEL_WEIGHTS
+from aekit.storage.safe_files import atomic_write_bytes, load_tensors
 from aekit.training import distributed
 from aekit.training.callbacks import Callback
 from aekit.training.checkpoint import Checkpointing
@@ -131,27 +142,28 @@ def train_run(
         ``(path, model, metrics)``.
     """
     cls = estimator_class(kind)
-    accepted = cls().get_params()
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise AekitError(
-            f"{', '.join(unknown)} is not a parameter of {cls.__name__}; "
-            f"its parameters are {', '.join(sorted(accepted))}."
-        )
-    model = cls(**options)
+    model = _model(cls, options)
     out = Path(out if out is not None else default_run_folder(kind, data))
-    spec = DataSpec(
-        source=data,
-        data_dir=data_dir,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        split_seed=split_seed,
-        binarize=options.get("binarize") == "dynamic",
-        image_size=image_size,
-        channels=channels,
-        label_column=label_column,
-        as_table=options.get("column_types") is not None,
-    ).anywhere()
+    spec = _data_spec(
+        data,
+        data_dir,
+        val_fraction,
+        test_fraction,
+        split_seed,
+        image_size,
+        channels,
+        label_column,
+        options,
+    )
+    config = run_config(
+        kind,
+        spec,
+        model.get_params(),
+        tensorboard=tensorboard,
+        compile=compile,
+        precision=precision,
+    )
+    not_repeated = left_out(model.get_params(), cls().get_params())
     saved_options = {k: v for k, v in options.items() if k != "verbose"}
     # everything that can be refused is refused here, before the disk is touched
     writer = RunWriter(out, overwrite=overwrite, resume=resume)
@@ -168,7 +180,7 @@ def train_run(
     if tensorboard:
         require_tensorboard()
     bundle = spec.load()
-    if bundle.is_table and "column_types" not in accepted:
+    if bundle.is_table and "column_types" not in model.get_params():
         takers = ", ".join(k for k in KINDS if "column_types" in estimator_class(k)().get_params())
         raise AekitError(
             f"{data} is a mixed table (text or missing cells): train {takers} on it; "
@@ -200,16 +212,113 @@ def train_run(
             )
         else:  # PCA: the validation split sets its outlier threshold
             model.fit(bundle.train.X, X_val=evaluation_data(bundle, "val"))
+        metrics: dict[str, Any] = {}
+
+        def write_final(folder: Path) -> None:
+            """The saved model, its configuration, and its card with its test metrics."""
+            model.save(folder)
+            write_config(folder / TRAIN_CONFIG, config, not_repeated=not_repeated)
+            saved = load(folder)
+            metrics.update(evaluate(saved, bundle, "test", binarized=spec.binarize))
+            tensors, _ = load_tensors(folder / MODEL_WEIGHTS)
+            card = model_card(
+                out.name,
+                config,
+                saved,
+                bundle,
+                metrics,
+                n_weights=sum(t.numel() for t in tensors.values()),
+                history=getattr(model, "history_", None),
+            )
+            atomic_write_bytes(folder / CARD, card.encode("utf-8"))
+
         if main:  # rank 0 alone saves, evaluates and reports
-            writer.commit(model.save)
+            writer.commit(write_final)
     finally:
         if main:
             writer.__exit__(None, None, None)
         distributed.shutdown()
     if not main:
         return TrainedRun(out, None, None)
-    saved = load(out)
-    return TrainedRun(out, saved, evaluate(saved, bundle, "test", binarized=spec.binarize))
+    return TrainedRun(out, load(out), metrics)
+
+
+def train_config(
+    kind: str,
+    data: str = "digits",
+    *,
+    data_dir: str | None = None,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    label_column: str | None = None,
+    tensorboard: bool = False,
+    compile: bool = False,
+    precision: str = "float32",
+    **options: Any,
+) -> dict[str, Any]:
+    """The configuration that :func:`train_run` with these arguments records in the
+    run's ``train.yaml`` (:mod:`aekit.runs.config`), without training anything."""
+    model = _model(estimator_class(kind), options)
+    spec = _data_spec(
+        data,
+        data_dir,
+        val_fraction,
+        test_fraction,
+        split_seed,
+        image_size,
+        channels,
+        label_column,
+        options,
+    )
+    return run_config(
+        kind,
+        spec,
+        model.get_params(),
+        tensorboard=tensorboard,
+        compile=compile,
+        precision=precision,
+    )
+
+
+def _model(cls: type[AutoencoderEstimator], options: dict[str, Any]) -> AutoencoderEstimator:
+    """An unfitted ``cls`` with ``options``; an unknown one is refused."""
+    accepted = cls().get_params()
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise AekitError(
+            f"{', '.join(unknown)} is not a parameter of {cls.__name__}; "
+            f"its parameters are {', '.join(sorted(accepted))}."
+        )
+    return cls(**options)
+
+
+def _data_spec(
+    data: str,
+    data_dir: str | None,
+    val_fraction: float,
+    test_fraction: float,
+    split_seed: int,
+    image_size: tuple[int, int] | None,
+    channels: int | None,
+    label_column: str | None,
+    options: dict[str, Any],
+) -> DataSpec:
+    """How a run finds and splits its data, with paths made absolute."""
+    return DataSpec(
+        source=data,
+        data_dir=data_dir,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+        binarize=options.get("binarize") == "dynamic",
+        image_size=image_size,
+        channels=channels,
+        label_column=label_column,
+        as_table=options.get("column_types") is not None,
+    ).anywhere()
 
 
 def _on_rank_0(write: Callable[[], Any]) -> None:

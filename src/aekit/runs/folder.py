@@ -2,7 +2,9 @@
 
 A run folder holds ``run.json`` (the model kind and the data it was trained
 on), the saved model (``config.json`` + ``model.safetensors``, named and written by
-:mod:`aekit.storage.persistence`), per-epoch ``metrics.json`` and the last
+:mod:`aekit.storage.persistence`), the run's options ``train.yaml``
+(:mod:`aekit.runs.config`) and its model card ``README.md`` (:mod:`aekit.runs.card`),
+per-epoch ``metrics.json`` and the last
 ``checkpoint.safetensors`` (named and written by the training callbacks of
 :mod:`aekit.training.epoch_log` and :mod:`aekit.training.checkpoint`), and the
 figures and report of ``aekit report``, whose names are defined here.
@@ -45,6 +47,8 @@ RUN_FILE = "run.json"
 FIGURES_DIR = "figures"
 REPORT_FILE = "report.html"
 TENSORBOARD_DIR = "tensorboard"
+TRAIN_CONFIG = "train.yaml"  # the run's options (aekit.runs.config)
+CARD = "README.md"  # the run's model card (aekit.runs.card)
 IN_PROGRESS = (RUN_FILE, CHECKPOINT, METRICS, TENSORBOARD_DIR)  # what a resumed run continues
 # the files that make a run: never the output of another command (see check_output)
 RUN_OWN_FILES = (
@@ -55,6 +59,8 @@ RUN_OWN_FILES = (
     METRICS,
     LOCK_FILE,
     TENSORBOARD_DIR,
+    TRAIN_CONFIG,
+    CARD,
 )
 
 

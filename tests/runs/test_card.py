@@ -1,0 +1,91 @@
+"""A run's model card ``README.md``: written with every run, its front matter YAML in
+Hugging Face's model-card keys, its metrics those the run printed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import aekit
+from aekit.cli.main import cli, main
+from aekit.errors import RunFileError
+from aekit.runs.folder import TRAIN_CONFIG, check_output
+
+FAST = ["--epochs", "2", "--hidden", "32", "--latent-dim", "4", "--quiet"]
+
+
+def run_cli(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def ae_run(tmp_path_factory):
+    """One small ae run made by the command line, and the metrics it printed."""
+    folder = tmp_path_factory.mktemp("runs") / "ae"
+    result = CliRunner().invoke(
+        cli, ["train", "ae", "--out", str(folder), *FAST], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    return folder, json.loads(result.stdout)
+
+
+def front_matter(card: str) -> dict:
+    assert card.startswith("---\n")
+    head, _, _ = card[4:].partition("\n---\n")
+    return yaml.safe_load(head)
+
+
+def test_every_run_folder_has_a_model_card_whose_metrics_are_the_runs(ae_run, capsys):
+    folder, metrics = ae_run
+    card = (folder / "README.md").read_text()
+    head = front_matter(card)
+    assert head["library_name"] == "aekit"
+    assert {"autoencoder", "ae"} <= set(head["tags"]) and head["datasets"] == ["digits"]
+    assert {"mse", "pca_mse", "eckart_young_bound_mse"} <= set(head["metrics"])
+    (result,) = head["model-index"][0]["results"]
+    assert result["dataset"]["split"] == "test"
+    for entry in result["metrics"]:
+        assert entry["value"] == metrics[entry["type"]], entry  # exactly the printed ones
+    code, out, _ = run_cli(["evaluate", folder], capsys)
+    evaluated = json.loads(out)
+    assert {e["type"]: e["value"] for e in result["metrics"]} == {
+        k: evaluated[k] for k in head["metrics"]
+    }
+    last = json.loads((folder / "metrics.json").read_text())["history"][-1]
+    shown = {k: v for k, v in last.items() if k != "seconds"}
+    block = card.split("`metrics.json` has every one):\n\n```json\n")[1].split("\n```")[0]
+    assert json.loads(block) == shown
+    for words in [
+        "| mse | ",
+        "squared data units per value",
+        "pca_mse",
+        "## Intended use and limits",
+        "not calibrated for other data",
+        'aekit.load("ae")',
+        "seed` 0, split seed 0",
+        "Linear(in_features=64, out_features=32",
+    ]:
+        assert words in card, words
+
+
+def test_a_vae_card_gives_its_nats(tmp_path):
+    run = aekit.train_run("vae", "digits", tmp_path / "v", latent_dim=2, hidden=(16,), epochs=1)
+    card = (run.path / "README.md").read_text()
+    assert f"| elbo_nats | {run.metrics['elbo_nats']!r} | nats per example |" in card
+    assert "log-densities are in nats per example of `digits`" in card
+
+
+def test_a_pca_card_and_config_are_the_runs_own_files(tmp_path):
+    run = aekit.train_run("pca", "digits", tmp_path / "pca", n_components=4)
+    head = front_matter((run.path / "README.md").read_text())
+    assert {e["type"]: e["value"] for e in head["model-index"][0]["results"][0]["metrics"]} == {
+        k: run.metrics[k] for k in head["metrics"]
+    }
+    for name in ("README.md", TRAIN_CONFIG):
+        with pytest.raises(RunFileError, match="one of the files that make the run"):
+            check_output(run.path / name)
