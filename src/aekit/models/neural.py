@@ -1,11 +1,9 @@
 """The estimator machinery of the neural models: validate, build, fit, transform, save.
 
-:class:`NeuralAutoencoder` turns an estimator's parameters into an
-:class:`~aekit.core.module.AutoencoderModule` and a :class:`~aekit.training.loop.TrainConfig`
-and hands both to the one training loop. A subclass lists its parameters
-(scikit-learn reads them from ``__init__``), their checks (``_constraints``) and
-the parts it composes (``_likelihood``, ``_networks``, ``_module_options``);
-sampling, interpolation and traversals come from
+:class:`NeuralAutoencoder` turns parameters into an :class:`~aekit.core.module.AutoencoderModule`
+and a :class:`~aekit.training.loop.TrainConfig` for the one training loop. A subclass lists
+its parameters, their checks (``_constraints``) and the parts it composes (``_likelihood``,
+``_networks``, ``_module_options``); sampling, interpolation and traversals come from
 :class:`~aekit.models.generation.GenerativeMixin`.
 """
 
@@ -355,21 +353,23 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         *,
         padded: bool = False,
     ) -> np.ndarray:
-        """``fn`` over ``X`` in batches, each moved to the device in turn (bounded device
-        memory); a progress bar on long jobs when ``verbose``. ``padded`` pads the
-        last batch to ``batch_size`` rows: matrix products then round every example
-        alike whatever the batch it comes in (scores invariant to order and subset)."""
+        """``fn`` over ``X`` in batches moved to the device in turn; a progress bar when
+        ``verbose``. ``padded`` pads the last batch to ``batch_size`` rows, so every
+        example is rounded alike whatever its batch (scores invariant to order)."""
         self.module_.eval()
         starts = range(0, len(X), batch_size)
         show = bool(self.verbose) and len(starts) > 4 and live_progress()
-        outs = []
+        out = None  # in place: small outputs kept between large temporaries fragment the heap
         for i in tqdm(starts, disable=not show, leave=False, unit="batch", file=sys.stderr):
             batch = to_device(X[i : i + batch_size], self.device_)
             n = len(batch)
             if padded and n < batch_size:
                 batch = torch.cat([batch, batch.new_zeros((batch_size - n, *batch.shape[1:]))])
-            outs.append(fn(batch)[:n].cpu())
-        return torch.cat(outs).numpy()
+            result = fn(batch)[:n].cpu()
+            if out is None:
+                out = torch.empty((len(X), *result.shape[1:]), dtype=result.dtype)
+            out[i : i + n] = result
+        return out.numpy()
 
     def transform(self, X: Any) -> np.ndarray:
         """Codes of ``X``: the encoder output (for a VAE, the posterior mean).

@@ -87,8 +87,8 @@ def _short_name(source: str) -> str:
 
 def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """The numeric metrics, in the order ``evaluate`` gives them."""
-    return {
-        k: v
+    return {  # as Python numbers: YAML cannot write NumPy's (a float64 is a float too)
+        k: float(v) if isinstance(v, float) else int(v)
         for k, v in metrics.items()
         if isinstance(v, int | float) and not isinstance(v, bool) and k not in NOT_MEASURED
     }
