@@ -116,6 +116,9 @@ MODEL_OPTIONS = options(
     click.option(
         "--pseudo-inputs", type=click.IntRange(min=1), help="VampPrior pseudo-inputs (VAE)."
     ),
+    click.option(
+        "--levels", type=click.IntRange(1, 2), help="Stochastic levels: 2 adds z2 above z1 (VAE)."
+    ),
     click.option("--beta", type=NON_NEGATIVE, help="KL weight (VAE)."),
     click.option("--kl-warmup", type=click.IntRange(min=0), help="KL warm-up epochs (VAE)."),
     click.option("--free-bits", type=NON_NEGATIVE, help="Free bits per dim (VAE)."),
