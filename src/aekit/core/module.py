@@ -8,6 +8,7 @@ model               corruption      head q(z|x)      likelihood p(x|z)    regula
 Autoencoder         —               deterministic    Gaussian (σ = 1)     L1 on codes
 DenoisingAE         Gaussian noise  deterministic    Gaussian (σ = 1)     —
 VAE                 —               Gaussian         any                  KL to p(z)
+VAE, two levels     —               Gaussian         any                  KL, both levels
 VQVAE               —               quantised        any                  commitment
 ==================  ==============  ===============  ===================  ============
 
