@@ -137,7 +137,11 @@ MODEL_OPTIONS = options(
     click.option("--code-l1", type=NON_NEGATIVE, help="L1 penalty on codes."),
     click.option("--codebook-size", type=click.IntRange(min=1), help="Codes K (VQ-VAE)."),
     click.option("--code-dim", type=click.IntRange(min=1), help="Values per code (VQ-VAE)."),
-    click.option("--levels", type=click.IntRange(min=1), help="Residual codebooks (VQ-VAE)."),
+    click.option(
+        "--levels",
+        type=click.IntRange(min=1),
+        help="Residual codebooks (VQ-VAE); stochastic levels, 1 or 2 (VAE).",
+    ),
     click.option("--commitment", type=NON_NEGATIVE, help="Commitment weight β (VQ-VAE)."),
     click.option("--decay", type=FiniteFloat(0, 1), help="Codebook EMA decay (VQ-VAE)."),
     click.option("--restart-threshold", type=NON_NEGATIVE, help="Dead-code share of 1/K (VQ-VAE)."),

@@ -8,6 +8,7 @@ model               corruption      head q(z|x)      likelihood p(x|z)    regula
 Autoencoder         —               deterministic    Gaussian (σ = 1)     L1 on codes
 DenoisingAE         Gaussian noise  deterministic    Gaussian (σ = 1)     —
 VAE                 —               Gaussian         any                  KL to p(z)
+VAE, two levels     —               Gaussian         any                  KL, both levels
 VQVAE               —               quantised        any                  commitment
 ==================  ==============  ===============  ===================  ============
 
@@ -182,13 +183,27 @@ class AutoencoderModule(nn.Module):
     ) -> tuple[CodeDistribution, torch.Tensor]:
         """``q(z|x)`` and the one-sample ELBO of each example, in nats.
 
-        ``eps``: the standard-normal draw of the code (shape (d,), the same for every
-        example: common random numbers, so each example's ELBO depends on it alone);
-        fresh draws when omitted."""
+        ``eps``: the standard-normal draws of the code (shape (:attr:`code_draws`,),
+        the same for every example: common random numbers, so each example's ELBO
+        depends on it alone), the first ``d`` for ``z`` and the rest for a prior with
+        a latent variable of its own (:mod:`aekit.core.hierarchy`); fresh draws when
+        omitted."""
         q = self.encode(x)
-        z = q.rsample() if eps is None else q.reparametrise(eps)
-        log_px, kl = self._elbo_terms(x, q, z, self.decode(z))
+        if eps is None:
+            z = q.rsample()
+            log_px, kl = self._elbo_terms(x, q, z, self.decode(z))
+        else:
+            d = self.head.latent_dim
+            z = q.reparametrise(eps[:d])
+            kl = self.prior.kl(q, z, eps[d:]) if len(eps) > d else self.prior.kl(q, z)
+            log_px = self.likelihood.log_prob(self.decode(z), x)
         return q, log_px - kl.sum(-1)
+
+    @property
+    def code_draws(self) -> int:
+        """Standard-normal draws per example of one ELBO sample: the code's ``d``, and
+        a hierarchical prior's own (``extra_draws``)."""
+        return self.head.latent_dim + getattr(self.prior, "extra_draws", 0)
 
     def _iwae_forward(self, x: torch.Tensor, q: CodeDistribution) -> dict[str, torch.Tensor]:
         """The IWAE bound of Burda et al. (2016) as the loss; the other parts are

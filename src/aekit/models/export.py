@@ -12,7 +12,8 @@ The safetensors file ``aekit save`` writes holds the module's own
 layer: ``head.linear`` for a deterministic code, ``head.mean`` and
 ``head.log_var`` for a VAE), ``decoder.*``, ``likelihood.*`` (a learned σ) and
 ``prior.*`` (a mixture prior's
-components, a VampPrior's ``prior.pseudo_inputs``); beside them ``scale_offset_`` and
+components, a VampPrior's ``prior.pseudo_inputs``, a two-level VAE's
+``prior.conditional.*`` and ``prior.inference.*`` networks); beside them ``scale_offset_`` and
 ``scale_factor_`` (per-feature scaling, ``x_model = (x - offset) / factor``)
 and ``training_codes_``. PCA's holds ``components_``, ``mean_`` and its spectra.
 """

@@ -12,6 +12,7 @@ from torch import nn
 
 from aekit.core.corruption import BINARIZE, DynamicBinarization, UniformDequantization
 from aekit.core.heads import GaussianHead
+from aekit.core.hierarchy import two_level_prior
 from aekit.core.likelihoods import Likelihood, make_likelihood
 from aekit.core.module import OBJECTIVES
 from aekit.core.priors import PRIORS, make_prior
@@ -35,7 +36,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
     Trained by maximising the ELBO ``E_q log p(x|z) − KL(q(z|x) ‖ p(z))`` with the
     reparametrisation ``z = μ + v ⊙ ε`` and the closed-form KL, or the IWAE bound;
     ``prior="mixture"`` learns a Gaussian-mixture p(z) instead, ``prior="vamp"`` a
-    VampPrior.
+    VampPrior; ``levels=2`` adds a second stochastic level.
     Every number it reports is in nats per example with all constants included.
 
     Parameters
@@ -66,6 +67,12 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         Components of the mixture prior.
     pseudo_inputs : int, default=500
         Pseudo-inputs K of the VampPrior.
+    levels : {1, 2}, default=1
+        ``2``: ``z2 ~ N(0, I)``, ``z1 ~ p(z1 | z2)``, ``x ~ p(x | z1)`` with inference
+        ``q(z1 | x) q(z2 | z1)`` (Burda et al.'s two layers; the reason for this variant:
+        :mod:`aekit.core.hierarchy`). ``z1`` has ``latent_dim`` dimensions, ``z2`` half as
+        many, the networks between them two tanh layers of ``max(latent_dim, 32)``; the
+        ELBO's KL, the IWAE bound and ``log p(x)`` are then sampled over both levels.
     beta : float, default=1.0
         Weight of the KL term in the training objective (β-VAE); the reported ELBO
         always uses β = 1.
@@ -116,6 +123,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         "prior": one_of(PRIORS),
         "prior_components": positive(integer=True),
         "pseudo_inputs": positive(integer=True),
+        "levels": one_of((1, 2)),
         "beta": positive(zero=True),
         "kl_warmup_epochs": positive(integer=True, zero=True),
         "free_bits": positive(zero=True),
@@ -135,6 +143,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         prior: str = "standard",
         prior_components: int = 10,
         pseudo_inputs: int = 500,
+        levels: int = 1,
         beta: float = 1.0,
         kl_warmup_epochs: int = 0,
         free_bits: float = 0.0,
@@ -172,6 +181,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         self.prior = prior
         self.prior_components = prior_components
         self.pseudo_inputs = pseudo_inputs
+        self.levels = levels
         self.beta = beta
         self.kl_warmup_epochs = kl_warmup_epochs
         self.free_bits = free_bits
@@ -224,10 +234,12 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
                 "dequantize applies to the Gaussian likelihoods, densities of continuous "
                 "values; the Bernoulli likelihood models the values themselves."
             )
-        if self.prior != "standard" and self.free_bits > 0:
+        if self.levels == 2 and self.prior != "standard":
+            raise ValueError("levels=2 puts N(0, I) on the top level z2; use prior='standard'.")
+        if (self.prior != "standard" or self.levels == 2) and self.free_bits > 0:
             raise ValueError(
                 "free_bits needs the per-dimension KL of the standard prior; "
-                "use prior='standard' or free_bits=0."
+                "use prior='standard', levels=1 or free_bits=0."
             )
 
     @property
@@ -281,7 +293,9 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
                 if self.dequantize
                 else None
             ),
-            "prior": make_prior(self.prior, self.latent_dim, int(K), model_shape),
+            "prior": two_level_prior(self.latent_dim)
+            if self.levels == 2
+            else make_prior(self.prior, self.latent_dim, int(K), model_shape),
         }
 
     # -- evaluation in nats ----------------------------------------------------------
@@ -351,7 +365,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         """The posterior means and the one-sample ELBOs of ``Xt`` (model-shaped), from
         one encoder pass (see :meth:`score_samples`)."""
         rng = torch.Generator().manual_seed(self.seed_ if random_state is None else random_state)
-        eps = torch.randn(self.latent_dim, generator=rng).to(self.device_)
+        eps = torch.randn(self.module_.code_draws, generator=rng).to(self.device_)
 
         def codes_and_elbo(x: torch.Tensor) -> torch.Tensor:
             q, elbo = self.module_.elbo(x, eps)
