@@ -124,10 +124,14 @@ class ConditionalMixin:
     # -- persistence -----------------------------------------------------------------
     def _export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors, fitted = super()._export()
-        fitted["classes_"] = None if self.classes_ is None else self.classes_.tolist()
+        if self.classes_ is not None:
+            fitted["classes_"] = self.classes_.tolist()
+            del fitted["offset_"]  # NaN, which JSON does not hold
         return tensors, fitted
 
     def _restore(self, fitted: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
         classes = fitted.get("classes_")  # models saved before conditions have none
         self.classes_ = None if classes is None else np.asarray(classes)
         super()._restore(fitted, weights)
+        if self.classes_ is not None:
+            self.offset_ = float("nan")  # as fit left it
