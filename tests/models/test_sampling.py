@@ -434,10 +434,10 @@ def test_vae_fit_encodes_its_training_sample_once(monkeypatch):
     rows: list[int] = []
     encode = AutoencoderModule.encode
 
-    def counting(self, x):
+    def counting(self, x, condition=None):
         if not self.training:
             rows.append(len(x))
-        return encode(self, x)
+        return encode(self, x, condition)
 
     monkeypatch.setattr(AutoencoderModule, "encode", counting)
     X = np.random.default_rng(0).random((200, 6), dtype=np.float32)

@@ -65,6 +65,11 @@ class AutoencoderModule(nn.Module):
     prior : nn.Module, optional
         p(z), from :mod:`aekit.core.priors`, which owns its KL term (default: the
         standard normal).
+    n_classes : int, default=0
+        A conditional model's number of classes: the one-hot class ``c`` joins the
+        encoder's features (the head sees ``[h(x), c]``) and the code (the decoder
+        sees ``[z, c]``), so q(z|x, c) and p(x|z, c); the prior stays p(z).
+        Every method then takes ``condition``, the class indices (n,). 0: none.
     """
 
     def __init__(
@@ -82,6 +87,7 @@ class AutoencoderModule(nn.Module):
         objective: str = "elbo",
         iwae_k: int = 1,
         prior: nn.Module | None = None,
+        n_classes: int = 0,
     ) -> None:
         super().__init__()
         self.encoder, self.head, self.decoder, self.likelihood = encoder, head, decoder, likelihood
@@ -92,6 +98,7 @@ class AutoencoderModule(nn.Module):
         self.free_bits = free_bits
         self.objective = objective
         self.iwae_k = iwae_k
+        self.n_classes = n_classes
         self.prior = StandardNormalPrior(head.latent_dim) if prior is None else prior
         if hasattr(self.prior, "attach"):  # a prior made of the encoder's posteriors
             self.prior.attach(self.encode)
@@ -104,7 +111,7 @@ class AutoencoderModule(nn.Module):
         return self.corruption(x, noise_std)
 
     def walk_back(
-        self, x_tilde: torch.Tensor, x: torch.Tensor
+        self, x_tilde: torch.Tensor, x: torch.Tensor, condition: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Walkback (Bengio et al. 2013, §3.4): inputs the chain visits, and their targets.
 
@@ -117,41 +124,55 @@ class AutoencoderModule(nn.Module):
         states = [x_tilde]
         with torch.no_grad():
             for _ in range(self.walkback):
-                states.append(self.corrupt(self.reconstruct(states[-1])))
+                states.append(self.corrupt(self.reconstruct(states[-1], condition)))
         return torch.cat(states), torch.cat([x] * len(states))
 
-    def encode(self, x: torch.Tensor) -> CodeDistribution:
-        return self.head(self.encoder(x))
+    def conditioned(self, h: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        """``[h, one_hot(condition)]`` for a conditional model; ``h`` otherwise."""
+        if not self.n_classes:
+            return h
+        if condition is None:
+            raise ValueError("this model is conditional: pass the condition of every example.")
+        one_hot = nn.functional.one_hot(condition.long(), self.n_classes)
+        return torch.cat([h, one_hot.to(h.dtype)], -1)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> CodeDistribution:
+        return self.head(self.conditioned(self.encoder(x), condition))
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """Decoder output (likelihood parameters) for codes ``z`` of shape (n, d).
 
         Always float32, also under bf16 autocast: the log-likelihood is summed over
         hundreds of values and bf16 would lose it to rounding."""
-        return self.decoder(z).float()
+        return self.decoder(self.conditioned(z, condition)).float()
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """E[x | z = mean code of x]."""
-        return self.likelihood.mean(self.decode(self.encode(x).mean))
+        return self.likelihood.mean(self.decode(self.encode(x, condition).mean, condition))
 
     # -- the objective ---------------------------------------------------------------
-    def forward(self, x: torch.Tensor, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
-        """Loss and its parts for a clean batch ``x``; corruption, resampling and
-        walkback apply in training. ``kl_weight`` (β, or a warm-up's value) weights
-        the KL in ``loss`` only, never in the reported parts."""
+    def forward(
+        self, x: torch.Tensor, kl_weight: float = 1.0, condition: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Loss and its parts for a clean batch ``x`` (of classes ``condition``, for a
+        conditional model); corruption, resampling and walkback apply in training.
+        ``kl_weight`` (β, or a warm-up's value) weights the KL in ``loss`` only,
+        never in the reported parts."""
         if self.training:
             if self.resample is not None:
                 x = self.resample(x)
             x_in = self.corrupt(x)
             if self.walkback > 0:
-                x_in, x = self.walk_back(x_in, x)
+                n_states = self.walkback + 1
+                x_in, x = self.walk_back(x_in, x, condition)
+                condition = None if condition is None else condition.repeat(n_states)
         else:
             x_in = x
-        q = self.encode(x_in)
+        q = self.encode(x_in, condition)
         if self.objective == "iwae" and q.stochastic:
-            return self._iwae_forward(x, q)
+            return self._iwae_forward(x, q, condition)
         z = q.rsample()
-        params = self.decode(z)
+        params = self.decode(z, condition)
         log_px, kl = self._elbo_terms(x, q, z, params)
         parts = {"nll": -log_px.mean()}
         mse = self.likelihood.squared_error(params, x)
@@ -179,7 +200,10 @@ class AutoencoderModule(nn.Module):
         return self.likelihood.log_prob(params, x), kl
 
     def elbo(
-        self, x: torch.Tensor, eps: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        eps: torch.Tensor | None = None,
+        condition: torch.Tensor | None = None,
     ) -> tuple[CodeDistribution, torch.Tensor]:
         """``q(z|x)`` and the one-sample ELBO of each example, in nats.
 
@@ -188,15 +212,15 @@ class AutoencoderModule(nn.Module):
         depends on it alone), the first ``d`` for ``z`` and the rest for a prior with
         a latent variable of its own (:mod:`aekit.core.hierarchy`); fresh draws when
         omitted."""
-        q = self.encode(x)
+        q = self.encode(x, condition)
         if eps is None:
             z = q.rsample()
-            log_px, kl = self._elbo_terms(x, q, z, self.decode(z))
+            log_px, kl = self._elbo_terms(x, q, z, self.decode(z, condition))
         else:
             d = self.head.latent_dim
             z = q.reparametrise(eps[:d])
             kl = self.prior.kl(q, z, eps[d:]) if len(eps) > d else self.prior.kl(q, z)
-            log_px = self.likelihood.log_prob(self.decode(z), x)
+            log_px = self.likelihood.log_prob(self.decode(z, condition), x)
         return q, log_px - kl.sum(-1)
 
     @property
@@ -205,11 +229,13 @@ class AutoencoderModule(nn.Module):
         a hierarchical prior's own (``extra_draws``)."""
         return self.head.latent_dim + getattr(self.prior, "extra_draws", 0)
 
-    def _iwae_forward(self, x: torch.Tensor, q: CodeDistribution) -> dict[str, torch.Tensor]:
+    def _iwae_forward(
+        self, x: torch.Tensor, q: CodeDistribution, condition: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """The IWAE bound of Burda et al. (2016) as the loss; the other parts are
         those of the ELBO, averaged over the same ``iwae_k`` samples."""
         z = q.rsample(self.iwae_k)  # (k, n, d)
-        params = self.decode(z.flatten(0, 1))
+        params = self.decode(z.flatten(0, 1), _repeated(condition, self.iwae_k))
         log_px = self.likelihood.log_prob_samples(params, x, self.iwae_k)
         kl = q.log_prob(z) - self.prior.log_prob(z)  # (k, n)
         log_w = log_px - kl
@@ -221,8 +247,16 @@ class AutoencoderModule(nn.Module):
             parts["mse"] = mse
         return {**parts, "loss": -bound.mean()}
 
-    def log_weights(self, x: torch.Tensor, q: CodeDistribution, k: int) -> torch.Tensor:
+    def log_weights(
+        self, x: torch.Tensor, q: CodeDistribution, k: int, condition: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``log p(x, z_k) − log q(z_k | x)`` for ``k`` samples: shape (k, n)."""
         z = q.rsample(k)  # (k, n, d)
-        log_px = self.likelihood.log_prob_samples(self.decode(z.flatten(0, 1)), x, k)
+        params = self.decode(z.flatten(0, 1), _repeated(condition, k))
+        log_px = self.likelihood.log_prob_samples(params, x, k)
         return log_px + self.prior.log_prob(z) - q.log_prob(z)
+
+
+def _repeated(condition: torch.Tensor | None, k: int) -> torch.Tensor | None:
+    """The classes of ``k`` stacked copies of a batch, as ``z.flatten(0, 1)`` orders them."""
+    return None if condition is None else condition.repeat(k)

@@ -25,7 +25,7 @@ from aekit.models.neural import NeuralAutoencoder
 from aekit.models.neural_params import COMMON_CONSTRAINTS, DEEP_CONSTRAINTS, given
 from aekit.models.pca import PCA
 from aekit.training.loop import TrainConfig
-from aekit.validation import Check, one_of, positive
+from aekit.validation import Check, flag, one_of, positive
 
 
 class Autoencoder(TableMixin, NeuralAutoencoder, kind="ae"):
@@ -117,6 +117,10 @@ class Autoencoder(TableMixin, NeuralAutoencoder, kind="ae"):
         (:mod:`aekit.data.tables`). A DataFrame with a text column or a missing cell
         (or with ``column_types``) is a mixed table: a likelihood per column, missing
         cells left out of it, DataFrames out (:mod:`aekit.models.mixed_tables`).
+    conditional : bool, default=False
+        ``fit(X, y)`` learns a model of ``X`` given the class ``y`` of each
+        example, fed one-hot to encoder and decoder (:mod:`aekit.models.conditions`);
+        ``sample``, ``transform``, ``inverse_transform`` and the paths then take ``y=``.
 
     Attributes
     ----------
@@ -166,6 +170,7 @@ class Autoencoder(TableMixin, NeuralAutoencoder, kind="ae"):
         verbose: bool = False,
         contamination: str | float = "auto",
         column_types: dict[str, str] | None = None,
+        conditional: bool = False,
     ) -> None:
         self.latent_dim = latent_dim
         self.architecture = architecture
@@ -194,9 +199,11 @@ class Autoencoder(TableMixin, NeuralAutoencoder, kind="ae"):
         self.verbose = verbose
         self.contamination = contamination
         self.column_types = column_types
+        self.conditional = conditional
 
     _constraints: ClassVar[dict[str, Check]] = {
         **DEEP_CONSTRAINTS,
+        "conditional": flag,
         "code_l1": positive(zero=True),
         "noise_std": positive(zero=True),
         "walkback": positive(integer=True, zero=True),

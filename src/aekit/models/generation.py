@@ -115,6 +115,7 @@ class GenerativeMixin:
         random_state: int | None = None,
         mean: bool = True,
         temperature: float = 1.0,
+        y: Any = None,
     ) -> np.ndarray:
         """Draw ``n`` new examples, in the input's shape.
 
@@ -141,6 +142,9 @@ class GenerativeMixin:
             reduced-temperature sampling of Kingma & Dhariwal (2018); for a VAE
             whose codes cluster it moves draws towards the gaps between the
             clusters (BENCHMARKS.md, "Sample quality").
+        y : class or array-like of shape (n,), optional
+            A conditional model's class of the draws (one for all, or one each);
+            the codes are drawn as without it and decoded at ``y``.
 
         Returns
         -------
@@ -160,6 +164,7 @@ class GenerativeMixin:
         method = self.default_sample_method if method is None else method
         check_choice(method, "method", SAMPLE_METHODS)
         check_positive(temperature, "temperature", allow_zero=True)
+        classes = self._classes_of(y, n)
         if method == "chain":
             if temperature != 1.0:
                 raise ValueError("temperature applies to code draws, not to the chain sampler.")
@@ -172,7 +177,8 @@ class GenerativeMixin:
             z = torch.from_numpy(z.astype(np.float32))
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(seed)
-            return self._decode(z.to(self.device_), mean).reshape(n, *self.input_shape_)
+            decoded = self._decode(z.to(self.device_), mean, classes)
+            return decoded.reshape(n, *self.input_shape_)
 
     @torch.no_grad()
     def sample_chain(
@@ -261,19 +267,23 @@ class GenerativeMixin:
         return self._unscaled(x.cpu().numpy()).reshape(n, *self.input_shape_)
 
     # -- paths in code space ---------------------------------------------------------
-    def _codes_of(self, X: Any) -> tuple[np.ndarray, bool]:
-        """Codes of one example (shape ``input_shape_``) or of a batch; and whether it was one."""
+    def _codes_of(self, X: Any, y: Any = None) -> tuple[np.ndarray, bool]:
+        """Codes of one example (shape ``input_shape_``) or of a batch (of classes
+        ``y``, for a conditional model); and whether it was one."""
         X = np.asarray(X)
         single = X.shape == tuple(self.input_shape_)
-        return self.transform(X[None] if single else X), single
+        return self.transform(X[None] if single else X, **_at(y)), single
 
-    def _decode_paths(self, codes: np.ndarray) -> np.ndarray:
-        """Decode codes of shape (rows, steps, d) to (rows, steps, *input_shape)."""
+    def _decode_paths(self, codes: np.ndarray, y: Any = None) -> np.ndarray:
+        """Decode codes of shape (rows, steps, d) to (rows, steps, *input_shape), at
+        classes ``y`` (one, or one per row) for a conditional model."""
         flat = codes.astype(np.float32).reshape(-1, self.code_width)
-        return self.inverse_transform(flat).reshape(*codes.shape[:2], *self.input_shape_)
+        if y is not None and np.ndim(y) == 1:  # one class per row: for each of its steps
+            y = np.repeat(np.asarray(y), codes.shape[1])
+        return self.inverse_transform(flat, **_at(y)).reshape(*codes.shape[:2], *self.input_shape_)
 
     def interpolate(
-        self, X_a: Any, X_b: Any, n_steps: int = 10, *, method: str = "linear"
+        self, X_a: Any, X_b: Any, n_steps: int = 10, *, method: str = "linear", y: Any = None
     ) -> np.ndarray:
         """Decode the path between the codes of ``X_a`` and ``X_b`` (ends included).
 
@@ -286,6 +296,9 @@ class GenerativeMixin:
             See :func:`aekit.models.code_paths.interpolate_codes`; spherical suits draws of
             the prior. To interpolate between codes directly, decode
             ``interpolate_codes(z0, z1, n)`` with :meth:`inverse_transform`.
+        y : class or array-like, optional
+            A conditional model's fixed class of the path (one for all, or one per
+            pair): the ends are encoded and the path decoded at it.
 
         Returns
         -------
@@ -293,13 +306,13 @@ class GenerativeMixin:
         """
         check_choice(method, "method", INTERPOLATIONS)
         check_positive(n_steps, "n_steps", integer=True)
-        za, single = self._codes_of(X_a)
-        zb, _ = self._codes_of(X_b)
+        za, single = self._codes_of(X_a, y)
+        zb, _ = self._codes_of(X_b, y)
         if za.shape != zb.shape:
             raise ValueError(
                 f"X_a and X_b must hold as many examples; got {len(za)} and {len(zb)}."
             )
-        out = self._decode_paths(interpolate_codes(za, zb, n_steps, method))
+        out = self._decode_paths(interpolate_codes(za, zb, n_steps, method), y)
         return out[0] if single else out
 
     def interpolate_prior(
@@ -309,9 +322,11 @@ class GenerativeMixin:
         *,
         method: str | None = None,
         random_state: int | None = None,
+        y: Any = None,
     ) -> np.ndarray:
         """Decode paths between pairs of draws of the model's prior p(z) (a VAE's
-        N(0, I), its learned mixture or its VampPrior).
+        N(0, I), its learned mixture or its VampPrior), at the class ``y`` (one, or
+        one per pair) for a conditional model.
 
         Parameters
         ----------
@@ -334,7 +349,7 @@ class GenerativeMixin:
         generator = torch.Generator().manual_seed(_seed(random_state))
         draws = self.module_.prior.sample(2 * n_pairs, generator).numpy()
         z = draws.reshape(2, n_pairs, self.code_width)
-        return self._decode_paths(interpolate_codes(z[0], z[1], n_steps, method))
+        return self._decode_paths(interpolate_codes(z[0], z[1], n_steps, method), y)
 
     def traverse(
         self,
@@ -343,8 +358,10 @@ class GenerativeMixin:
         dims: Any = None,
         n_steps: int = 7,
         span: float = 3.0,
+        y: Any = None,
     ) -> np.ndarray:
-        """Latent traversals: decode codes that move one dimension at a time.
+        """Latent traversals: decode codes that move one dimension at a time (at the
+        class ``y``, for a conditional model; ``X`` is encoded at it too).
 
         Dimension ``j`` goes from ``c_j − span·s_j`` to ``c_j + span·s_j`` with the
         others held at ``c``. ``c`` is the code of the example ``X``, or (without
@@ -368,17 +385,23 @@ class GenerativeMixin:
             gauss = self._density("gaussian")
             center, scale = gauss.mean, np.sqrt(np.diag(gauss.covariance))
         if X is not None:
-            z, single = self._codes_of(X)
+            z, single = self._codes_of(X, y)
             if not single:
                 raise ValueError("traverse takes one example X (shape input_shape_).")
             center = z[0].astype(np.float64)
-        return self._decode_paths(traversal_codes(center, scale, dims, n_steps, span))
+        return self._decode_paths(traversal_codes(center, scale, dims, n_steps, span), y)
 
     @property
     def centred_on_prior(self) -> bool:
         """Whether traversals centre on the prior N(0, I) (a VAE with the standard
         prior) rather than on the training codes."""
         return self.has_prior and self.module_.prior.standard_normal
+
+
+def _at(y: Any) -> dict[str, Any]:
+    """``transform``'s and ``inverse_transform``'s ``y``, where one is given: models
+    that are never conditional (VQVAE, mixed tables) do not take it."""
+    return {} if y is None else {"y": y}
 
 
 def _seed(random_state: int | None) -> int:

@@ -162,8 +162,8 @@ class TableMixin:
 
         return self._as_frame(self._batched(run, Xt), getattr(X, "index", None))
 
-    def inverse_transform(self, Z: Any) -> Any:
-        out = super().inverse_transform(Z)
+    def inverse_transform(self, Z: Any, y: Any = None) -> Any:
+        out = super().inverse_transform(Z, y=y)
         return out if self._table is None else self._as_frame(out)
 
     def sample(self, n: int, **options: Any) -> Any:

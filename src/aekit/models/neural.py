@@ -25,13 +25,14 @@ from tqdm.auto import tqdm
 
 from aekit.core.heads import DeterministicHead
 from aekit.core.likelihoods import Likelihood, make_likelihood
-from aekit.core.linear_path import start_at_pca, with_linear_path
+from aekit.core.linear_path import with_linear_path
 from aekit.core.module import AutoencoderModule
 from aekit.core.networks import DEFAULT_HIDDEN, build_networks
 from aekit.core.scaling import FeatureScaling
 from aekit.core.user_networks import user_networks
 from aekit.errors import DataError
 from aekit.models.code_densities import densities_from_dict, densities_to_dict
+from aekit.models.conditions import ConditionalMixin
 from aekit.models.estimator import AutoencoderEstimator, check_scaling, shape_of, training_sample
 from aekit.models.generation import GenerativeMixin
 from aekit.models.neural_params import (
@@ -44,7 +45,7 @@ from aekit.models.neural_params import (
     sized_epochs,
 )
 from aekit.models.outliers import hold_out
-from aekit.models.pca_solvers import covariance_eigh, flip_signs
+from aekit.models.pca_start import start_module_at_pca
 from aekit.models.plain_modules import NeuralDecoder, NeuralEncoder, on_cpu
 from aekit.training.callbacks import Callback
 from aekit.training.device import flush_denormals, resolve_device, to_device
@@ -54,7 +55,7 @@ from aekit.training.threads import thread_limit
 from aekit.validation import Check, check_choice, check_data, check_positive, validate_params
 
 
-class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
+class NeuralAutoencoder(ConditionalMixin, GenerativeMixin, AutoencoderEstimator):
     """Shared machinery of :class:`Autoencoder`, :class:`DenoisingAutoencoder`,
     :class:`VAE` and :class:`LinearAutoencoder`. Not used directly."""
 
@@ -76,15 +77,10 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
                 self.encoder, self.decoder, model_shape, self.latent_dim, params_per_value
             )
         hidden = DEFAULT_HIDDEN[self.architecture] if self.hidden is None else self.hidden
-        return build_networks(
-            self.architecture,
-            model_shape,
-            self.latent_dim,
-            tuple(int(h) for h in hidden),
-            self.activation,
-            self.norm,
-            params_per_value,
-        )
+        return build_networks(  # a conditional decoder's input: the code and the one-hot class
+            self.architecture, model_shape, self.latent_dim + self.n_classes_,
+            tuple(int(h) for h in hidden), self.activation, self.norm, params_per_value,
+        )  # fmt: skip
 
     def _scaling(self) -> str:
         """The scaling of the features to fit (one of :data:`aekit.core.scaling.SCALINGS`)."""
@@ -101,7 +97,8 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         own_networks = self.encoder is None and self.decoder is None
         gaussian = self._likelihood().support == "real"
         deep = self.architecture != "linear"
-        return "pca" if own_networks and gaussian and deep else "random"
+        conditional = self.n_classes_ > 0  # PCA's start knows no classes
+        return "pca" if own_networks and gaussian and deep and not conditional else "random"
 
     def _module_options(self, model_shape: tuple[int, ...]) -> dict[str, Any]:  # noqa: ARG002
         """Keyword arguments for :class:`AutoencoderModule` beyond the networks."""
@@ -148,9 +145,11 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             encoder, decoder = with_linear_path(
                 encoder, decoder, model_shape, self.latent_dim, likelihood.params_per_value
             )
-        head = self._head(encoder.out_features, self.latent_dim)
+        head = self._head(encoder.out_features + self.n_classes_, self.latent_dim)
         options = self._module_options(model_shape)
-        return AutoencoderModule(encoder, head, decoder, likelihood, **options)
+        return AutoencoderModule(
+            encoder, head, decoder, likelihood, n_classes=self.n_classes_, **options
+        )
 
     def check_fit(self, n_samples: int, input_shape: tuple[int, ...]) -> None:
         """Refuse before any work what ``fit`` would refuse: bad parameters, a device
@@ -182,7 +181,9 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         ----------
         X : array-like of shape (n, D), (n, H, W) or (n, C, H, W)
             Training data.
-        y : ignored
+        y : array-like of shape (n,), optional
+            Each example's class, for a model with ``conditional=True``
+            (:mod:`aekit.models.conditions`); ignored otherwise.
         X_val : array-like, optional
             Validation data, evaluated every epoch. They set ``offset_`` (the outlier
             threshold, from examples the model did not train on) and stop training
@@ -211,6 +212,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         check_choice(precision, "precision", PRECISIONS)
         self._feature_names(X, reset=True)
         X = X_all = check_data(X, min_samples=2)
+        classes = self._fit_classes(y, len(X), X_val)  # None unless conditional
         self.check_fit(len(X), tuple(X.shape[1:]))
         self.seed_ = (
             int(self.random_state) if self.random_state is not None else secrets.randbelow(2**31)
@@ -231,6 +233,7 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         else:
             X, X_val = hold_out(X, self.validation_fraction, self.seed_)
             X_val = None if X_val is None else self._as_evaluated(X_val)
+        classes, val_classes = self._split_classes(classes, X_val is not None)
         if X_val is None and config.early_stopping:
             raise ValueError(
                 "early_stopping watches validation data: pass X_val, or a "
@@ -255,30 +258,19 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             self.module_ = self.build_module(self.input_shape_, self.start_)
             self.module_.prior.start_from(X_train_t)  # a VampPrior's pseudo-inputs
             if self.start_ == "pca":  # the PCA users compare with: of all of X (or 2000 rows)
-                self._start_at_pca(training_sample(X_all, self.seed_, START_SAMPLE))
+                sample = training_sample(X_all, self.seed_, START_SAMPLE)
+                start_module_at_pca(self.module_, self._scaled(sample), self.latent_dim)
             self.module_.to(self.device_)
             trainer = Trainer(self.module_, config, self.device_, callbacks)
-            self.history_ = trainer.fit(X_train_t, X_val_t)
+            train = self._with_classes(X_train_t, classes)
+            self.history_ = trainer.fit(train, self._with_classes(X_val_t, val_classes))
         self.module_.eval()
         held_out = None if X_val is None else training_sample(X_val, self.seed_)
+        if self.classes_ is not None:
+            return self._summarise_conditional(X_all, y)
         self._summarise_training(training_sample(X_all, self.seed_), held_out)
         self._check_convergence(X)
         return self
-
-    def _start_at_pca(self, sample: np.ndarray) -> None:
-        """Set the linear path to PCA's solution on the training ``sample`` in the
-        model's units (:func:`aekit.core.linear_path.start_at_pca`)."""
-        scaled = self._scaled(sample).reshape(len(sample), -1)
-        n, D = scaled.shape
-        k = min(self.latent_dim, n, D)  # past k, code dimensions start at 0
-        sums = scaled.sum(axis=0, dtype=np.float64)  # PCA's solver alone: no threshold
-        mean, values, axes = covariance_eigh(scaled, sums, k, torch.device("cpu"), torch.float32)
-        values = values.numpy()
-        noise = float(values[k : min(n, D)].mean()) if min(n, D) > k else 0.0
-        module = self.module_
-        axes = flip_signs(axes).numpy()  # PCA's sign convention: the same start as aekit.PCA
-        start_at_pca(module.encoder, module.head, module.decoder, mean.numpy(), axes,
-                     values[:k], noise)  # fmt: skip
 
     def _check_convergence(self, trained: np.ndarray) -> None:
         """After training, on the rows ``X`` trained on: nothing here."""
@@ -352,10 +344,12 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
         batch_size: int = 1024,
         *,
         padded: bool = False,
+        classes: torch.Tensor | None = None,
     ) -> np.ndarray:
-        """``fn`` over ``X`` in batches moved to the device in turn; a progress bar when
-        ``verbose``. ``padded`` pads the last batch to ``batch_size`` rows, so every
-        example is rounded alike whatever its batch (scores invariant to order)."""
+        """``fn`` over ``X`` in batches moved to the device in turn (``fn(batch, classes)``
+        with the rows' ``classes``, when given); a progress bar when ``verbose``.
+        ``padded`` pads the last batch to ``batch_size`` rows, so every example is
+        rounded alike whatever its batch (scores invariant to order)."""
         self.module_.eval()
         starts = range(0, len(X), batch_size)
         show = bool(self.verbose) and len(starts) > 4 and live_progress()
@@ -365,44 +359,50 @@ class NeuralAutoencoder(GenerativeMixin, AutoencoderEstimator):
             n = len(batch)
             if padded and n < batch_size:
                 batch = torch.cat([batch, batch.new_zeros((batch_size - n, *batch.shape[1:]))])
-            result = fn(batch)[:n].cpu()
+            given = () if classes is None else (classes[i : i + n],)
+            result = fn(batch, *given)[:n].cpu()
             if out is None:
                 out = torch.empty((len(X), *result.shape[1:]), dtype=result.dtype)
             out[i : i + n] = result
         return out.numpy()
 
-    def transform(self, X: Any) -> np.ndarray:
-        """Codes of ``X``: the encoder output (for a VAE, the posterior mean).
+    def transform(self, X: Any, y: Any = None) -> np.ndarray:
+        """Codes of ``X`` (of classes ``y``): the encoder output (for a VAE, the posterior mean).
 
         Returns
         -------
         ndarray of shape (n, latent_dim), float32
         """
-        return self._encode(self._check_X(X))
+        Xt = self._check_X(X)
+        return self._encode(Xt, self._classes_of(y, len(Xt)))
 
-    def _encode(self, Xt: torch.Tensor) -> np.ndarray:
-        """Codes of the model-shaped tensor ``Xt``."""
-        return self._batched(lambda xb: self.module_.encode(xb).mean, Xt)
+    def _encode(self, Xt: torch.Tensor, classes: torch.Tensor | None = None) -> np.ndarray:
+        """Codes of the model-shaped tensor ``Xt`` (of ``classes``)."""
+        return self._batched(lambda xb, *c: self.module_.encode(xb, *c).mean, Xt, classes=classes)
 
-    def inverse_transform(self, Z: Any) -> np.ndarray:
-        """Decode codes ``Z`` to the mean reconstruction, in the input's shape."""
+    def inverse_transform(self, Z: Any, y: Any = None) -> np.ndarray:
+        """Decode codes ``Z`` (at classes ``y``, for a conditional model) to the mean
+        reconstruction, in the input's shape."""
         check_is_fitted(self, "module_")
         Z = check_data(Z, what="Z")
         if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
             raise DataError(
                 f"Z must have shape (n, {self.latent_dim}), but it has shape {Z.shape}."
             )
-        return self._decode(torch.from_numpy(Z)).reshape(len(Z), *self.input_shape_)
+        decoded = self._decode(torch.from_numpy(Z), classes=self._classes_of(y, len(Z)))
+        return decoded.reshape(len(Z), *self.input_shape_)
 
-    def _decode(self, z: torch.Tensor, mean: bool = True) -> np.ndarray:
-        """Decode codes ``z``: the mean of p(x|z), or a draw of it."""
+    def _decode(
+        self, z: torch.Tensor, mean: bool = True, classes: torch.Tensor | None = None
+    ) -> np.ndarray:
+        """Decode codes ``z`` (at ``classes``): the mean of p(x|z), or a draw of it."""
         lik = self.module_.likelihood
 
-        def run(zb: torch.Tensor) -> torch.Tensor:
-            params = self.module_.decode(zb)
+        def run(zb: torch.Tensor, *c: torch.Tensor) -> torch.Tensor:
+            params = self.module_.decode(zb, *c)
             return lik.mean(params) if mean else lik.sample(params)
 
-        return self._unscaled(self._batched(run, z))
+        return self._unscaled(self._batched(run, z, classes=classes))
 
     def reconstruction_errors(self, X: Any) -> np.ndarray:
         """The mean squared error per value of each example's reconstruction, in the

@@ -101,7 +101,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         Jacobian, so they are densities of the data in the user's units.
     architecture, hidden, activation, norm, encoder, decoder, epochs, batch_size, lr, weight_decay,
     lr_schedule, grad_clip, early_stopping, validation_fraction, start, device, n_threads,
-    random_state, verbose, contamination, column_types
+    random_state, verbose, contamination, column_types, conditional
         As in :class:`Autoencoder` (a mixed table's ELBO sums its columns' likelihoods).
 
     Examples
@@ -118,6 +118,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
     score_measure = "ELBO per example (nats)"
     _constraints: ClassVar[dict[str, Check]] = {
         **DEEP_CONSTRAINTS,
+        "conditional": flag,
         "sigma": positive(),
         "shared_variance": flag,
         "prior": one_of(PRIORS),
@@ -173,6 +174,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         verbose: bool = False,
         contamination: str | float = "auto",
         column_types: dict[str, str] | None = None,
+        conditional: bool = False,
     ) -> None:
         self.latent_dim = latent_dim
         self.likelihood = likelihood
@@ -211,6 +213,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         self.verbose = verbose
         self.contamination = contamination
         self.column_types = column_types
+        self.conditional = conditional
 
     def _validate_params(self) -> None:
         super()._validate_params()

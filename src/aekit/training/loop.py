@@ -90,6 +90,9 @@ class Trainer:
     """Fit ``module``, whose ``forward(x)`` returns a dict with ``"loss"`` (and is
     called as ``forward(x, kl_weight=w)`` in epochs whose KL weight ``w`` is not 1).
 
+    The data are a tensor of examples, or for a conditional model the pair
+    ``(examples, classes)``: each batch's classes reach ``forward`` as ``condition``.
+
     Parameters
     ----------
     module : nn.Module
@@ -175,12 +178,10 @@ class Trainer:
         self._resume_rng = saved.rng_state
 
     # -- the loop --------------------------------------------------------------------
-    def fit(
-        self, X_train: torch.Tensor, X_val: torch.Tensor | None = None
-    ) -> list[dict[str, float]]:
+    def fit(self, X_train: Data, X_val: Data | None = None) -> list[dict[str, float]]:
         """Train; returns the per-epoch history."""
         cfg = self.config
-        n = X_train.shape[0]
+        n = _examples(X_train).shape[0]
         # a last batch of one example per rank would break batch norm; drop it
         n_batches = n // cfg.batch_size + (1 if n % cfg.batch_size >= 2 * self.world else 0)
         with _sigint_sets_flag(self), contextlib.ExitStack() as callbacks:
@@ -217,7 +218,7 @@ class Trainer:
             self.module.load_state_dict(self.best_weights)
         return self.state.history
 
-    def _start_is_a_candidate(self, X_val: torch.Tensor) -> None:
+    def _start_is_a_candidate(self, X_val: Data) -> None:
         """Early stopping may keep the untrained weights: a module started at a known
         solution (PCA's, :mod:`aekit.core.linear_path`) ends no worse than it on
         the validation data."""
@@ -228,14 +229,15 @@ class Trainer:
             self.best_weights = {k: v.clone() for k, v in self.module.state_dict().items()}
 
     def _train_epoch(
-        self, X: torch.Tensor, n_batches: int, epoch: int, rng_state: torch.Tensor | None
+        self, X: Data, n_batches: int, epoch: int, rng_state: torch.Tensor | None
     ) -> dict[str, float] | None:
         cfg = self.config
         self.module.train()
         seed = epoch_seed(cfg.random_state, epoch)
         torch.manual_seed(seed + self.rank)  # noise differs by rank; rank 0 = one process
-        perm = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))
-        perm = perm.to(X.device)
+        n = _examples(X).shape[0]
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        perm = perm.to(_examples(X).device)
         first = self.state.step
         if rng_state is not None:
             torch.set_rng_state(rng_state)
@@ -258,7 +260,7 @@ class Trainer:
                 idx = idx[self.rank :: self.world]  # this rank's share of the global batch
                 for callback in self.callbacks:
                     callback.before_step(self)
-                parts = self._step(to_device(X[idx], self.device), cfg.kl_weight(epoch))
+                parts = self._step(*_batch(X, idx, self.device), cfg.kl_weight(epoch))
                 loss = parts["loss"]
                 bad_step = torch.where(
                     (bad_step < 0) & ~torch.isfinite(loss.detach()), float(step), bad_step
@@ -291,8 +293,11 @@ class Trainer:
         metrics["bad_step"] = float(bad_step)
         return metrics
 
-    def _step(self, xb: torch.Tensor, kl_weight: float) -> dict[str, torch.Tensor]:
-        """One optimiser step on batch ``xb``; returns the loss parts before the step."""
+    def _step(
+        self, xb: torch.Tensor, given: dict[str, torch.Tensor], kl_weight: float
+    ) -> dict[str, torch.Tensor]:
+        """One optimiser step on batch ``xb`` (``given``: its condition, if any);
+        returns the loss parts before the step."""
         cfg = self.config
         parts: dict[str, torch.Tensor] = {}
 
@@ -301,7 +306,7 @@ class Trainer:
             with self._autocast():
                 # modules without a KL term need not know the argument
                 weighted = {} if kl_weight == 1.0 else {"kl_weight": kl_weight}
-                out = self.train_module(xb, **weighted)
+                out = self.train_module(xb, **weighted, **given)
             out["loss"].backward()
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_(self.module.parameters(), cfg.grad_clip)
@@ -322,19 +327,21 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     @torch.no_grad()
-    def evaluate(self, X: torch.Tensor) -> dict[str, float]:
+    def evaluate(self, X: Data) -> dict[str, float]:
         """Mean of each loss part over ``X`` in evaluation mode."""
         was_training = self.module.training
         self.module.eval()
         sums: dict[str, torch.Tensor] = {}
-        for start in range(0, X.shape[0], self.config.eval_batch_size):
-            xb = to_device(X[start : start + self.config.eval_batch_size], self.device)
+        n = _examples(X).shape[0]
+        for start in range(0, n, self.config.eval_batch_size):
+            rows = slice(start, start + self.config.eval_batch_size)
+            xb, given = _batch(X, rows, self.device)
             with self._autocast():
-                out = self.module(xb)
+                out = self.module(xb, **given)
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + v * xb.shape[0]
         self.module.train(was_training)
-        return {k: float(v / X.shape[0]) for k, v in sums.items()}
+        return {k: float(v / n) for k, v in sums.items()}
 
     # -- epoch bookkeeping -----------------------------------------------------------
     def _after_epoch(self, record: dict[str, float]) -> None:
@@ -383,6 +390,23 @@ class Trainer:
             f"Training diverged at {where}: the loss became NaN or infinite; the model keeps "
             f"the weights from before that epoch{kept}. Try a lower learning rate (--lr)."
         )
+
+
+Data = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # examples, or (examples, classes)
+
+
+def _examples(data: Data) -> torch.Tensor:
+    return data[0] if isinstance(data, tuple) else data
+
+
+def _batch(
+    data: Data, rows: torch.Tensor | slice, device: torch.device
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The examples of ``rows`` on ``device``, and ``forward``'s ``condition`` for them."""
+    if isinstance(data, tuple):
+        x, classes = data
+        return to_device(x[rows], device), {"condition": to_device(classes[rows], device)}
+    return to_device(data[rows], device), {}
 
 
 def live_progress() -> bool:
