@@ -111,6 +111,8 @@ def test_refusals_are_one_sentence(digits, cvae):
         cvae.sample(3)
     with pytest.raises(ValueError, match="one class or one per example"):
         cvae.sample(3, y=[1, 2])
+    with pytest.raises(ValueError, match="no outlier threshold: it is conditional"):
+        cvae.predict(X_train[:3])
     with pytest.raises(ValueError, match="at least 2 classes"):
         VAE(conditional=True, epochs=1).fit(X_train, np.zeros(len(X_train)))
     with pytest.raises(ValueError, match="prior='standard'"):

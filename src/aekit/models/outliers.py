@@ -134,10 +134,13 @@ class OutlierMixin(SklearnOutlierMixin):
         """
         check_is_fitted(self, "offset_")
         if np.isnan(self.offset_):
-            raise ValueError(
-                f"this {type(self).__name__} has no outlier threshold: its training scores "
-                "were undefined (a singular probabilistic-PCA model); use fewer components."
+            why = (
+                "it is conditional, and its scores would need each example's class"
+                if getattr(self, "classes_", None) is not None
+                else "its training scores were undefined (a singular probabilistic-PCA model); "
+                "use fewer components"
             )
+            raise ValueError(f"this {type(self).__name__} has no outlier threshold: {why}.")
         return self.score_samples(X) - self.offset_
 
     def predict(self, X: Any) -> np.ndarray:
