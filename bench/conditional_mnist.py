@@ -41,43 +41,10 @@ import aekit
 from aekit import VAE
 from aekit.data import load_idx_dataset
 from aekit.runs.figures import image_mosaic
+from sample_quality import train_classifier  # the same small CNN, trained the same way
 
 OUT = Path(__file__).resolve().parent / "out" / "conditional_mnist"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "conditional_vae_samples.png"
-
-
-def small_cnn() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(32 * 7 * 7, 128),
-        nn.ReLU(),
-        nn.Linear(128, 10),
-    )
-
-
-def train_classifier(X: np.ndarray, y: np.ndarray, epochs: int, seed: int = 0) -> nn.Module:
-    """A small CNN by Adam (lr 1e-3, batch 128), seeded batches and weights."""
-    torch.manual_seed(seed)
-    net = small_cnn()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    gen = torch.Generator().manual_seed(seed)
-    net.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(Xt), generator=gen)
-        for start in range(0, len(Xt), 128):
-            idx = order[start : start + 128]
-            loss = nn.functional.cross_entropy(net(Xt[idx]), yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return net.eval()
 
 
 @torch.no_grad()
