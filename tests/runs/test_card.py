@@ -7,10 +7,9 @@ import json
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
 import aekit
-from aekit.cli.main import cli, main
+from aekit.cli.main import main
 from aekit.errors import RunFileError
 from aekit.runs.folder import TRAIN_CONFIG, check_output
 
@@ -21,17 +20,6 @@ def run_cli(args, capsys):
     code = main([str(a) for a in args])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-@pytest.fixture(scope="module")
-def ae_run(tmp_path_factory):
-    """One small ae run made by the command line, and the metrics it printed."""
-    folder = tmp_path_factory.mktemp("runs") / "ae"
-    result = CliRunner().invoke(
-        cli, ["train", "ae", "--out", str(folder), *FAST], catch_exceptions=False
-    )
-    assert result.exit_code == 0, result.output
-    return folder, json.loads(result.stdout)
 
 
 def front_matter(card: str) -> dict:

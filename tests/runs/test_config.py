@@ -8,7 +8,6 @@ import json
 import click
 import pytest
 import yaml
-from click.testing import CliRunner
 
 import aekit
 from aekit.cli.main import cli, main
@@ -30,23 +29,6 @@ def printed_config(args, capsys) -> dict:
     code, out, err = run_cli(["train", *args, "--print-config"], capsys)
     assert code == 0, err
     return yaml.safe_load(out)
-
-
-@pytest.fixture(scope="module")
-def ae_run(tmp_path_factory):
-    """One small ae run made by the command line, and the metrics it printed."""
-    folder = tmp_path_factory.mktemp("runs") / "ae"
-    runner_out = CliRunner().invoke(
-        cli, ["train", "ae", "--out", str(folder), *FAST], catch_exceptions=False
-    )
-    assert runner_out.exit_code == 0, runner_out.output
-    return folder, json.loads(runner_out.stdout)
-
-
-def front_matter(card: str) -> dict:
-    assert card.startswith("---\n")
-    head, _, _ = card[4:].partition("\n---\n")
-    return yaml.safe_load(head)
 
 
 def test_a_run_repeated_from_its_own_train_yaml_gives_the_same_metrics(ae_run, capsys):
