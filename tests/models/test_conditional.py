@@ -56,12 +56,26 @@ def test_paths_and_traversals_keep_the_class_fixed(digits, cvae):
     assert cvae.traverse(dims=[0, 1], n_steps=3, y=2).shape == (2, 3, 64)
 
 
+@pytest.mark.parametrize("cls", [Autoencoder, DenoisingAutoencoder, VAE])
 @pytest.mark.parametrize("conditional", [False, True])
-def test_fit_with_and_without_y_round_trips_through_save_and_load(digits, tmp_path, conditional):
+def test_fit_with_and_without_y_round_trips_through_save_and_load(
+    digits, tmp_path, cls, conditional
+):
     X_train, X_test, y_train, _ = digits
-    model = Autoencoder(latent_dim=3, hidden=(16,), epochs=2, conditional=conditional,
-                        random_state=0).fit(X_train, y_train)  # fmt: skip
+    model = cls(latent_dim=3, hidden=(16,), epochs=2, conditional=conditional,
+                random_state=0).fit(X_train, y_train)  # fmt: skip
+    at = {"y": y_train[:5]} if conditional else {}
+    before = model.sample(5, method="gmm", random_state=0, **at)  # fits the code densities
     loaded = aekit.load(model.save(tmp_path / "model"))
+    np.testing.assert_array_equal(loaded.sample(5, method="gmm", random_state=0, **at), before)
+    for method in ("gaussian", None):  # None: the prior of a VAE, the mixture otherwise
+        np.testing.assert_array_equal(
+            loaded.sample(5, method=method, random_state=1, **at),
+            model.sample(5, method=method, random_state=1, **at),
+        )
+    Z = model.transform(X_test[:5], **at)
+    np.testing.assert_array_equal(loaded.transform(X_test[:5], **at), Z)
+    np.testing.assert_array_equal(loaded.code_log_density(Z, **at), model.code_log_density(Z, **at))
     at = {"y": 4} if conditional else {}
     np.testing.assert_array_equal(loaded.transform(X_test, **at), model.transform(X_test, **at))
     np.testing.assert_array_equal(

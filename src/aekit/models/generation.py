@@ -11,7 +11,6 @@ interpolation and latent traversals.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -20,18 +19,20 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from aekit.models.code_densities import fit_code_densities
+from aekit.models.code_draws import SAMPLE_METHODS, CodeDrawMixin, seed_of
 from aekit.models.code_paths import INTERPOLATIONS, interpolate_codes, traversal_codes
 from aekit.validation import check_choice, check_data, check_positive
 
-SAMPLE_METHODS = ("prior", "gaussian", "gmm", "chain")
 CHAIN_STEPS = ("mean", "sample")
 
 
-class GenerativeMixin:
+class GenerativeMixin(CodeDrawMixin):
     """Sampling, interpolation and traversals of a fitted neural autoencoder."""
 
     # -- code densities --------------------------------------------------------------
-    def fit_latent_density(self, X: Any, n_components: int | str = "bic") -> GenerativeMixin:
+    def fit_latent_density(
+        self, X: Any, n_components: int | str = "bic", y: Any = None
+    ) -> GenerativeMixin:
         """Fit the code densities of ``sample(method="gaussian" | "gmm")`` to the codes of ``X``.
 
         Without this call the densities are fitted when first needed (by ``sample``,
@@ -48,13 +49,19 @@ class GenerativeMixin:
         n_components : int or "bic", default="bic"
             Components of the Gaussian mixture; ``"bic"`` tries 1 to 10 and keeps the
             one of lowest BIC (see :class:`aekit.models.code_densities.MixtureDensity`).
+        y : array-like of shape (n,), optional
+            A conditional model's classes of ``X``: ``X`` is encoded at them, and
+            each class gets densities of its own codes beside those of all codes.
 
         Returns
         -------
         self
         """
         X = check_data(X, min_samples=2)
-        Z = self._encode(self._to_tensor(X)).astype(np.float64)
+        classes = self._classes_of(y, len(X))
+        Z = self._encode(self._to_tensor(X), classes).astype(np.float64)
+        if classes is not None:  # first: a class too thin to fit leaves the model as it was
+            self._fit_class_densities(Z, classes.cpu().numpy(), n_components)
         self.latent_density_ = fit_code_densities(Z, n_components, random_state=self.seed_)
         return self
 
@@ -143,8 +150,10 @@ class GenerativeMixin:
             whose codes cluster it moves draws towards the gaps between the
             clusters (BENCHMARKS.md, "Sample quality").
         y : class or array-like of shape (n,), optional
-            A conditional model's class of the draws (one for all, or one each);
-            the codes are drawn as without it and decoded at ``y``.
+            A conditional model's class of the draws (one for all, or one each):
+            ``"gaussian"`` / ``"gmm"`` codes are drawn from the density of that
+            class's training codes, ``"prior"`` codes from the VAE's prior p(z)
+            (the same for every class); all are decoded at ``y``.
 
         Returns
         -------
@@ -159,22 +168,13 @@ class GenerativeMixin:
         >>> vae.sample(5, random_state=0, temperature=0.8).shape
         (5, 10)
         """
-        check_is_fitted(self, "module_")
-        check_positive(n, "n", integer=True)
-        method = self.default_sample_method if method is None else method
-        check_choice(method, "method", SAMPLE_METHODS)
-        check_positive(temperature, "temperature", allow_zero=True)
-        classes = self._classes_of(y, n)
+        method, classes = self._draw_arguments(n, method, temperature, y, SAMPLE_METHODS)
         if method == "chain":
             if temperature != 1.0:
                 raise ValueError("temperature applies to code draws, not to the chain sampler.")
             return self.sample_chain(n, random_state=random_state, mean=mean)
-        seed = _seed(random_state)
-        if method == "prior":
-            z = self.module_.prior.sample(n, torch.Generator().manual_seed(seed), temperature)
-        else:
-            z = self._density(method).sample(n, np.random.default_rng(seed), temperature)
-            z = torch.from_numpy(z.astype(np.float32))
+        seed = seed_of(random_state)
+        z = self._draw_codes(n, method, seed, temperature, classes)
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(seed)
             decoded = self._decode(z.to(self.device_), mean, classes)
@@ -246,7 +246,7 @@ class GenerativeMixin:
         check_positive(thin, "thin", integer=True)
         chains = min(n, 100) if n_chains is None else n_chains
         check_positive(chains, "n_chains", integer=True)
-        seed = _seed(random_state)
+        seed = seed_of(random_state)
         if start is None:
             x0 = self.sample(chains, method="gaussian", random_state=seed)
         else:
@@ -346,7 +346,7 @@ class GenerativeMixin:
         check_positive(n_pairs, "n_pairs", integer=True)
         method = self.default_prior_path if method is None else method
         check_choice(method, "method", INTERPOLATIONS)
-        generator = torch.Generator().manual_seed(_seed(random_state))
+        generator = torch.Generator().manual_seed(seed_of(random_state))
         draws = self.module_.prior.sample(2 * n_pairs, generator).numpy()
         z = draws.reshape(2, n_pairs, self.code_width)
         return self._decode_paths(interpolate_codes(z[0], z[1], n_steps, method), y)
@@ -402,10 +402,6 @@ def _at(y: Any) -> dict[str, Any]:
     """``transform``'s and ``inverse_transform``'s ``y``, where one is given: models
     that are never conditional (VQVAE, mixed tables) do not take it."""
     return {} if y is None else {"y": y}
-
-
-def _seed(random_state: int | None) -> int:
-    return random_state if random_state is not None else secrets.randbelow(2**31)
 
 
 def markov_chain(

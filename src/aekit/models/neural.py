@@ -453,7 +453,7 @@ class NeuralAutoencoder(ConditionalMixin, GenerativeMixin, AutoencoderEstimator)
         return [self.device_] if self.device_.type == "cuda" else []
 
     # -- persistence -----------------------------------------------------------------
-    _saved_arrays = ("training_codes_",)
+    _saved_arrays = ("training_codes_", "training_code_classes_")  # the latter: per class
     _scaling_arrays = ("scale_offset_", "scale_factor_")  # saved beside them
     _saved_values: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "scale_": str,
