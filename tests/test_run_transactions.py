@@ -106,9 +106,7 @@ def test_a_kill_at_every_write_of_an_overwrite_leaves_the_old_or_the_new_run(
 
 
 @pytest.mark.timeout(900)
-def test_a_kill_at_every_write_of_a_new_run_leaves_nothing_loadable_or_the_new_run(
-    tmp_path, cli
-):
+def test_a_kill_at_every_write_of_a_new_run_leaves_nothing_loadable_or_the_new_run(tmp_path, cli):
     reference = tmp_path / "reference"
     assert cli("train", "ae", "--out", str(reference), *NEW).returncode == 0
     expected = fingerprint(reference)

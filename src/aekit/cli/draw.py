@@ -24,6 +24,7 @@ from aekit.cli.options import (
 from aekit.errors import AekitError
 from aekit.models.code_paths import INTERPOLATIONS
 from aekit.models.generation import CHAIN_STEPS, SAMPLE_METHODS, GenerativeMixin
+from aekit.runs.class_grid import class_of, is_conditional
 from aekit.runs.figures import image_rows, path_grid, sample_grid
 from aekit.runs.folder import check_output, open_run
 from aekit.storage.safe_files import atomic_write_bytes
@@ -108,6 +109,12 @@ def _sampling_model(run: str, device: str, need_data: bool, **data: Any):
     show_default=True,
     help="prior/gaussian/gmm: scale the code draws' spread (< 1: more typical codes).",
 )
+@click.option(
+    "--class",
+    "class_",
+    metavar="LABEL",
+    help="A conditional run's class of every sample (default: its classes in turn).",
+)
 @click.option("--data", help="Vectors: draw the samples beside these data (default: the run's).")
 @DATA_OPTIONS
 @DEVICE_OPTION
@@ -124,6 +131,7 @@ def sample(
     noise: float | None,
     reconstruction: str,
     temperature: float,
+    class_: str | None,
     data: str | None,
     data_dir: str | None,
     split_seed: int | None,
@@ -135,9 +143,14 @@ def sample(
         run, device, False, data=data, data_dir=data_dir, split_seed=split_seed
     )
     method = method or model.default_sample_method
+    y = None if class_ is None else class_of(model, class_, run)
+    if y is None and is_conditional(model):
+        y = np.resize(model.classes_, n)
     path = check_output(out or Path(run) / f"samples-{method}.png")
     npy_path = check_output(npy if npy.endswith(".npy") else npy + ".npy") if npy else None
     if method == "chain":
+        if y is not None:
+            raise click.UsageError("--method chain does not apply to a conditional run.")
         if temperature != 1.0:
             raise click.UsageError("--temperature applies to code draws, not to --method chain.")
         if noise is None and not model.get_params().get("noise_std"):
@@ -155,7 +168,7 @@ def sample(
             reconstruction=reconstruction,
         )
     else:
-        samples = model.sample(n, method=method, random_state=seed, temperature=temperature)
+        samples = model.sample(n, method=method, random_state=seed, temperature=temperature, y=y)
     beside = None if samples.ndim > 2 or spec is None else spec.load().test.X
     shown = samples[:GRID_SAMPLES]
     title = f"{kind} samples ({method})" + (f", {len(shown)} of {n}" if n > len(shown) else "")

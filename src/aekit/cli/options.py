@@ -135,6 +135,13 @@ MODEL_OPTIONS = options(
     click.option("--noise-std", type=NON_NEGATIVE, help="Input noise σ (DAE)."),
     click.option("--walkback", type=click.IntRange(min=0), help="Walkback steps (DAE chain)."),
     click.option("--code-l1", type=NON_NEGATIVE, help="L1 penalty on codes."),
+    click.option(
+        "--conditional",
+        is_flag=True,
+        default=None,
+        help="Condition encoder and decoder on the labels (ae, dae, vae): a CSV's label "
+        "column, MNIST's IDX labels, digits' own; aekit sample --class draws one.",
+    ),
     click.option("--codebook-size", type=click.IntRange(min=1), help="Codes K (VQ-VAE)."),
     click.option("--code-dim", type=click.IntRange(min=1), help="Values per code (VQ-VAE)."),
     click.option(

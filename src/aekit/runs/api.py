@@ -30,6 +30,7 @@ from aekit.errors import AekitError
 from aekit.models.estimator import AutoencoderEstimator
 from aekit.models.registry import KINDS, estimator_class, load
 from aekit.runs.card import model_card
+from aekit.runs.class_grid import split_labels
 from aekit.runs.config import left_out, run_config, write_config
 from aekit.runs.evaluation import evaluate, evaluation_data
 from aekit.runs.folder import (
@@ -126,7 +127,8 @@ def train_run(
         How the data are found and split (saved in ``run.json``). A CSV with text
         or missing cells (or any CSV, with ``column_types`` among the options) is a
         mixed table: ``ae``, ``dae`` and ``vae`` train on it, ``label_column`` (by
-        name) kept out.
+        name) kept out. ``conditional=True`` (``ae``, ``dae``, ``vae``) trains on the
+        labels too (:mod:`aekit.runs.class_grid`).
     tensorboard, compile, precision
         Neural models: TensorBoard scalars in ``out/tensorboard``; ``torch.compile``
         the training step; ``"bfloat16"`` autocast.
@@ -187,6 +189,9 @@ def train_run(
             f"'{kind}' models take numbers only."
         )
     model.check_fit(len(bundle.train.X), bundle.sample_shape)
+    conditional = bool(model.get_params().get("conditional"))
+    if conditional:
+        split_labels(bundle, "train")  # refused before the disk is touched
     if cls.trains_with_loop and distributed.init_from_env():
         print(f"aekit: rank {distributed.rank()} of {distributed.world_size()}", file=sys.stderr)
     run_dir = writer.training_dir  # the same on every rank, before rank 0 prepares it
@@ -203,9 +208,11 @@ def train_run(
             X_val = evaluation_data(
                 bundle, "val", binarized=spec.binarize, dequantized=model.dequantized_data
             )
+            y = split_labels(bundle, "train") if conditional else None
             model.fit(
                 bundle.train.X,
-                X_val=X_val,
+                y=y,
+                X_val=None if conditional else X_val,  # a conditional fit holds out its own
                 callbacks=callbacks,
                 compile=compile,
                 precision=precision,

@@ -39,7 +39,6 @@ PCA_RENAMED = {**RENAMED, "latent_dim": "n_components"}
 NO_OPTION = frozenset(
     {"encoder", "decoder", "n_threads", "verbose", "validation_fraction"}
     | {"dtype", "n_oversamples", "n_power_iter"}  # PCA's solver details
-    | {"conditional"}  # the command line reads no classes yet (no --label-column)
 )
 # the options that say where the data come from and how they are split: DataSpec's fields
 DATA_FIELDS = {

@@ -37,6 +37,7 @@ from aekit.data.values import (
 from aekit.errors import AekitError
 from aekit.models.estimator import AutoencoderEstimator
 from aekit.models.pca import PCA
+from aekit.runs.class_grid import conditional_evaluation, is_conditional
 
 __all__ = [
     "BINARIZATION_SEEDS",
@@ -107,7 +108,8 @@ def evaluate(
         from there to K (``log_likelihood_rise_nats``): a rise well above the
         Monte-Carlo error says the bound is still climbing
         (:class:`aekit.models.importance.ImportanceEstimate`). A mixed table:
-        :func:`table_evaluation`.
+        :func:`table_evaluation`; a conditional model:
+        :func:`aekit.runs.class_grid.conditional_evaluation`.
     """
     if bundle.is_table or getattr(model, "table_", None) is not None:
         return table_evaluation(model, bundle, split, nll_samples=nll_samples)
@@ -115,16 +117,10 @@ def evaluate(
     X = evaluation_data(bundle, split, binarized=binarized, dequantized=dequantized)
     if len(X) == 0:
         raise AekitError(f"the {split} split of {bundle.name} is empty.")
-    mse = float(model.reconstruction_error(X))
-    metrics: dict[str, Any] = {
-        "kind": model.kind,
-        "data": bundle.name,
-        "split": split,
-        "n": int(len(X)),
-        "mse": mse,
-    }
-    if in_unit_interval(X):  # a peak signal of 1: images and other values in [0, 1]
-        metrics["psnr_db"] = float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf")
+    if is_conditional(model):  # every example at its label
+        X_train = evaluation_data(bundle, "train", binarized=binarized, dequantized=dequantized)
+        return conditional_evaluation(model, bundle, split, X, X_train)
+    metrics = reconstruction_metrics(model, bundle.name, split, X, model.reconstruction_error(X))
     metrics["score"] = float(model.score(X))
     metrics["score_measures"] = model.score_measure
     X_train = evaluation_data(bundle, "train", binarized=binarized, dequantized=dequantized)
@@ -134,6 +130,24 @@ def evaluate(
     if not model.feature_scaling.is_identity:  # also in the units the model trained in
         metrics.update(_scaled_errors(model, X, scaled_pca))
     metrics.update(model.evaluation_metrics(X, nll_samples=nll_samples, progress=progress))
+    return metrics
+
+
+def reconstruction_metrics(
+    model: AutoencoderEstimator, data: str, split: str, X: np.ndarray, mse: float
+) -> dict[str, Any]:
+    """The first metrics of every evaluation: what was evaluated on what, the ``mse``,
+    and for values in [0, 1] the PSNR."""
+    mse = float(mse)
+    metrics: dict[str, Any] = {
+        "kind": model.kind,
+        "data": data,
+        "split": split,
+        "n": int(len(X)),
+        "mse": mse,
+    }
+    if in_unit_interval(X):  # a peak signal of 1: images and other values in [0, 1]
+        metrics["psnr_db"] = float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf")
     return metrics
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from aekit.data.sources import DataSpec
 from aekit.runs import figures as F
+from aekit.runs.class_grid import conditional_figures, is_conditional
 from aekit.runs.folder import FIGURES_DIR, REPORT_FILE, check_output
 from aekit.storage.safe_files import atomic_write_bytes
 
@@ -62,6 +63,8 @@ def make_figures(model: Any, kind: str, bundle: Any, folder: str | Path, *, seed
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if is_conditional(model):  # every picture at a class: a grid of samples per class
+        return [Figure(*figure) for figure in conditional_figures(model, bundle, folder, seed)]
     X, y, split = _examples(bundle)
     out: list[Figure] = []
 
@@ -276,7 +279,7 @@ def build_report(
         last = history[-1]
         final.update({f"last epoch {k}": v for k, v in last.items() if k != "epoch"})
         final["epochs trained"] = last.get("epoch", len(history))
-    if getattr(model, "has_prior", False):
+    if getattr(model, "has_prior", False) and not is_conditional(model):
         X, _, _ = _examples(bundle)
         active = model.active_units(X)
         final["active code dimensions"] = f"{int(active.sum())} of {model.latent_dim}"

@@ -1,0 +1,117 @@
+"""Conditional runs on the command line (issue 30): aekit train --conditional on the
+labels of digits or a CSV, aekit sample --class, the report's class grid, resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+import aekit
+from aekit.cli.main import main
+
+FAST = ["--latent-dim", "3", "--hidden", "16", "--epochs", "2", "--seed", "0", "-q"]
+
+
+def run_cli(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def cond_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "cae"
+    assert main(["train", "ae", "--conditional", "--out", str(run), *FAST]) == 0
+    return run
+
+
+def test_a_conditional_run_trains_on_the_labels_and_says_so_in_its_config(cond_run, capsys):
+    model = aekit.load(cond_run)
+    assert model.classes_.tolist() == list(range(10))
+    assert yaml.safe_load((cond_run / "train.yaml").read_text())["conditional"] is True
+    code, out, err = run_cli(["train", "ae", "--config", cond_run / "train.yaml",
+                              "--print-config"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert yaml.safe_load(out)["conditional"] is True
+    code, out, err = run_cli(["evaluate", cond_run], capsys)
+    assert code == 0, err
+    assert '"n_classes": 10' in out
+
+
+def test_sample_class_draws_that_class(cond_run, tmp_path, capsys):
+    npy = tmp_path / "threes.npy"
+    code, _, err = run_cli(["sample", cond_run, "--class", "3", "-n", "6", "--npy", npy,
+                            "--out", tmp_path / "threes.png"], capsys)  # fmt: skip
+    assert code == 0, err
+    expected = aekit.load(cond_run).sample(6, y=3, random_state=0)
+    np.testing.assert_array_equal(np.load(npy), expected)
+    # without --class: the classes in turn
+    code, _, err = run_cli(["sample", cond_run, "-n", "12", "--npy", npy,
+                            "--out", tmp_path / "all.png"], capsys)  # fmt: skip
+    assert code == 0, err
+    y = np.resize(np.arange(10), 12)
+    np.testing.assert_array_equal(
+        np.load(npy), aekit.load(cond_run).sample(12, y=y, random_state=0)
+    )
+
+
+def test_sample_class_refusals_are_one_sentence(cond_run, tmp_path, capsys):
+    code, _, err = run_cli(["sample", cond_run, "--class", "12", "--out", tmp_path / "a.png"],
+                           capsys)  # fmt: skip
+    assert code == 2
+    assert err.strip() == (
+        f"aekit: error: --class 12 is not one of the classes of {cond_run}: "
+        "0, 1, 2, 3, 4, 5, 6, 7, 8, 9."
+    )
+    plain = tmp_path / "plain"
+    assert run_cli(["train", "ae", "--out", plain, *FAST], capsys)[0] == 0
+    code, _, err = run_cli(["sample", plain, "--class", "3"], capsys)
+    assert code == 2
+    assert "is not a conditional run: --class applies to runs trained with --conditional" in err
+    assert err.count("\n") == 1
+
+
+def test_the_report_draws_one_row_of_samples_per_class(cond_run, tmp_path, capsys):
+    code, _, err = run_cli(["report", cond_run, "--out", tmp_path / "r.html"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "r-figures" / "class_grid.png").is_file()
+    assert "Samples per class" in (tmp_path / "r.html").read_text()
+
+
+def test_a_csv_trains_conditionally_on_its_label_column_and_without_one_is_refused(
+    tmp_path, capsys
+):
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 40)
+    X = rng.random((120, 5)) + y[:, None]
+    header = "a,b,c,d,e,kind"
+    csv = tmp_path / "t.csv"
+    np.savetxt(csv, np.column_stack([X, y]), delimiter=",", header=header, comments="")
+    code, _, err = run_cli(["train", "vae", "--data", csv, "--label-column", "kind",
+                            "--conditional", "--out", tmp_path / "v", *FAST], capsys)  # fmt: skip
+    assert code == 0, err
+    assert aekit.load(tmp_path / "v").classes_.tolist() == [0, 1, 2]
+    bare = tmp_path / "bare.csv"
+    np.savetxt(bare, X, delimiter=",", header="a,b,c,d,e", comments="")
+    code, _, err = run_cli(["train", "ae", "--data", bare, "--conditional",
+                            "--out", tmp_path / "b", *FAST], capsys)  # fmt: skip
+    assert code == 2
+    assert "holds no labels for a conditional model" in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_resumed_conditional_run_continues_with_its_labels(tmp_path, capsys):
+    """Two epochs, then resumed to four: the first two epochs are the checkpointed
+    run's own, and the model keeps its classes."""
+    args = ["train", "ae", "--conditional", *FAST[:4], "--seed", "0", "-q", "--out", tmp_path]
+    assert run_cli([*args, "--epochs", "2"], capsys)[0] == 0
+    first = aekit.load(tmp_path).history_
+    resume = ["train", "ae", "--out", tmp_path, "--resume", "--epochs", "4", "-q"]
+    code, _, err = run_cli(resume, capsys)
+    assert code == 0, err
+    resumed = aekit.load(tmp_path)
+    assert resumed.classes_.tolist() == list(range(10))
+    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4]
+    drop = lambda h: {k: v for k, v in h.items() if k != "seconds"}  # noqa: E731
+    assert [drop(h) for h in resumed.history_[:2]] == [drop(h) for h in first]
