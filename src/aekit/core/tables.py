@@ -48,7 +48,10 @@ class ColumnSpec:
     ``levels``: the level strings of a categorical or binary column (index order);
     ``center``, ``scale``: a numeric column's standardisation, or for a count column
     that of ``log(1 + count)`` in the encoder's input; ``dtype``: the column's pandas
-    dtype, restored in outputs.
+    dtype, restored in outputs; ``quantiles``: a numeric or count column's training
+    quantiles in the model's units (standardised numbers, counts as they are), the
+    values a cell is tried at when explaining a row (models saved before them have
+    none).
     """
 
     name: str
@@ -58,6 +61,7 @@ class ColumnSpec:
     center: float = 0.0
     scale: float = 1.0
     n_missing: int = 0
+    quantiles: tuple[float, ...] = ()
 
     @property
     def n_params(self) -> int:
@@ -65,11 +69,12 @@ class ColumnSpec:
         return len(self.levels) if self.kind == "categorical" else 1
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "levels": list(self.levels)}
+        return {**asdict(self), "levels": list(self.levels), "quantiles": list(self.quantiles)}
 
     @classmethod
     def from_dict(cls, d: dict) -> ColumnSpec:
-        return cls(**{**d, "levels": tuple(str(v) for v in d.get("levels", ()))})
+        levels = tuple(str(v) for v in d.get("levels", ()))
+        return cls(**{**d, "levels": levels, "quantiles": tuple(d.get("quantiles", ()))})
 
 
 @dataclass
