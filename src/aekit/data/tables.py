@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from aekit.core.tables import COLUMN_KINDS, ColumnSpec
+from aekit.core.tables import COLUMN_KINDS, COUNT_KINDS, ColumnSpec
 from aekit.errors import DataError
 
 MISSING_TEXT = ("", "?")
@@ -158,7 +158,7 @@ def _spec(name: str, series: Any, kind: str | None) -> ColumnSpec:
             f"column {name!r} holds text, so it cannot be {kind}; declare it categorical."
         )
     values = numbers.to_numpy()
-    if kind == "count":
+    if kind in COUNT_KINDS:
         if (values < 0).any() or (values != np.round(values)).any():
             raise DataError(
                 f"column {name!r} is declared a count but holds values that are not "
@@ -211,8 +211,8 @@ class Table:
             if c.kind in ("categorical", "binary"):
                 shown = ", ".join(c.levels[:3]) + (", ..." if len(c.levels) > 3 else "")
                 what = f"{len(c.levels)} levels ({shown})"
-            elif c.kind == "count":
-                what = "Poisson"
+            elif c.kind in COUNT_KINDS:
+                what = "Poisson" if c.kind == "count" else "negative binomial"
             else:
                 what = f"mean {c.center:.4g}, sd {c.scale:.4g}"
             lines.append(f"{c.name}: {c.kind}, {what}; {c.n_missing} missing")
