@@ -69,6 +69,8 @@ def test_evaluate_reports_each_column_beside_its_baseline(table_run, capsys):
     for name in ("city", "smoker"):
         assert columns[name]["accuracy"] > columns[name]["majority_accuracy"], columns[name]
     assert columns["x"]["mse"] < columns["x"]["mean_mse"]
+    assert 0 < columns["x"]["pca_mse"] < columns["x"]["mean_mse"]  # PCA on the one-hot table
+    assert columns["city"]["pca_accuracy"] > columns["city"]["majority_accuracy"]
     assert columns["city"]["n_observed"] < metrics["n"]  # its missing cells are not counted
     nll = sum(c["nll_nats"] * c["n_observed"] for c in columns.values()) / metrics["n"]
     assert metrics["nll_nats"] == pytest.approx(nll) and metrics["score"] == -metrics["nll_nats"]

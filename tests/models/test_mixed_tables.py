@@ -97,8 +97,9 @@ def test_feature_scores_name_the_corrupted_column(fitted):
     bad, hit = corrupt_one_cell(df, rows)
     shares = fitted.feature_scores(bad)
     assert list(shares.columns) == list(df.columns) and shares.index.equals(bad.index)
-    np.testing.assert_allclose(shares.to_numpy().sum(1), 1.0, rtol=1e-9)
-    assert (shares.to_numpy() >= 0).all()
+    sums = shares.to_numpy().sum(1)  # 0 where no one cell's change makes the row likelier
+    assert np.allclose(sums[rows], 1.0, rtol=1e-9) and np.isclose(sums, 1.0).mean() > 0.5
+    assert set(np.round(sums, 9)) <= {0.0, 1.0} and (shares.to_numpy() >= 0).all()
     top = shares.to_numpy()[rows].argmax(1)
     assert (df.columns[top] == hit).mean() >= 0.8, list(zip(df.columns[top], hit, strict=True))
     gap = mixed(seed=5).head(5).assign(city="?")  # a missing cell explains nothing

@@ -12,6 +12,9 @@ numeric        ``(x − center)/scale``  1 (the mean)               Gaussian, a 
 categorical    level index 0..K−1     K (logits)                  softmax
 binary         level index 0 or 1     1 (logit)                   Bernoulli
 count          the count itself       1 (log-rate)                Poisson
+count_nb       the count itself       1 (log-mean)                negative binomial,
+                                                                  a learned dispersion
+                                                                  per column
 =============  =====================  ==========================  ===================
 
 :class:`MixedLikelihood` sums the log-probabilities of the observed cells, in nats
@@ -36,7 +39,8 @@ from torch import nn
 from aekit.core.gaussian import diagonal_log_density
 from aekit.core.likelihoods import Likelihood
 
-COLUMN_KINDS = ("numeric", "categorical", "binary", "count")
+COLUMN_KINDS = ("numeric", "categorical", "binary", "count", "count_nb")
+COUNT_KINDS = ("count", "count_nb")  # the encoder sees log(1 + k), standardised
 MAX_LOG_RATE = 30.0  # a Poisson log-rate above this (a rate of 1e13) is clamped
 SWAP_CAP = 0.5  # the largest share of levels the denoising corruption redraws
 
@@ -48,7 +52,10 @@ class ColumnSpec:
     ``levels``: the level strings of a categorical or binary column (index order);
     ``center``, ``scale``: a numeric column's standardisation, or for a count column
     that of ``log(1 + count)`` in the encoder's input; ``dtype``: the column's pandas
-    dtype, restored in outputs.
+    dtype, restored in outputs; ``quantiles``: a numeric or count column's training
+    quantiles in the model's units (standardised numbers, counts as they are), the
+    values a cell is tried at when explaining a row (models saved before them have
+    none).
     """
 
     name: str
@@ -58,6 +65,7 @@ class ColumnSpec:
     center: float = 0.0
     scale: float = 1.0
     n_missing: int = 0
+    quantiles: tuple[float, ...] = ()
 
     @property
     def n_params(self) -> int:
@@ -65,11 +73,12 @@ class ColumnSpec:
         return len(self.levels) if self.kind == "categorical" else 1
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "levels": list(self.levels)}
+        return {**asdict(self), "levels": list(self.levels), "quantiles": list(self.quantiles)}
 
     @classmethod
     def from_dict(cls, d: dict) -> ColumnSpec:
-        return cls(**{**d, "levels": tuple(str(v) for v in d.get("levels", ()))})
+        levels = tuple(str(v) for v in d.get("levels", ()))
+        return cls(**{**d, "levels": levels, "quantiles": tuple(d.get("quantiles", ()))})
 
 
 @dataclass
@@ -118,6 +127,12 @@ class MixedLikelihood(Likelihood):
         self.raw_log_var = nn.Parameter(torch.zeros(len(num)))
         log_scale = [math.log(self.columns[i].scale) for i in num]
         self.register_buffer("log_scale", torch.tensor(log_scale, dtype=torch.float32))
+        nb, _ = self.layout.of("count_nb")
+        self.raw_dispersion = nn.Parameter(torch.zeros(len(nb)))  # r = softplus(raw)
+
+    def nb_total_count(self) -> torch.Tensor:
+        """The negative binomial columns' ``r`` (variance ``μ + μ²/r``), above 1e-4."""
+        return F.softplus(self.raw_dispersion) + 1e-4
 
     def numeric_log_var(self) -> torch.Tensor:
         """The numeric columns' log σ² in standardised units, bounded below."""
@@ -147,6 +162,17 @@ class MixedLikelihood(Likelihood):
             log_rate = params[:, at].clamp(max=MAX_LOG_RATE)
             k = values[:, cols]
             lp = k * log_rate - torch.exp(log_rate) - torch.lgamma(k + 1)
+            for j, c in enumerate(cols):
+                out[c] = lp[:, j]
+        cols, at = self.layout.of("count_nb")
+        if cols:
+            log_mean, k = params[:, at].clamp(max=MAX_LOG_RATE), values[:, cols]
+            r = self.nb_total_count().expand_as(log_mean)
+            log_total = torch.logaddexp(torch.log(r), log_mean)  # log(r + μ)
+            lp = (
+                torch.lgamma(k + r) - torch.lgamma(r) - torch.lgamma(k + 1)
+                + r * (torch.log(r) - log_total) + k * (log_mean - log_total)
+            )  # fmt: skip
             for j, c in enumerate(cols):
                 out[c] = lp[:, j]
         for c, start in zip(*self.layout.of("categorical"), strict=True):
@@ -183,7 +209,7 @@ class MixedLikelihood(Likelihood):
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         """The most likely value of every cell, as a complete table tensor: the mean of
         a numeric column (a Gaussian's mode), the likeliest level, the Poisson mode
-        ``floor(rate)``."""
+        ``floor(rate)``, the negative binomial's ``floor(μ (r − 1) / r)`` (0 for r ≤ 1)."""
         C = len(self.columns)
         values = params.new_zeros(len(params), C)
         cols, at = self.layout.of("numeric")
@@ -192,6 +218,10 @@ class MixedLikelihood(Likelihood):
         values[:, cols] = (params[:, at] > 0).to(params.dtype)
         cols, at = self.layout.of("count")
         values[:, cols] = torch.floor(torch.exp(params[:, at].clamp(max=MAX_LOG_RATE)))
+        cols, at = self.layout.of("count_nb")
+        r = self.nb_total_count()
+        mu = torch.exp(params[:, at].clamp(max=MAX_LOG_RATE))
+        values[:, cols] = torch.floor((mu * (r - 1) / r).clamp(min=0.0))  # the mode
         for c, start in zip(*self.layout.of("categorical"), strict=True):
             logits = params[:, start : start + self.columns[c].n_params]
             values[:, c] = logits.argmax(1).to(params.dtype)
@@ -208,6 +238,11 @@ class MixedLikelihood(Likelihood):
         values[:, cols] = torch.bernoulli(torch.sigmoid(params[:, at]))
         cols, at = self.layout.of("count")
         values[:, cols] = torch.poisson(torch.exp(params[:, at].clamp(max=MAX_LOG_RATE)))
+        cols, at = self.layout.of("count_nb")
+        if cols:
+            r = self.nb_total_count().expand_as(params[:, at])
+            logits = params[:, at].clamp(max=MAX_LOG_RATE) - torch.log(r)
+            values[:, cols] = torch.distributions.NegativeBinomial(r, logits=logits).sample()
         for c, start in zip(*self.layout.of("categorical"), strict=True):
             logits = params[:, start : start + self.columns[c].n_params]
             values[:, c] = torch.multinomial(torch.softmax(logits, 1), 1).squeeze(1).float()
@@ -223,8 +258,8 @@ class TableInput(nn.Module):
         super().__init__()
         self.columns = tuple(columns)
         self.out_features = _Layout(self.columns).n_params + len(self.columns)
-        center = [c.center if c.kind in ("numeric", "count") else 0.0 for c in self.columns]
-        scale = [c.scale if c.kind in ("numeric", "count") else 1.0 for c in self.columns]
+        center = [c.center if c.kind in ("numeric", *COUNT_KINDS) else 0.0 for c in self.columns]
+        scale = [c.scale if c.kind in ("numeric", *COUNT_KINDS) else 1.0 for c in self.columns]
         self.register_buffer("count_center", torch.tensor(center, dtype=torch.float32))
         self.register_buffer("count_scale", torch.tensor(scale, dtype=torch.float32))
 
@@ -235,7 +270,7 @@ class TableInput(nn.Module):
             v, seen = values[:, j], observed[:, j].to(values.dtype)
             if col.kind == "categorical":
                 pieces.append(F.one_hot(v.long(), col.n_params).to(v.dtype) * seen[:, None])
-            elif col.kind == "count":
+            elif col.kind in COUNT_KINDS:
                 scaled = (torch.log1p(v) - self.count_center[j]) / self.count_scale[j]
                 pieces.append((scaled * seen)[:, None])
             else:  # numeric values come standardised; binary ones as 0 / 1
@@ -278,7 +313,7 @@ class TableCorruption(nn.Module):
             v = values[:, j]
             if col.kind == "numeric":
                 values[:, j] = v + std * torch.randn_like(v)
-            elif col.kind == "count":
+            elif col.kind in COUNT_KINDS:
                 noisy = torch.log1p(v) + std * col.scale * torch.randn_like(v)
                 values[:, j] = torch.expm1(noisy).clamp(min=0.0)
             else:

@@ -28,10 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from aekit.core.tables import COLUMN_KINDS, ColumnSpec
+from aekit.core.tables import COLUMN_KINDS, COUNT_KINDS, ColumnSpec
 from aekit.errors import DataError
 
 MISSING_TEXT = ("", "?")
+# the training quantiles a numeric or count cell is tried at by feature_scores
+TRIED_AT = np.linspace(0.025, 0.975, 20)
 
 
 def is_table(X: Any, column_types: Mapping[str, str] | None = None) -> bool:
@@ -156,15 +158,20 @@ def _spec(name: str, series: Any, kind: str | None) -> ColumnSpec:
             f"column {name!r} holds text, so it cannot be {kind}; declare it categorical."
         )
     values = numbers.to_numpy()
-    if kind == "count":
+    if kind in COUNT_KINDS:
         if (values < 0).any() or (values != np.round(values)).any():
             raise DataError(
                 f"column {name!r} is declared a count but holds values that are not "
                 "non-negative integers; declare it numeric."
             )
+        base["quantiles"] = tuple(np.unique(np.round(np.quantile(values, TRIED_AT))).tolist())
         values = np.log1p(values)  # the encoder's input: log(1 + k), standardised
     scale = float(values.std())
-    return ColumnSpec(**base, center=float(values.mean()), scale=scale if scale > 0 else 1.0)
+    scale, center = (scale if scale > 0 else 1.0), float(values.mean())
+    if kind == "numeric":
+        tried = (np.quantile(values, TRIED_AT) - center) / scale
+        base["quantiles"] = tuple(np.unique(tried).tolist())
+    return ColumnSpec(**base, center=center, scale=scale)
 
 
 def _levels(observed: Any, numbers: Any) -> list[str]:
@@ -204,8 +211,8 @@ class Table:
             if c.kind in ("categorical", "binary"):
                 shown = ", ".join(c.levels[:3]) + (", ..." if len(c.levels) > 3 else "")
                 what = f"{len(c.levels)} levels ({shown})"
-            elif c.kind == "count":
-                what = "Poisson"
+            elif c.kind in COUNT_KINDS:
+                what = "Poisson" if c.kind == "count" else "negative binomial"
             else:
                 what = f"mean {c.center:.4g}, sd {c.scale:.4g}"
             lines.append(f"{c.name}: {c.kind}, {what}; {c.n_missing} missing")

@@ -113,8 +113,10 @@ class Autoencoder(TableMixin, NeuralAutoencoder, kind="ae"):
         threshold of ``predict`` and ``decision_function`` (:mod:`aekit.models.outliers`).
     column_types : dict of str to str, optional
         For a DataFrame: the kind of a column, ``"numeric"``, ``"categorical"``,
-        ``"binary"`` or ``"count"``, where inference should not decide
-        (:mod:`aekit.data.tables`). A DataFrame with a text column or a missing cell
+        ``"binary"``, ``"count"`` (Poisson) or ``"count_nb"`` (negative binomial, a
+        learned dispersion per column: counts more spread than their mean), where
+        inference should not decide (inference never picks ``"count_nb"``;
+        :mod:`aekit.data.tables`). A DataFrame with a text column or a missing cell
         (or with ``column_types``) is a mixed table: a likelihood per column, missing
         cells left out of it, DataFrames out (:mod:`aekit.models.mixed_tables`).
     conditional : bool, default=False

@@ -32,6 +32,7 @@ from aekit.core.tables import MixedLikelihood, TableCorruption, TableEncoder, Ta
 from aekit.data.tables import Table, is_table
 from aekit.errors import DataError
 from aekit.models.outliers import shares_of
+from aekit.models.table_explanations import repair_gains, tried_values
 from aekit.validation import check_data
 
 
@@ -191,32 +192,42 @@ class TableMixin:
 
     def feature_scores(self, X: Any) -> Any:
         """Each column's share of what makes a row an outlier; on a table, a DataFrame
-        named by the table's columns whose rows sum to 1 (a row whose every cell is
-        the model's likeliest value is all 0).
+        named by the table's columns whose rows sum to 1 (a row no single cell's
+        change would make likelier is all 0; a missing cell's share is 0).
 
-        The outlier score of a row is its NLL, the sum over its observed cells of
-        ``−log p(x_j | z)`` at the mean code (:meth:`column_log_likelihoods`). A
-        column's part of it is counted above the column's own floor: the NLL of the
-        cell minus that of the likeliest value of the cell (the reconstruction),
-        ``log p(x̂_j | z) − log p(x_j | z) ≥ 0``, 0 where the cell is missing. Raw
-        shares of the NLL would name the columns with the largest constants in every
-        row: a numeric column's NLL carries ``log`` of its scale (about 12 nats for a
-        column in the hundreds of thousands, however well it is predicted), a
-        categorical one the spread of its levels."""
+        The outlier score of a row is its NLL at its mean code. A column's part of it
+        is what the score would lose were that one cell set to its best value, the
+        row encoded and decoded afresh: ``NLL(x) − min_v NLL(x with x_j = v) ≥ 0``,
+        ``v`` over the column's levels, or over its training quantiles and the cell's
+        reconstruction (:mod:`aekit.models.table_explanations` says why not the cell's
+        own NLL: the reconstruction has seen the cell). One batched forward per level
+        or quantile of each column.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, aekit
+        >>> rng = np.random.default_rng(0)
+        >>> city = rng.choice(["Oslo", "Rome"], 200)
+        >>> df = pd.DataFrame({"city": city, "lang": np.where(city == "Oslo", "no", "it"),
+        ...                    "x": rng.normal(size=200)})
+        >>> ae = aekit.Autoencoder(2, hidden=(16,), epochs=20, random_state=0).fit(df)
+        >>> row = df.head(1).assign(lang="it" if df.loc[0, "lang"] == "no" else "no")
+        >>> ae.feature_scores(row).round(2).columns.tolist()
+        ['city', 'lang', 'x']
+        """
         table = self._table
         if table is None:
             return super().feature_scores(X)
         Xt = self._check_X(X)
-        lik = self.module_.likelihood
+        tried = tried_values(table.columns)
 
         def run(xb: torch.Tensor) -> torch.Tensor:
-            params = self.module_.decode(self.module_.encode(xb).mean)
-            return lik.excess_nll_columns(params, xb).double()
+            return repair_gains(self.module_, tried, xb)
 
         import pandas as pd
 
-        excess = self._batched(run, Xt, batch_size=256, padded=True)
-        return pd.DataFrame(shares_of(excess), columns=table.names, index=getattr(X, "index", None))
+        gains = self._batched(run, Xt, batch_size=512, padded=True)
+        return pd.DataFrame(shares_of(gains), columns=table.names, index=getattr(X, "index", None))
 
     @property
     def score_measure_(self) -> str:

@@ -38,6 +38,7 @@ from aekit.errors import AekitError
 from aekit.models.estimator import AutoencoderEstimator
 from aekit.models.pca import PCA
 from aekit.runs.class_grid import conditional_evaluation, is_conditional
+from aekit.runs.table_reference import OneHotPCA
 
 __all__ = [
     "BINARIZATION_SEEDS",
@@ -219,7 +220,9 @@ def table_evaluation(
     ``accuracy`` of the reconstruction (the likeliest level given the row's code) of
     a categorical or binary column beside ``majority_accuracy`` (the training split's
     most frequent level), the ``mse`` of a numeric or count column in its own units
-    beside ``mean_mse`` (the training split's mean), and ``nll_nats``, the mean of
+    beside ``mean_mse`` (the training split's mean), both beside ``pca_accuracy`` /
+    ``pca_mse``, PCA with the model's code size on the standardised one-hot training
+    table (:mod:`aekit.runs.table_reference`), and ``nll_nats``, the mean of
     ``−log p(x_j | z)`` at the mean code; over the rows, ``nll_nats`` (their sum,
     the outlier score that ``feature_scores`` splits) and ``score``. A VAE adds its
     ELBO's parts and, with ``nll_samples``, the importance-sampled ``log p(x)``."""
@@ -235,21 +238,24 @@ def table_evaluation(
     C = len(table.columns)
     truth, fitted = table.encode(X), table.encode(model.reconstruct(X))
     train = table.encode(bundle.train.X)
+    linear = OneHotPCA(table, model.latent_dim).fit(train).reconstruct(truth)
     nll = -model.column_log_likelihoods(X).to_numpy()
     columns: dict[str, Any] = {}
     for j, col in enumerate(table.columns):
         seen, seen_train = truth[:, C + j] > 0.5, train[:, C + j] > 0.5
         out: dict[str, Any] = {"kind": col.kind, "n_observed": int(seen.sum())}
         t, p = truth[seen, j].astype(np.float64), fitted[seen, j].astype(np.float64)
+        lin = linear[seen, j]
         if col.kind in ("categorical", "binary"):
             majority = np.bincount(train[seen_train, j].astype(int)).argmax()
             out["accuracy"] = float(np.mean(t == p)) if seen.any() else None
             out["majority_accuracy"] = float(np.mean(t == majority)) if seen.any() else None
+            out["pca_accuracy"] = float(np.mean(t == lin)) if seen.any() else None
         else:
             units = col.scale if col.kind == "numeric" else 1.0  # counts are stored as is
             mean = float(train[seen_train, j].mean())
-            out["mse"] = float(np.mean((units * (t - p)) ** 2)) if seen.any() else None
-            out["mean_mse"] = float(np.mean((units * (t - mean)) ** 2)) if seen.any() else None
+            for key, guess in (("mse", p), ("mean_mse", mean), ("pca_mse", lin)):
+                out[key] = float(np.mean((units * (t - guess)) ** 2)) if seen.any() else None
         out["nll_nats"] = float(nll[seen, j].mean()) if seen.any() else None
         columns[col.name] = out
     metrics: dict[str, Any] = {"kind": model.kind, "data": bundle.name, "split": split}
