@@ -152,6 +152,9 @@ MODEL_OPTIONS = options(
     click.option("--commitment", type=NON_NEGATIVE, help="Commitment weight β (VQ-VAE)."),
     click.option("--decay", type=FiniteFloat(0, 1), help="Codebook EMA decay (VQ-VAE)."),
     click.option("--restart-threshold", type=NON_NEGATIVE, help="Dead-code share of 1/K (VQ-VAE)."),
+    click.option(
+        "--prior-epochs", type=click.IntRange(min=0), help="Code-prior epochs (VQ-VAE; 0: none)."
+    ),
     click.option("--epochs", type=click.IntRange(min=0)),
     click.option("--batch-size", type=click.IntRange(min=1)),
     click.option("--lr", type=POSITIVE),

@@ -211,7 +211,7 @@ class QuantisingHead(nn.Module):
         """The encoder outputs ``z_e``, one row per code position: (n · positions, dim)."""
         if self.feature_shape is None:
             return self.project(h).float().reshape(-1, self.code_dim)
-        z = self.project(h.view(len(h), *self.feature_shape)).float()  # (n, dim, h, w)
+        z = self.project(h.view(h.shape[0], *self.feature_shape)).float()  # (n, dim, h, w)
         return z.permute(0, 2, 3, 1).reshape(-1, self.code_dim)
 
     def flatten(self, rows: torch.Tensor, n: int) -> torch.Tensor:
@@ -238,5 +238,5 @@ class QuantisingHead(nn.Module):
 
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
         """The decoder's input (n, latent_dim) for ``indices`` of shape (n, *grid, levels)."""
-        n = len(indices)
+        n = indices.shape[0]  # not len(): a traced export keeps the batch size free
         return self.flatten(self.quantiser.lookup(indices).reshape(-1, self.code_dim), n)

@@ -113,6 +113,10 @@ class AutoencoderEstimator(
         """The decoder as a plain module on the CPU: codes → reconstructions."""
         raise NotImplementedError
 
+    def _decoder_input(self, n: int) -> torch.Tensor:
+        """An input of ``n`` codes for the decoder module (zeros; export traces it)."""
+        return torch.zeros((n, self.code_size))
+
     def evaluation_metrics(
         self, X: np.ndarray, *, nll_samples: int = 0, progress: bool | None = None
     ) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 :func:`encoder_module` maps examples to codes exactly as ``transform`` does (a
 VAE's posterior mean); :func:`decoder_module` maps codes to the likelihood's mean
 in the user's units, as ``inverse_transform`` does; :func:`autoencoder_module`
-is the two in a row. Each takes examples of the fitted ``input_shape_`` (float32,
+is the two in a row. A VQ-VAE's encoder outputs its integer indices (int64) and its
+decoder takes them. Each takes examples of the fitted ``input_shape_`` (float32,
 a batch first) and carries the model's feature scaling as buffers, so a program
 that loads the file needs neither aekit nor its estimator.
 
@@ -15,7 +16,8 @@ layer: ``head.linear`` for a deterministic code, ``head.mean`` and
 components, a VampPrior's ``prior.pseudo_inputs``, a two-level VAE's
 ``prior.conditional.*`` and ``prior.inference.*`` networks); beside them ``scale_offset_`` and
 ``scale_factor_`` (per-feature scaling, ``x_model = (x - offset) / factor``)
-and ``training_codes_``. PCA's holds ``components_``, ``mean_`` and its spectra.
+and ``training_codes_``; a VQ-VAE's codebooks are ``head.quantiser.books.*`` and its
+code prior ``code_prior.*``. PCA's holds ``components_``, ``mean_`` and its spectra.
 """
 
 from __future__ import annotations
@@ -98,8 +100,10 @@ def export_model(
         raise AekitError(f"part must be one of {', '.join(PARTS)}; got {part!r}.")
     build = {"encoder": encoder_module, "decoder": decoder_module, "both": autoencoder_module}
     module = build[part](model)
-    shape = (model.code_size,) if part == "decoder" else tuple(model.input_shape_)
-    example = torch.zeros((2, *shape))
+    if part == "decoder":  # codes: floats, or a VQ-VAE's integer indices
+        example = model._decoder_input(2)
+    else:
+        example = torch.zeros((2, *tuple(model.input_shape_)))
     path = Path(path)
     with torch.no_grad():
         data = _onnx_bytes(module, example) if format == "onnx" else _script_bytes(module, example)

@@ -22,6 +22,9 @@ from aekit.core.quantisation import QuantisingHead
 from aekit.errors import DataError
 from aekit.models.neural import NeuralAutoencoder, model_shape_of
 from aekit.models.neural_params import DEEP_CONSTRAINTS
+from aekit.models.plain_modules import on_cpu
+from aekit.models.quantised_export import IndexDecoder, IndexEncoder
+from aekit.models.quantised_prior import PRIOR_KEY, CodePriorMixin
 from aekit.validation import Check, check_data, check_positive, one_of, positive
 
 
@@ -41,14 +44,17 @@ def _decay(value: object, name: str) -> object:
     return value
 
 
-class VQVAE(NeuralAutoencoder, kind="vqvae"):
+class VQVAE(CodePriorMixin, NeuralAutoencoder, kind="vqvae"):
     """Vector-quantised autoencoder (van den Oord et al. 2017).
 
     The encoder's output at each code position is replaced by its nearest vector
     in a codebook of ``codebook_size`` vectors; gradients pass it straight through,
     a commitment loss keeps the encoder near its codes, and the codebook follows
     exponential moving averages of the vectors assigned to it, dead codes restarting
-    at encoder outputs (:mod:`aekit.core.quantisation`).
+    at encoder outputs (:mod:`aekit.core.quantisation`). After training, an
+    autoregressive prior over the codes (:mod:`aekit.core.code_prior`) is fitted to
+    the training codes: ``sample`` draws from it, and ``score_samples`` is the bound
+    ``log p(x|z_q) + log p(z_q)`` on ``log p(x)`` (:mod:`aekit.models.quantised_prior`).
 
     Parameters
     ----------
@@ -70,6 +76,13 @@ class VQVAE(NeuralAutoencoder, kind="vqvae"):
     restart_threshold : float, default=0.03
         A code that gets less than this share of the uniform ``1/K`` of the
         assignments (in its moving average) restarts at an encoder output.
+    prior_epochs : int, default=20
+        Epochs of the code prior's training after the autoencoder's (0: no prior).
+    prior_width, prior_layers, prior_heads : int, default=64, 2, 4
+        The code prior's transformer: model width, layers, attention heads (the
+        width a multiple of the heads).
+    prior_lr : float, default=1e-3
+        The code prior's Adam learning rate (cosine schedule).
     architecture : {"mlp", "conv"}, default="mlp"
     hidden, activation, norm, likelihood, scale, epochs, batch_size, lr, weight_decay,
     lr_schedule, grad_clip, early_stopping, validation_fraction, device, n_threads,
@@ -84,6 +97,10 @@ class VQVAE(NeuralAutoencoder, kind="vqvae"):
         uses, at most its number of code vectors / K), each of a batch's assignments
         averaged over batches (and over levels), and the same on validation data
         (batches of 2048 examples). :meth:`evaluation_metrics` counts over all of ``X``.
+    prior_ : CodePrior or None
+        The fitted code prior (None with ``prior_epochs=0``).
+    prior_history_ : list of dict or None
+        Its per-epoch ``train_nll`` (and ``val_nll``), nats per code.
 
     Examples
     --------
@@ -108,6 +125,11 @@ class VQVAE(NeuralAutoencoder, kind="vqvae"):
         "commitment": positive(zero=True),
         "decay": _decay,
         "restart_threshold": positive(zero=True, maximum=1.0),
+        "prior_epochs": positive(integer=True, zero=True),
+        "prior_width": positive(integer=True),
+        "prior_layers": positive(integer=True),
+        "prior_heads": positive(integer=True),
+        "prior_lr": positive(),
     }
 
     def __init__(
@@ -120,6 +142,11 @@ class VQVAE(NeuralAutoencoder, kind="vqvae"):
         commitment: float = 0.25,
         decay: float = 0.99,
         restart_threshold: float = 0.03,
+        prior_epochs: int = 20,
+        prior_width: int = 64,
+        prior_layers: int = 2,
+        prior_heads: int = 4,
+        prior_lr: float = 1e-3,
         architecture: str = "mlp",
         hidden: tuple[int, ...] | None = None,
         activation: str = "relu",
@@ -147,6 +174,11 @@ class VQVAE(NeuralAutoencoder, kind="vqvae"):
         self.commitment = commitment
         self.decay = decay
         self.restart_threshold = restart_threshold
+        self.prior_epochs = prior_epochs
+        self.prior_width = prior_width
+        self.prior_layers = prior_layers
+        self.prior_heads = prior_heads
+        self.prior_lr = prior_lr
         self.architecture = architecture
         self.hidden = hidden
         self.activation = activation
@@ -168,6 +200,21 @@ class VQVAE(NeuralAutoencoder, kind="vqvae"):
         self.contamination = contamination
 
     # -- the parts -------------------------------------------------------------------
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if self.prior_width % self.prior_heads:
+            raise ValueError(
+                f"prior_width must be a multiple of prior_heads; got {self.prior_width} "
+                f"and {self.prior_heads}."
+            )
+
+    def fit(self, X: Any, y: Any = None, *, X_val: Any = None, **options: Any) -> VQVAE:
+        """Train the autoencoder as :meth:`aekit.Autoencoder.fit` does (same options),
+        then its code prior (:meth:`fit_prior`); ``offset_`` comes from the bound."""
+        super().fit(X, y, X_val=X_val, **options)
+        self._fit_with_prior(check_data(X), X_val)
+        return self
+
     def _start(self) -> str:
         return "random"  # PCA's start is a continuous code; this one is quantised
 
@@ -292,15 +339,58 @@ class VQVAE(NeuralAutoencoder, kind="vqvae"):
         least one example uses) and ``perplexity`` (``exp`` of the entropy of the
         codes' frequencies, at most K), each the mean over levels, and
         ``bits_per_example`` (positions × levels × log2 K)."""
-        indices = self.transform(X).reshape(len(X), -1, self.levels)
-        usage, perplexity = [], []
-        for level in range(self.levels):
-            counts = np.bincount(indices[:, :, level].ravel(), minlength=self.codebook_size)
-            p = counts[counts > 0] / counts.sum()
-            usage.append(np.mean(counts > 0))
-            perplexity.append(np.exp(-np.sum(p * np.log(p))))
+        indices = self.transform(X)
+        usage, perplexity = usage_and_perplexity(
+            code_counts(indices, self.codebook_size, self.levels)
+        )
         return {
             "codebook_usage": float(np.mean(usage)),
             "perplexity": float(np.mean(perplexity)),
             "bits_per_example": float(indices[0].size * math.log2(self.codebook_size)),
+            **self.prior_metrics(X),
         }
+
+    # -- export and persistence --------------------------------------------------------
+    def _encoder_module(self) -> torch.nn.Module:
+        """Examples → indices (n, *code_shape_), int64: ``transform`` in torch."""
+        module = on_cpu(self).module_
+        shape = model_shape_of(tuple(self.input_shape_))
+        return IndexEncoder(self.scaling_, module.encoder, module.head, shape, self.code_shape_)
+
+    def _decoder_module(self) -> torch.nn.Module:
+        """Indices (n, *code_shape_) → the mean reconstruction: ``inverse_transform``."""
+        module = on_cpu(self).module_
+        return IndexDecoder(
+            self.scaling_, module.decoder, module.head, module.likelihood, self.input_shape_
+        )
+
+    def _decoder_input(self, n: int) -> torch.Tensor:
+        return torch.zeros((n, *self.code_shape_), dtype=torch.long)
+
+    def _export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        weights, fitted = super()._export()
+        fitted["prior_history_"] = self.prior_history_
+        return {**weights, **self._prior_weights()}, fitted
+
+    def _restore(self, fitted: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
+        own = {k: v for k, v in weights.items() if not k.startswith(PRIOR_KEY)}
+        super()._restore(fitted, own)
+        self._restore_prior(fitted, weights)
+
+
+def code_counts(indices: np.ndarray, codebook_size: int, levels: int = 1) -> np.ndarray:
+    """How often each code is used in ``indices`` (n, *code_shape), levels last when
+    ``levels > 1``, per level: shape (levels, K)."""
+    flat = np.asarray(indices).reshape(-1, levels)
+    return np.stack([np.bincount(flat[:, j], minlength=codebook_size) for j in range(levels)])
+
+
+def usage_and_perplexity(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per level of ``counts`` (levels, K): the share of codes used at least once, and
+    the perplexity ``exp`` of the entropy of the codes' frequencies (at most K)."""
+    usage = np.mean(counts > 0, axis=1)
+    perplexity = []
+    for row in counts:
+        p = row[row > 0] / row.sum()
+        perplexity.append(np.exp(-np.sum(p * np.log(p))))
+    return usage, np.asarray(perplexity)

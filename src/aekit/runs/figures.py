@@ -319,3 +319,28 @@ def components_grid(
     rows = [images[i : i + per_row] for i in range(0, len(images), per_row)]
     labels = [f"{k * per_row + 1}-{k * per_row + len(r)}" for k, r in enumerate(rows)]
     return image_mosaic(rows, labels, path, title="principal components (grey = 0)")
+
+
+def codebook_usage(counts: np.ndarray, path: str | Path) -> Path:
+    """How often each code is used, sorted from the most used (one panel per level of
+    ``counts``, shape (levels, K)), with the share of codes used and the perplexity
+    (``exp`` of the entropy of the codes' frequencies) in each title."""
+    from aekit.models.quantised import usage_and_perplexity
+
+    counts = np.atleast_2d(np.asarray(counts))
+    usage, perplexity = usage_and_perplexity(counts)
+    plt = _pyplot()
+    levels, K = counts.shape
+    fig, axes = plt.subplots(levels, 1, figsize=(6, 2.8 * levels), squeeze=False)
+    for j, ax in enumerate(axes[:, 0]):
+        ax.bar(np.arange(K), np.sort(counts[j])[::-1], width=1.0, color="tab:blue")
+        level = f"level {j + 1}: " if levels > 1 else ""
+        ax.set_title(
+            f"{level}{usage[j]:.0%} of {K} codes used, perplexity {perplexity[j]:.1f}",
+            fontsize=10,
+        )
+        ax.set_xlabel("code, by rank of use")
+        ax.set_ylabel("assignments")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -22,6 +22,7 @@ from aekit.data.sources import DataSpec
 from aekit.runs import figures as F
 from aekit.runs.class_grid import conditional_figures, is_conditional
 from aekit.runs.folder import FIGURES_DIR, REPORT_FILE, check_output
+from aekit.runs.vq_figures import vq_figures
 from aekit.storage.safe_files import atomic_write_bytes
 
 SAMPLE_CAPTIONS = {
@@ -91,13 +92,15 @@ def make_figures(model: Any, kind: str, bundle: Any, folder: str | Path, *, seed
             out.append(Figure("Components", path, caption))
 
     n_map = min(5000, len(X))
-    codes = model.transform(X[:n_map])
+    codes = model.transform(X[:n_map], **({"continuous": True} if kind == "vqvae" else {}))
     path = F.code_map(codes, folder / "code_map.png", labels=None if y is None else y[:n_map])
     how = "the codes" if codes.shape[1] == 2 else "a 2-D PCA of the codes"
     out.append(Figure("Code map", path, f"{n_map} {split} codes ({how}), coloured by label."))
 
     out += _outlier_figures(model, kind, X, split, folder)
-    if hasattr(model, "sample") and hasattr(model, "module_"):
+    if kind == "vqvae":  # codebook use and code-prior samples (aekit.runs.vq_figures)
+        out += [Figure(*figure) for figure in vq_figures(model, X, folder, seed)]
+    elif hasattr(model, "sample") and hasattr(model, "module_"):
         out += _sample_figures(model, X, folder, seed)
     return out
 
