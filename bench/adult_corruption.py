@@ -20,9 +20,9 @@ Printed, per model, as mean and standard deviation over the draws:
   on the one-hot table (numbers as they are, a missing number at the training
   median; one 0/1 column per training level, a missing level all 0);
 - ``top1``: the share of corrupted rows whose largest ``feature_scores`` share (each
-  column's gain of repair) is the corrupted column; ``top1_raw_nll``: the same for shares of the raw per-column NLL
-  (``−column_log_likelihoods``), the alternative that ``feature_scores`` does not
-  take; ``top1_categorical`` / ``top1_numeric``: ``top1`` over the rows whose
+  column's gain of repair) is the corrupted column; ``top1_raw_nll``: the same for
+  shares of the raw per-column NLL (``−column_log_likelihoods``), the alternative
+  that ``feature_scores`` does not take; ``top1_categorical`` / ``top1_numeric``: ``top1`` over the rows whose
   corrupted column is categorical or binary / numeric; ``top1_flagged``: ``top1``
   over the corrupted rows the score finds (among the 5% highest outlier scores of
   the test split; ``n_flagged`` of them), the explanations a user would read;
