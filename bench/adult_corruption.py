@@ -22,10 +22,11 @@ Printed, per model, as mean and standard deviation over the draws:
 - ``top1``: the share of corrupted rows whose largest ``feature_scores`` share (each
   column's gain of repair) is the corrupted column; ``top1_raw_nll``: the same for
   shares of the raw per-column NLL (``−column_log_likelihoods``), the alternative
-  that ``feature_scores`` does not take; ``top1_categorical`` / ``top1_numeric``: ``top1`` over the rows whose
-  corrupted column is categorical or binary / numeric; ``top1_flagged``: ``top1``
-  over the corrupted rows the score finds (among the 5% highest outlier scores of
-  the test split; ``n_flagged`` of them), the explanations a user would read;
+  that ``feature_scores`` does not take; ``top1_categorical`` / ``top1_numeric``:
+  ``top1`` over the rows whose corrupted column is categorical or binary / numeric;
+  ``top1_flagged``: ``top1`` over the corrupted rows the score finds (among the 5%
+  highest outlier scores of the test split; ``n_flagged`` of them), the explanations
+  a user would read;
 - the chance level of ``top1``: one over the number of observed cells of the row.
 
 Torch and the BLAS run on one thread; the same seed gives the same numbers.
