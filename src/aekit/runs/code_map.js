@@ -58,7 +58,7 @@
       `<span class="chip" style="background:${colour.colours[k % colour.colours.length]}"></span>${esc(c)}`).join("");
   } else {
     const stops = colour.stops.map((c, k) => `${c} ${(100 * k) / (colour.stops.length - 1)}%`).join(",");
-    legend.innerHTML = `${esc(colour.name)}: ${fmt(colour.lo)}<span class="bar" style="background:linear-gradient(to right,${stops})"></span>${fmt(colour.hi)}`;
+    legend.innerHTML = `${esc(colour.name)}: ≤ ${fmt(colour.lo)}<span class="bar" style="background:linear-gradient(to right,${stops})"></span>≥ ${fmt(colour.hi)} (1st to 99th percentile)`;
   }
 
   const ex = data.examples;

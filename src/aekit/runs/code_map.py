@@ -177,9 +177,11 @@ def draw_code_map(
         how = "coloured by label"
     else:
         scores, name, offset = _scores(model, Xs, R)
-        lo, hi = float(scores.min()), float(scores.max())
+        # the colour scale spans the 1st to 99th percentile: a few extreme scores
+        # (the outliers one looks for) would otherwise give every other point one colour
+        lo, hi = (float(v) for v in np.percentile(scores, [1, 99]))
         cmap = colormaps[F.SCORE_CMAP]
-        t = (scores - lo) / (hi - lo) if hi > lo else np.full(len(scores), 0.5)
+        t = np.clip((scores - lo) / (hi - lo), 0, 1) if hi > lo else np.full(len(scores), 0.5)
         payload["colour"] = {
             "by": "score",
             "name": name,
@@ -198,6 +200,7 @@ def draw_code_map(
         labels=ys,
         scores=scores,
         score_name=payload["colour"].get("name", ""),
+        score_range=(payload["colour"].get("lo"), payload["colour"].get("hi")),
     )
     sample = f" (a random sample, seed {seed})" if len(rows) < len(X) else ""
     plane = "the codes" if Z.shape[1] <= 2 else "the first two principal components of the codes"

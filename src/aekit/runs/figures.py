@@ -224,10 +224,11 @@ def code_map(
     labels: np.ndarray | None = None,
     scores: np.ndarray | None = None,
     score_name: str = "score",
+    score_range: tuple[float | None, float | None] = (None, None),
     title: str | None = None,
 ) -> Path:
     """Codes on a plane (see :func:`code_plane`), coloured by label, else by ``scores``
-    (with a colour bar) when given."""
+    (with a colour bar spanning ``score_range``, default theirs) when given."""
     P, axes = code_plane(Z, labels)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.8))
@@ -235,7 +236,8 @@ def code_map(
         ax.scatter(P[:, 0], P[:, 1], s=4, c="tab:blue", alpha=0.6)
     elif labels is None:
         shown = ax.scatter(P[:, 0], P[:, 1], s=4, c=scores, cmap=SCORE_CMAP, alpha=0.8)
-        fig.colorbar(shown, ax=ax, label=score_name)
+        shown.set_clim(*score_range)
+        fig.colorbar(shown, ax=ax, label=score_name, extend="both")
     else:
         labels = np.asarray(labels)
         classes = np.unique(labels)
