@@ -61,13 +61,10 @@ def codes_and_reconstructions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The codes of ``X`` (n, d) and their decodings in ``X``'s shape: a VQ-VAE's
     quantised vectors (what its decoder reads), a conditional model's codes given ``y``."""
-    from aekit.models.quantised import VQVAE
-
-    if isinstance(model, VQVAE):
-        Z = model.transform(X, continuous=True)
-        return Z, model.inverse_transform(Z).reshape(X.shape)
     given = (y,) if getattr(model, "classes_", None) is not None else ()
     Z = model.transform(X, *given)
+    if np.issubdtype(Z.dtype, np.integer):  # codebook indices: map the vectors they stand for
+        Z = model.transform(X, continuous=True)
     return Z, model.inverse_transform(Z, *given).reshape(X.shape)
 
 
