@@ -190,40 +190,60 @@ def path_grid(
     return image_mosaic(list(paths), labels, path, title=title)
 
 
+def code_plane(Z: np.ndarray, labels: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
+    """Codes on a plane and the names of its axes: the codes themselves when d = 2
+    (d = 1: against the label, jittered), else their first two principal components."""
+    Z = np.asarray(Z, dtype=np.float64)
+    if Z.shape[1] == 2:
+        return Z, ("z₁", "z₂")
+    if Z.shape[1] == 1:
+        jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(Z))
+        y = labels if labels is not None else np.zeros(len(Z))
+        return np.c_[Z[:, 0], np.asarray(y, dtype=np.float64) + jitter], ("z₁", "label")
+    from sklearn.decomposition import PCA
+
+    pca = PCA(2).fit(Z)
+    ratio = pca.explained_variance_ratio_
+    axes = (f"PC 1 of the codes ({ratio[0]:.0%})", f"PC 2 of the codes ({ratio[1]:.0%})")
+    return pca.transform(Z), axes
+
+
+def label_colours(n_classes: int) -> list[tuple[float, float, float, float]]:
+    """The colour of each of ``n_classes`` classes (tab10, or tab20 beyond ten, cycled)."""
+    cmap = _pyplot().get_cmap("tab10" if n_classes <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(n_classes)]
+
+
+SCORE_CMAP = "viridis"
+
+
 def code_map(
     Z: np.ndarray,
     path: str | Path,
     *,
     labels: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
+    score_name: str = "score",
+    score_range: tuple[float | None, float | None] = (None, None),
     title: str | None = None,
 ) -> Path:
-    """Codes on a plane, coloured by label: the codes themselves when d = 2 (d = 1:
-    against the label), else their first two principal components."""
-    Z = np.asarray(Z, dtype=np.float64)
-    if Z.shape[1] == 2:
-        P, axes = Z, ("z₁", "z₂")
-    elif Z.shape[1] == 1:
-        jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(Z))
-        y = labels if labels is not None else np.zeros(len(Z))
-        P, axes = np.c_[Z[:, 0], np.asarray(y, dtype=np.float64) + jitter], ("z₁", "label")
-    else:
-        from sklearn.decomposition import PCA
-
-        pca = PCA(2).fit(Z)
-        P = pca.transform(Z)
-        ratio = pca.explained_variance_ratio_
-        axes = (f"PC 1 of the codes ({ratio[0]:.0%})", f"PC 2 of the codes ({ratio[1]:.0%})")
+    """Codes on a plane (see :func:`code_plane`), coloured by label, else by ``scores``
+    (with a colour bar spanning ``score_range``, default theirs) when given."""
+    P, axes = code_plane(Z, labels)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.8))
-    if labels is None:
+    if labels is None and scores is None:
         ax.scatter(P[:, 0], P[:, 1], s=4, c="tab:blue", alpha=0.6)
+    elif labels is None:
+        shown = ax.scatter(P[:, 0], P[:, 1], s=4, c=scores, cmap=SCORE_CMAP, alpha=0.8)
+        shown.set_clim(*score_range)
+        fig.colorbar(shown, ax=ax, label=score_name, extend="both")
     else:
         labels = np.asarray(labels)
         classes = np.unique(labels)
-        cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
-        for i, c in enumerate(classes):
+        for c, colour in zip(classes, label_colours(len(classes)), strict=True):
             sel = labels == c
-            ax.scatter(P[sel, 0], P[sel, 1], s=4, color=cmap(i % cmap.N), alpha=0.7, label=str(c))
+            ax.scatter(P[sel, 0], P[sel, 1], s=4, color=colour, alpha=0.7, label=str(c))
         if len(classes) <= 20:
             ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.set_xlabel(axes[0])

@@ -3,7 +3,9 @@
 ``aekit report RUN`` draws the figures into ``RUN/figures/`` and writes
 ``RUN/report.html``: the run's configuration, its final metrics and the figures,
 embedded as base64 PNGs so that the page is one self-contained file that opens
-anywhere without a network (no scripts, no external styles or fonts).
+anywhere without a network (no external scripts, styles or fonts). The code map is
+interactive (:mod:`aekit.runs.code_map`, an inline script); with scripts off, its
+static picture is shown instead.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from aekit.data.sources import DataSpec
 from aekit.runs import figures as F
 from aekit.runs.class_grid import conditional_figures, is_conditional
+from aekit.runs.code_map import draw_code_map
 from aekit.runs.folder import FIGURES_DIR, REPORT_FILE, check_output
 from aekit.runs.vq_figures import vq_figures
 from aekit.storage.safe_files import atomic_write_bytes
@@ -45,6 +48,7 @@ class Figure:
     title: str
     path: Path
     caption: str = ""
+    html: str = ""  # an interactive version, shown in place of the PNG when scripts run
 
 
 def _examples(bundle) -> tuple[np.ndarray, np.ndarray | None, str]:
@@ -91,11 +95,8 @@ def make_figures(model: Any, kind: str, bundle: Any, folder: str | Path, *, seed
             caption = f"The first {len(shown)} principal components as images."
             out.append(Figure("Components", path, caption))
 
-    n_map = min(5000, len(X))
-    codes = model.transform(X[:n_map], **({"continuous": True} if kind == "vqvae" else {}))
-    path = F.code_map(codes, folder / "code_map.png", labels=None if y is None else y[:n_map])
-    how = "the codes" if codes.shape[1] == 2 else "a 2-D PCA of the codes"
-    out.append(Figure("Code map", path, f"{n_map} {split} codes ({how}), coloured by label."))
+    code_map = draw_code_map(model, X, y, split, folder, seed=seed)
+    out.append(Figure("Code map", code_map.path, code_map.caption, code_map.html))
 
     out += _outlier_figures(model, kind, X, split, folder)
     if kind == "vqvae":  # codebook use and code-prior samples (aekit.runs.vq_figures)
@@ -238,9 +239,10 @@ def write_report(
     ]
     for fig in figures:
         data = base64.b64encode(Path(fig.path).read_bytes()).decode("ascii")
+        img = f'<img alt="{html.escape(fig.title)}" src="data:image/png;base64,{data}">'
         parts += [
             f"<h2>{html.escape(fig.title)}</h2><figure>",
-            f'<img alt="{html.escape(fig.title)}" src="data:image/png;base64,{data}">',
+            f"{fig.html}<noscript>{img}</noscript>" if fig.html else img,
             f"<figcaption>{html.escape(fig.caption)}</figcaption></figure>",
         ]
     parts.append("</body></html>")
