@@ -155,6 +155,12 @@ MODEL_OPTIONS = options(
     click.option(
         "--prior-epochs", type=click.IntRange(min=0), help="Code-prior epochs (VQ-VAE; 0: none)."
     ),
+    click.option(
+        "--prior-width", type=click.IntRange(min=1), help="Code-prior transformer width (VQ-VAE)."
+    ),
+    click.option("--prior-layers", type=click.IntRange(min=1), help="Code-prior layers (VQ-VAE)."),
+    click.option("--prior-heads", type=click.IntRange(min=1), help="Code-prior heads (VQ-VAE)."),
+    click.option("--prior-lr", type=POSITIVE, help="Code-prior learning rate (VQ-VAE)."),
     click.option("--epochs", type=click.IntRange(min=0)),
     click.option("--batch-size", type=click.IntRange(min=1)),
     click.option("--lr", type=POSITIVE),

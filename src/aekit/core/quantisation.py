@@ -31,6 +31,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -240,3 +241,21 @@ class QuantisingHead(nn.Module):
         """The decoder's input (n, latent_dim) for ``indices`` of shape (n, *grid, levels)."""
         n = indices.shape[0]  # not len(): a traced export keeps the batch size free
         return self.flatten(self.quantiser.lookup(indices).reshape(-1, self.code_dim), n)
+
+
+def code_counts(indices: np.ndarray, codebook_size: int, levels: int = 1) -> np.ndarray:
+    """How often each code is used in ``indices`` (n, *code_shape), levels last when
+    ``levels > 1``, per level: shape (levels, K)."""
+    flat = np.asarray(indices).reshape(-1, levels)
+    return np.stack([np.bincount(flat[:, j], minlength=codebook_size) for j in range(levels)])
+
+
+def usage_and_perplexity(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per level of ``counts`` (levels, K): the share of codes used at least once, and
+    the perplexity ``exp`` of the entropy of the codes' frequencies (at most K)."""
+    usage = np.mean(counts > 0, axis=1)
+    perplexity = []
+    for row in counts:
+        p = row[row > 0] / row.sum()
+        perplexity.append(np.exp(-np.sum(p * np.log(p))))
+    return usage, np.asarray(perplexity)

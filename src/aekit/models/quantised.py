@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from aekit.core.module import AutoencoderModule
 from aekit.core.networks import DEFAULT_HIDDEN, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
-from aekit.core.quantisation import QuantisingHead
+from aekit.core.quantisation import QuantisingHead, code_counts, usage_and_perplexity
 from aekit.errors import DataError
 from aekit.models.neural import NeuralAutoencoder, model_shape_of
 from aekit.models.neural_params import DEEP_CONSTRAINTS
@@ -376,21 +376,3 @@ class VQVAE(CodePriorMixin, NeuralAutoencoder, kind="vqvae"):
         own = {k: v for k, v in weights.items() if not k.startswith(PRIOR_KEY)}
         super()._restore(fitted, own)
         self._restore_prior(fitted, weights)
-
-
-def code_counts(indices: np.ndarray, codebook_size: int, levels: int = 1) -> np.ndarray:
-    """How often each code is used in ``indices`` (n, *code_shape), levels last when
-    ``levels > 1``, per level: shape (levels, K)."""
-    flat = np.asarray(indices).reshape(-1, levels)
-    return np.stack([np.bincount(flat[:, j], minlength=codebook_size) for j in range(levels)])
-
-
-def usage_and_perplexity(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per level of ``counts`` (levels, K): the share of codes used at least once, and
-    the perplexity ``exp`` of the entropy of the codes' frequencies (at most K)."""
-    usage = np.mean(counts > 0, axis=1)
-    perplexity = []
-    for row in counts:
-        p = row[row > 0] / row.sum()
-        perplexity.append(np.exp(-np.sum(p * np.log(p))))
-    return usage, np.asarray(perplexity)

@@ -63,24 +63,6 @@ def class_of(model: Any, value: str, run: str | Path) -> Any:
     return names[value]
 
 
-def conditional_evaluation(
-    model: Any, bundle: Any, split: str, X: np.ndarray, X_train: np.ndarray
-) -> dict[str, Any]:
-    """Metrics of a conditional ``model`` on the examples ``X`` of ``split`` (as
-    evaluation sees them), each encoded and decoded at its label: ``mse``,
-    ``psnr_db`` (values in [0, 1]), ``n_classes``, and the best linear code of the
-    same size fitted to ``X_train`` (which knows no labels)."""
-    from aekit.runs.evaluation import linear_reference, reconstruction_metrics
-
-    y = split_labels(bundle, split)
-    X_hat = model.inverse_transform(model.transform(X, y=y), y=y)
-    mse = np.mean((X_hat.astype(np.float64) - X) ** 2)
-    metrics = reconstruction_metrics(model, bundle.name, split, X, mse)
-    metrics["n_classes"] = model.n_classes_
-    metrics.update(linear_reference(model, X_train, X))
-    return metrics
-
-
 def class_grid(model: Any, path: str | Path, *, seed: int = 0, per_class: int = PER_CLASS):
     """Draw ``per_class`` samples of each class of a conditional ``model``, one row
     per class, into the PNG ``path``."""

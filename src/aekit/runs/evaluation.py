@@ -37,7 +37,7 @@ from aekit.data.values import (
 from aekit.errors import AekitError
 from aekit.models.estimator import AutoencoderEstimator
 from aekit.models.pca import PCA
-from aekit.runs.class_grid import conditional_evaluation, is_conditional
+from aekit.runs.class_grid import is_conditional, split_labels
 from aekit.runs.table_reference import OneHotPCA
 
 __all__ = [
@@ -110,7 +110,7 @@ def evaluate(
         Monte-Carlo error says the bound is still climbing
         (:class:`aekit.models.importance.ImportanceEstimate`). A mixed table:
         :func:`table_evaluation`; a conditional model:
-        :func:`aekit.runs.class_grid.conditional_evaluation`.
+        :func:`conditional_evaluation`.
     """
     if bundle.is_table or getattr(model, "table_", None) is not None:
         return table_evaluation(model, bundle, split, nll_samples=nll_samples)
@@ -269,4 +269,20 @@ def table_evaluation(
             estimate = model.importance_estimate(X, nll_samples).metrics()
             estimate.pop("nll_nats")  # a table's nll_nats is its columns' sum, above
             metrics.update(estimate)
+    return metrics
+
+
+def conditional_evaluation(
+    model: Any, bundle: Any, split: str, X: np.ndarray, X_train: np.ndarray
+) -> dict[str, Any]:
+    """Metrics of a conditional ``model`` on the examples ``X`` of ``split`` (as
+    evaluation sees them), each encoded and decoded at its label: ``mse``,
+    ``psnr_db`` (values in [0, 1]), ``n_classes``, and the best linear code of the
+    same size fitted to ``X_train`` (which knows no labels)."""
+    y = split_labels(bundle, split)
+    X_hat = model.inverse_transform(model.transform(X, y=y), y=y)
+    mse = np.mean((X_hat.astype(np.float64) - X) ** 2)
+    metrics = reconstruction_metrics(model, bundle.name, split, X, mse)
+    metrics["n_classes"] = model.n_classes_
+    metrics.update(linear_reference(model, X_train, X))
     return metrics

@@ -341,14 +341,13 @@ def components_grid(
     return image_mosaic(rows, labels, path, title="principal components (grey = 0)")
 
 
-def codebook_usage(counts: np.ndarray, path: str | Path) -> Path:
+def codebook_usage(
+    counts: np.ndarray, usage: np.ndarray, perplexity: np.ndarray, path: str | Path
+) -> Path:
     """How often each code is used, sorted from the most used (one panel per level of
-    ``counts``, shape (levels, K)), with the share of codes used and the perplexity
-    (``exp`` of the entropy of the codes' frequencies) in each title."""
-    from aekit.models.quantised import usage_and_perplexity
-
+    ``counts``, shape (levels, K)), with each level's share of codes used and its
+    perplexity (``exp`` of the entropy of the codes' frequencies) in its title."""
     counts = np.atleast_2d(np.asarray(counts))
-    usage, perplexity = usage_and_perplexity(counts)
     plt = _pyplot()
     levels, K = counts.shape
     fig, axes = plt.subplots(levels, 1, figsize=(6, 2.8 * levels), squeeze=False)

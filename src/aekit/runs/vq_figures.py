@@ -8,14 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from aekit.models.quantised import code_counts
+from aekit.core.quantisation import code_counts, usage_and_perplexity
 from aekit.runs import figures as F
 
 
 def vq_figures(model: Any, X: np.ndarray, folder: Path, seed: int) -> list[tuple[str, Path, str]]:
     """``(title, path, caption)`` of each figure, drawn into ``folder``."""
     counts = code_counts(model.transform(X), model.codebook_size, model.levels)
-    path = F.codebook_usage(counts, folder / "codebook_usage.png")
+    usage, perplexity = usage_and_perplexity(counts)
+    path = F.codebook_usage(counts, usage, perplexity, folder / "codebook_usage.png")
     caption = (
         f"How many of the {counts[0].sum()} code positions of {len(X)} examples each code "
         "takes, codes sorted by use; a codebook used evenly is flat."
