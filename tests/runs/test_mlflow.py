@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from click.testing import CliRunner
 
 import aekit
@@ -33,14 +32,6 @@ from aekit.training.epoch_log import METRICS
 FAST = ["--epochs", "3", "--hidden", "32", "--latent-dim", "4", "--quiet"]
 EXPERIMENT = "aekit-tests"
 NEEDS_MLFLOW = "the MLflow tests need the mlflow extra: pip install 'aekit[mlflow]'"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: faster on one thread, above all on a busy machine
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +168,10 @@ def test_tracking_options_are_checked(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", "ae", "--out", str(out), *FAST, "--mlflow-experiment", "x"])
     assert code == 2 and "add --mlflow" in capsys.readouterr().err
+    given = tmp_path / "run.yaml"  # the options are keys of a config file too
+    given.write_text("kind: ae\nmlflow: false\nmlflow_experiment: x\n")
+    code = main(["train", "--config", str(given), "--out", str(out)])
+    assert code == 2 and "add --mlflow" in capsys.readouterr().err
     with pytest.raises(AekitError, match="tracking must be None or 'mlflow'; got 'wandb'"):
         aekit.train_run("pca", "digits", out, tracking="wandb", n_components=2)
     with pytest.raises(AekitError, match="applies only with tracking='mlflow'"):
@@ -278,3 +273,25 @@ def test_the_logged_model_served_by_mlflow_answers_a_request(store, cli_run, tmp
             with urllib.request.urlopen(request, timeout=60) as answer:
                 predictions = json.loads(answer.read())["predictions"]
             np.testing.assert_allclose(np.array(predictions), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_under_torchrun_rank_0_alone_logs(store, tmp_path):
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_gloo_available()):
+        pytest.skip("no gloo backend for two CPU processes")
+    out = tmp_path / "two"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+               f"--master_port={free_port()}", "-m", "aekit", "train", "ae", "--out", str(out),
+               *FAST, "--mlflow", "--mlflow-experiment", EXPERIMENT]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count("logged to MLflow: run ") == 1
+    experiment = store.get_experiment_by_name(EXPERIMENT).experiment_id
+    (run,) = store.search_runs([experiment], f"tags.`aekit.run_folder` = '{out}'")
+    history = json.loads((out / METRICS).read_text())["history"]
+    assert_history_logged(store, run.info.run_id, history)  # once each: rank 0's
