@@ -16,7 +16,6 @@ from aekit.models.pca_solvers import chunks
 
 SCORE_VALUES = 2**21  # float64 values per chunk of score_samples (16 MiB; about 50 MiB at peak)
 
-
 class ProbabilisticPCAMixin:
     """The Gaussian model of a fitted PCA: ``x ~ N(mean_, get_covariance())``.
 
