@@ -115,6 +115,12 @@ class MlflowRun:
         The experiment's name (default: MLflow's, see the module's text).
     tags : dict, optional
         Tags of the run besides MLflow's own (user, source, git commit).
+
+    Examples
+    --------
+    >>> tracker = MlflowRun("ae-digits", {"kind": "ae"}, experiment="digits")  # doctest: +SKIP
+    >>> model.fit(X, callbacks=[tracker.callback()])  # doctest: +SKIP
+    >>> tracker.end()  # doctest: +SKIP
     """
 
     def __init__(
