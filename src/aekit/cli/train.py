@@ -22,9 +22,11 @@ from aekit.cli.options import (
 )
 from aekit.core.tables import COLUMN_KINDS
 from aekit.models.registry import KINDS, estimator_class
-from aekit.runs.api import default_run_folder, train_config, train_run
+from aekit.runs.api import TrainedRun, default_run_folder, train_config, train_run
 from aekit.runs.config import config_yaml, read_config
-from aekit.runs.folder import RUN_FILE, read_run
+from aekit.runs.folder import FIGURES_DIR, RUN_FILE, read_run
+from aekit.runs.report import build_report
+from aekit.runs.tracking import last_run_id, last_run_line, log_files
 from aekit.training.loop import PRECISIONS
 
 
@@ -138,6 +140,18 @@ def _as_option_value(param: click.Parameter, value: Any) -> Any:
     is_flag=True,
     help="Also log every metric per epoch as TensorBoard scalars in OUT/tensorboard.",
 )
+@click.option(
+    "--mlflow",
+    is_flag=True,
+    help="Also log the run to MLflow: options, every epoch's metrics, test metrics, model "
+    "card, report and the model (pyfunc); MLFLOW_TRACKING_URI says where "
+    "(pip install 'aekit[mlflow]').",
+)
+@click.option(
+    "--mlflow-experiment",
+    metavar="NAME",
+    help="The MLflow experiment of --mlflow (created when missing; default: MLflow's).",
+)
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the training step.")
 @click.option(
     "--precision",
@@ -170,6 +184,10 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
     if opts["print_config"]:
         click.echo(config_yaml(train_config(kind, opts["data"], **run_options)), nl=False)
         return
+    if opts["mlflow_experiment"] is not None and not opts["mlflow"]:
+        raise click.UsageError(
+            "--mlflow-experiment names the experiment of --mlflow; add --mlflow."
+        )
     for flag, used in (
         ("--tensorboard", opts["tensorboard"]),
         ("--compile", opts["compile_"]),
@@ -184,12 +202,28 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
         overwrite=opts["overwrite"],
         resume=opts["resume"],
         adaptive_threads=True,  # the command owns its process and its threads
+        tracking="mlflow" if opts["mlflow"] else None,
+        mlflow_experiment=opts["mlflow_experiment"],
         **run_options,
     )
     if run.metrics is None:  # a rank other than 0 under torchrun
         return
     echo_err(f"trained {kind} on {opts['data']}; saved to {run.path}")
+    if opts["mlflow"]:
+        _report_to_mlflow(kind, run)
+        echo_err(last_run_line())
     click.echo(json.dumps(run.metrics, indent=2))
+
+
+def _report_to_mlflow(kind: str, run: TrainedRun) -> None:
+    """Write the run's report as ``aekit report`` does (numeric data) and log it with
+    its figures to the MLflow run that the training logged to."""
+    _, spec, _ = read_run(run.path)
+    bundle = spec.load()
+    if bundle.is_table:  # aekit report draws numbers only
+        return
+    page = build_report(run.path, run.model, kind, spec, bundle, run.metrics)
+    log_files(last_run_id(), [page, page.parent / FIGURES_DIR])
 
 
 show_model_defaults(train)

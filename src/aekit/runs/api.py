@@ -35,19 +35,21 @@ from aekit.runs.config import left_out, run_config, write_config
 from aekit.runs.evaluation import evaluate, evaluation_data
 from aekit.runs.folder import (
     CARD,
+    RUN_FILE,
     TENSORBOARD_DIR,
     TRAIN_CONFIG,
     RunWriter,
     check_resume,
     write_run,
 )
+from aekit.runs.tracking import MlflowRun, check_tracking
 from aekit.storage.persistence import MODEL_WEIGHTS
 from aekit.storage.safe_files import atomic_write_bytes, load_tensors
 from aekit.training import distributed
 from aekit.training.callbacks import Callback
 from aekit.training.checkpoint import Checkpointing
 from aekit.training.device import resolve_device
-from aekit.training.epoch_log import MetricsFile, TensorBoardScalars, require_tensorboard
+from aekit.training.epoch_log import METRICS, MetricsFile, TensorBoardScalars, require_tensorboard
 from aekit.training.governor import LoadGovernor
 
 
@@ -108,6 +110,8 @@ def train_run(
     compile: bool = False,
     precision: str = "float32",
     adaptive_threads: bool = False,
+    tracking: str | None = None,
+    mlflow_experiment: str | None = None,
     **options: Any,
 ) -> TrainedRun:
     """Train a model of ``kind`` on ``data`` and save it as the run folder ``out``.
@@ -135,6 +139,14 @@ def train_run(
     adaptive_threads : bool, default=False
         Train with the CPU thread governor (:mod:`aekit.training.governor`), as the
         command line does: it re-pins the threads of this process.
+    tracking : {None, "mlflow"}, default=None
+        ``"mlflow"``: log the run to MLflow (:mod:`aekit.runs.tracking`): its
+        configuration, every epoch's metrics, the test metrics, the model card and
+        the model with a ``pyfunc`` flavour (``aekit train --mlflow`` adds the
+        report). Needs ``pip install 'aekit[mlflow]'``; the tracking URI
+        is MLflow's (``MLFLOW_TRACKING_URI``); ``mlflow.last_active_run()`` finds it.
+    mlflow_experiment : str, optional
+        The MLflow experiment (created when missing; default: MLflow's).
     **options
         The estimator's parameters (``latent_dim=16``, ``epochs=50``, ...).
 
@@ -181,6 +193,7 @@ def train_run(
             raise AekitError(f"{name} does not apply to '{kind}' models.")
     if tensorboard:
         require_tensorboard()
+    check_tracking(tracking, mlflow_experiment)
     bundle = spec.load()
     if bundle.is_table and "column_types" not in model.get_params():
         takers = ", ".join(k for k in KINDS if "column_types" in estimator_class(k)().get_params())
@@ -197,11 +210,21 @@ def train_run(
     run_dir = writer.training_dir  # the same on every rank, before rank 0 prepares it
     main = distributed.is_main()
     _on_rank_0(writer.__enter__)
+    tracker = None
     try:
+        if tracking and main:  # rank 0 alone logs
+            tags = {
+                "aekit.kind": kind,
+                "aekit.data": spec.source,
+                "aekit.run_folder": str(out.absolute()),
+            }
+            tracker = MlflowRun(out.name, config, experiment=mlflow_experiment, tags=tags)
         if not resume:
             _on_rank_0(lambda: write_run(run_dir, kind, spec, saved_options))
         if cls.trains_with_loop:
             callbacks = run_callbacks(run_dir, resume=resume, tensorboard=tensorboard)
+            if tracker is not None:
+                callbacks.append(tracker.callback())
             if adaptive_threads and model.n_threads != "adaptive":
                 fixed = model.n_threads
                 callbacks.append(LoadGovernor(fixed, resolve_device(model.device)))
@@ -241,10 +264,19 @@ def train_run(
 
         if main:  # rank 0 alone saves, evaluates and reports
             writer.commit(write_final)
+        if tracker is not None:
+            files = [out / name for name in (CARD, TRAIN_CONFIG, RUN_FILE, METRICS)]
+            tracker.log_results(metrics, files, out, load(out), bundle.test.X)
+    except BaseException as error:
+        if tracker is not None:
+            tracker.end(error)
+        raise
     finally:
         if main:
             writer.__exit__(None, None, None)
         distributed.shutdown()
+    if tracker is not None:
+        tracker.end()
     if not main:
         return TrainedRun(out, None, None)
     return TrainedRun(out, load(out), metrics)

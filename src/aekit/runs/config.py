@@ -5,7 +5,8 @@ trains the same model on the same data again.
 The file holds the resolved configuration: every option of ``aekit train`` that says
 what is trained and on which data, each with the value the run used (``null``: the
 kind's default, which the estimator chooses when it fits). Where the run goes
-(``out``, ``overwrite``, ``resume``) and how it talks (``quiet``) are left out. An
+(``out``, ``overwrite``, ``resume``), how it talks (``quiet``) and whether it is
+tracked (``mlflow``, ``mlflow_experiment``) are left out. An
 option is the estimator parameter of the same name unless :data:`RENAMED` (or, for
 PCA, :data:`PCA_RENAMED`) says otherwise; the estimator parameters that have no
 option (:data:`NO_OPTION`: the user's own networks, threads, PCA's solver details)
