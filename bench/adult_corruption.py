@@ -130,8 +130,15 @@ def main() -> None:
         start = time.perf_counter()
         forest = IsolationForest(random_state=args.seed).fit(one_hot(train, train, table))
         results["isolation_forest"] = [
-            evaluate("if", -forest.score_samples(one_hot(bad, train, table)), None, None, rows,
-                     hit, kinds)  # fmt: skip
+            evaluate(
+                "if",
+                -forest.score_samples(one_hot(bad, train, table)),
+                None,
+                None,
+                rows,
+                hit,
+                kinds,
+            )  # fmt: skip
             for bad, rows, hit in draws
         ]
         seconds["isolation_forest"] = time.perf_counter() - start

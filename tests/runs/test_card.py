@@ -11,7 +11,7 @@ import yaml
 import aekit
 from aekit.cli.main import main
 from aekit.errors import RunFileError
-from aekit.runs.folder import TRAIN_CONFIG, check_output
+from aekit.runs.layout import TRAIN_CONFIG, check_output
 
 FAST = ["--epochs", "2", "--hidden", "32", "--latent-dim", "4", "--quiet"]
 

@@ -14,7 +14,7 @@ from aekit.cli.main import cli, main
 from aekit.data.sources import DataSpec
 from aekit.models.registry import ESTIMATORS
 from aekit.runs.config import NO_OPTION, read_config, run_config
-from aekit.runs.folder import TRAIN_CONFIG
+from aekit.runs.layout import TRAIN_CONFIG
 
 FAST = ["--epochs", "2", "--hidden", "32", "--latent-dim", "4", "--quiet"]
 

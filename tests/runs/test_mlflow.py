@@ -26,7 +26,7 @@ from aekit.cli.main import cli, main
 from aekit.data import load_data
 from aekit.errors import AekitError
 from aekit.runs.config import read_config
-from aekit.runs.folder import CARD, REPORT_FILE, TRAIN_CONFIG
+from aekit.runs.layout import CARD, REPORT_FILE, TRAIN_CONFIG
 from aekit.training.epoch_log import METRICS
 
 FAST = ["--epochs", "3", "--hidden", "32", "--latent-dim", "4", "--quiet"]
@@ -150,6 +150,9 @@ def test_a_resumed_python_run_logs_every_epoch_as_a_child_run(store, tmp_path):
         run.metrics["elbo_nats"]
     )
     assert_pyfunc_matches(f"runs:/{child.info.run_id}/model", folder)
+    logged = {a.path for a in store.list_artifacts(child.info.run_id)}
+    assert {CARD, REPORT_FILE, "figures"} <= logged  # a Python run logs its report too
+    assert (folder / REPORT_FILE).is_file()
 
 
 def test_without_mlflow_tracking_is_refused_in_one_sentence(tmp_path, capsys, monkeypatch):

@@ -12,7 +12,7 @@ from aekit.cli.options import AekitCommand
 from aekit.cli.score import EXPLAIN_OPTION, column_names, scores_csv
 from aekit.data.sources import load_examples
 from aekit.models.outlier_detector import OutlierDetector
-from aekit.runs.folder import check_output
+from aekit.runs.layout import check_output
 from aekit.storage.safe_files import atomic_write_bytes
 
 

@@ -26,7 +26,8 @@ from aekit.models.code_paths import INTERPOLATIONS
 from aekit.models.generation import CHAIN_STEPS, SAMPLE_METHODS, GenerativeMixin
 from aekit.runs.class_grid import class_of, is_conditional
 from aekit.runs.figures import image_rows, path_grid, sample_grid
-from aekit.runs.folder import check_output, open_run
+from aekit.runs.folder import open_run
+from aekit.runs.layout import check_output
 from aekit.storage.safe_files import atomic_write_bytes
 
 

@@ -10,7 +10,7 @@ from aekit.cli.exit import echo_err
 from aekit.cli.options import DEVICE_OPTION, AekitCommand
 from aekit.models.export import FORMATS, PARTS, export_model
 from aekit.models.registry import load
-from aekit.runs.folder import check_output
+from aekit.runs.layout import check_output
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 

@@ -14,7 +14,8 @@ from aekit.cli.options import DATA_OPTIONS, DEVICE_OPTION, AekitCommand
 from aekit.data.files import read_csv_table
 from aekit.data.sources import SPLITS
 from aekit.runs.evaluation import evaluation_data
-from aekit.runs.folder import check_output, open_run
+from aekit.runs.folder import open_run
+from aekit.runs.layout import check_output
 from aekit.storage.safe_files import atomic_write_bytes
 
 

@@ -22,11 +22,11 @@ from aekit.cli.options import (
 )
 from aekit.core.tables import COLUMN_KINDS
 from aekit.models.registry import KINDS, estimator_class
-from aekit.runs.api import TrainedRun, default_run_folder, train_config, train_run
+from aekit.runs.api import default_run_folder, train_config, train_run
 from aekit.runs.config import config_yaml, read_config
-from aekit.runs.folder import FIGURES_DIR, RUN_FILE, read_run
-from aekit.runs.report import build_report
-from aekit.runs.tracking import last_run_id, last_run_line, log_files
+from aekit.runs.folder import read_run
+from aekit.runs.layout import RUN_FILE
+from aekit.runs.tracking import last_run_line
 from aekit.training.loop import PRECISIONS
 
 
@@ -210,20 +210,8 @@ def train(ctx: click.Context, kind: str, **opts: Any) -> None:
         return
     echo_err(f"trained {kind} on {opts['data']}; saved to {run.path}")
     if opts["mlflow"]:
-        _report_to_mlflow(kind, run)
         echo_err(last_run_line())
     click.echo(json.dumps(run.metrics, indent=2))
-
-
-def _report_to_mlflow(kind: str, run: TrainedRun) -> None:
-    """Write the run's report as ``aekit report`` does (numeric data) and log it with
-    its figures to the MLflow run that the training logged to."""
-    _, spec, _ = read_run(run.path)
-    bundle = spec.load()
-    if bundle.is_table:  # aekit report draws numbers only
-        return
-    page = build_report(run.path, run.model, kind, spec, bundle, run.metrics)
-    log_files(last_run_id(), [page, page.parent / FIGURES_DIR])
 
 
 show_model_defaults(train)

@@ -33,15 +33,9 @@ from aekit.runs.card import model_card
 from aekit.runs.class_grid import split_labels
 from aekit.runs.config import left_out, run_config, write_config
 from aekit.runs.evaluation import evaluate, evaluation_data
-from aekit.runs.folder import (
-    CARD,
-    RUN_FILE,
-    TENSORBOARD_DIR,
-    TRAIN_CONFIG,
-    RunWriter,
-    check_resume,
-    write_run,
-)
+from aekit.runs.folder import RunWriter, check_resume, write_run
+from aekit.runs.layout import CARD, FIGURES_DIR, RUN_FILE, TENSORBOARD_DIR, TRAIN_CONFIG
+from aekit.runs.report import build_report
 from aekit.runs.tracking import MlflowRun, check_tracking
 from aekit.storage.persistence import MODEL_WEIGHTS
 from aekit.storage.safe_files import atomic_write_bytes, load_tensors
@@ -141,10 +135,11 @@ def train_run(
         command line does: it re-pins the threads of this process.
     tracking : {None, "mlflow"}, default=None
         ``"mlflow"``: log the run to MLflow (:mod:`aekit.runs.tracking`): its
-        configuration, every epoch's metrics, the test metrics, the model card and
-        the model with a ``pyfunc`` flavour (``aekit train --mlflow`` adds the
-        report). Needs ``pip install 'aekit[mlflow]'``; the tracking URI
-        is MLflow's (``MLFLOW_TRACKING_URI``); ``mlflow.last_active_run()`` finds it.
+        configuration, every epoch's metrics, the test metrics, the model card, the
+        report and its figures (numeric data; the report is also written into the
+        run folder) and the model with a ``pyfunc`` flavour. Needs ``pip install
+        'aekit[mlflow]'``; the tracking URI is MLflow's (``MLFLOW_TRACKING_URI``);
+        ``mlflow.last_active_run()`` finds it.
     mlflow_experiment : str, optional
         The MLflow experiment (created when missing; default: MLflow's).
     **options
@@ -265,8 +260,12 @@ def train_run(
         if main:  # rank 0 alone saves, evaluates and reports
             writer.commit(write_final)
         if tracker is not None:
+            saved = load(out)
             files = [out / name for name in (CARD, TRAIN_CONFIG, RUN_FILE, METRICS)]
-            tracker.log_results(metrics, files, out, load(out), bundle.test.X)
+            if not bundle.is_table:  # the report, as aekit report draws it (numbers only)
+                page = build_report(out, saved, kind, spec, bundle, metrics)
+                files += [page, out / FIGURES_DIR]
+            tracker.log_results(metrics, files, out, saved, bundle.test.X)
     except BaseException as error:
         if tracker is not None:
             tracker.end(error)

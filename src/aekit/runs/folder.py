@@ -7,7 +7,7 @@ on), the saved model (``config.json`` + ``model.safetensors``, named and written
 per-epoch ``metrics.json`` and the last
 ``checkpoint.safetensors`` (named and written by the training callbacks of
 :mod:`aekit.training.epoch_log` and :mod:`aekit.training.checkpoint`), and the
-figures and report of ``aekit report``, whose names are defined here.
+figures and report of ``aekit report``; their names are :mod:`aekit.runs.layout`'s.
 
 :class:`RunWriter` writes a run folder as a transaction. One process at a time
 holds its lock (an ``flock`` on the folder itself, see :mod:`aekit.runs.lock`).
@@ -17,7 +17,7 @@ folder, so that the finished run it replaces stays whole. The
 final files are assembled in a hidden sibling ``.NAME.commit`` and swapped in
 with one atomic exchange of the two folders (Linux ``renameat2``), so the
 folder is always either the previous run or the new one. No other command writes
-over the files that make a run (:func:`check_output`).
+over the files that make a run (:func:`aekit.runs.layout.check_output`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import errno
 import json
 import os
 import shutil
-import stat
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -37,31 +36,11 @@ from aekit.data.sources import DataSpec
 from aekit.errors import RunFileError
 from aekit.models.estimator import AutoencoderEstimator
 from aekit.models.registry import KINDS, load
+from aekit.runs.layout import IN_PROGRESS, RUN_FILE
 from aekit.runs.lock import LOCK_FILE, check_lock_note, hold_folder, lock_folder, release
-from aekit.storage.persistence import MODEL_CONFIG, MODEL_WEIGHTS
-from aekit.storage.safe_files import check_writable, read_json, write_json
+from aekit.storage.persistence import MODEL_CONFIG
+from aekit.storage.safe_files import read_json, write_json
 from aekit.training.checkpoint import CHECKPOINT
-from aekit.training.epoch_log import METRICS
-
-RUN_FILE = "run.json"
-FIGURES_DIR = "figures"
-REPORT_FILE = "report.html"
-TENSORBOARD_DIR = "tensorboard"
-TRAIN_CONFIG = "train.yaml"  # the run's options (aekit.runs.config)
-CARD = "README.md"  # the run's model card (aekit.runs.card)
-IN_PROGRESS = (RUN_FILE, CHECKPOINT, METRICS, TENSORBOARD_DIR)  # what a resumed run continues
-# the files that make a run: never the output of another command (see check_output)
-RUN_OWN_FILES = (
-    RUN_FILE,
-    MODEL_CONFIG,
-    MODEL_WEIGHTS,
-    CHECKPOINT,
-    METRICS,
-    LOCK_FILE,
-    TENSORBOARD_DIR,
-    TRAIN_CONFIG,
-    CARD,
-)
 
 
 class RunWriter:
@@ -344,22 +323,3 @@ def open_run(
     if split_seed is not None:
         spec.split_seed = split_seed
     return kind, spec, load(run, device=device)
-
-
-def check_output(path: str | os.PathLike) -> Path:
-    """Refuse, before any work, an output ``path`` that names a file of a run folder
-    or saved model, a special file, or a place that cannot be written."""
-    path = Path(path)
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        mode = None
-    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        raise RunFileError(f"cannot write {path}: it is a FIFO, socket or device, not a file.")
-    path = check_writable(path)
-    folder = path.parent.resolve()
-    if path.name in RUN_OWN_FILES and any((folder / f).exists() for f in (RUN_FILE, MODEL_CONFIG)):
-        raise RunFileError(
-            f"refusing to write {path}: it is one of the files that make the run in {folder}."
-        )
-    return path

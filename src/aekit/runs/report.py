@@ -24,7 +24,7 @@ from aekit.data.sources import DataSpec
 from aekit.runs import figures as F
 from aekit.runs.class_grid import conditional_figures, is_conditional
 from aekit.runs.code_map import draw_code_map
-from aekit.runs.folder import FIGURES_DIR, REPORT_FILE, check_output
+from aekit.runs.layout import FIGURES_DIR, REPORT_FILE, check_output
 from aekit.runs.vq_figures import vq_figures
 from aekit.storage.safe_files import atomic_write_bytes
 
