@@ -3,6 +3,8 @@ labels of digits or a CSV, aekit sample --class, the report's class grid, resume
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ import yaml
 
 import aekit
 from aekit.cli.main import main
+from aekit.runs.folder import read_run
 
 FAST = ["--latent-dim", "3", "--hidden", "16", "--epochs", "2", "--seed", "0", "-q"]
 
@@ -142,3 +145,17 @@ def test_a_conditional_run_cut_short_and_resumed_ends_with_the_weights_of_a_stra
         resumed = aekit.load(tmp_path / name).module_.state_dict()
         assert resumed.keys() == full.keys()
         assert all(torch.equal(resumed[k], full[k]) for k in full), name
+
+
+def test_evaluate_reports_a_conditional_vaes_elbo_and_log_p_x_given_y(tmp_path, capsys):
+    run = tmp_path / "cvae"
+    assert run_cli(["train", "vae", "--conditional", "--out", run, *FAST], capsys)[0] == 0
+    code, out, err = run_cli(["evaluate", run, "--nll-samples", "20"], capsys)
+    assert code == 0, err
+    metrics = json.loads(out)
+    model, test = aekit.load(run), read_run(run)[1].load().test
+    assert metrics["score"] == metrics["elbo_nats"] == pytest.approx(model.score(test.X, test.y))
+    assert "at each example's label" in metrics["score_measures"]
+    log_p = model.log_likelihood(test.X, n_samples=20, y=test.y)
+    assert metrics["log_likelihood_nats"] == pytest.approx(log_p.mean())
+    assert metrics["log_likelihood_nats"] > metrics["elbo_nats"] - 1  # the bound tightens

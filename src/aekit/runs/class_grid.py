@@ -6,9 +6,9 @@ split's labels (:func:`split_labels`: a CSV's label column, the IDX labels of MN
 and Fashion-MNIST, digits' own, an ``.npz``'s ``y``). A conditional fit holds out its
 own validation examples (``validation_fraction`` of the training split). The run is
 evaluated on the test split with each example encoded and decoded at its label
-(:func:`conditional_evaluation`); its report shows one row of samples per class
-(:func:`class_grid`), and ``aekit sample RUN --class 3`` draws one class
-(:func:`class_of`).
+(:func:`aekit.runs.evaluation.conditional_evaluation`); its report shows one row of
+samples per class (:func:`class_grid`), and ``aekit sample RUN --class 3`` draws one
+class (:func:`class_of`).
 
 Examples
 --------
@@ -61,24 +61,6 @@ def class_of(model: Any, value: str, run: str | Path) -> Any:
     if value not in names:
         raise AekitError(f"--class {value} is not one of the classes of {run}: {', '.join(names)}.")
     return names[value]
-
-
-def conditional_evaluation(
-    model: Any, bundle: Any, split: str, X: np.ndarray, X_train: np.ndarray
-) -> dict[str, Any]:
-    """Metrics of a conditional ``model`` on the examples ``X`` of ``split`` (as
-    evaluation sees them), each encoded and decoded at its label: ``mse``,
-    ``psnr_db`` (values in [0, 1]), ``n_classes``, and the best linear code of the
-    same size fitted to ``X_train`` (which knows no labels)."""
-    from aekit.runs.evaluation import linear_reference, reconstruction_metrics
-
-    y = split_labels(bundle, split)
-    X_hat = model.inverse_transform(model.transform(X, y=y), y=y)
-    mse = np.mean((X_hat.astype(np.float64) - X) ** 2)
-    metrics = reconstruction_metrics(model, bundle.name, split, X, mse)
-    metrics["n_classes"] = model.n_classes_
-    metrics.update(linear_reference(model, X_train, X))
-    return metrics
 
 
 def class_grid(model: Any, path: str | Path, *, seed: int = 0, per_class: int = PER_CLASS):
