@@ -159,3 +159,58 @@ def test_evaluate_reports_a_conditional_vaes_elbo_and_log_p_x_given_y(tmp_path, 
     log_p = model.log_likelihood(test.X, n_samples=20, y=test.y)
     assert metrics["log_likelihood_nats"] == pytest.approx(log_p.mean())
     assert metrics["log_likelihood_nats"] > metrics["elbo_nats"] - 1  # the bound tightens
+
+
+def test_interpolate_draws_a_conditional_runs_paths_at_a_class(cond_run, tmp_path, capsys):
+    """--class 3: every path at class 3, between examples labelled 3; without it the
+    classes in turn, each path between two examples of its own class; refusals as
+    sample --class's."""
+    model, test = aekit.load(cond_run), read_run(cond_run)[1].load().test
+    calls = []
+    interpolate = type(model).interpolate
+
+    def spy(self, X_a, X_b, n_steps=10, **kw):
+        calls.append((X_a, X_b, kw["y"]))
+        return interpolate(self, X_a, X_b, n_steps, **kw)
+
+    png = tmp_path / "paths.png"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(model), "interpolate", spy)
+        for extra in (["--class", "3"], []):
+            code, out, err = run_cli(["interpolate", cond_run, "--pairs", "3", "--steps", "4",
+                                      "--out", png, *extra], capsys)  # fmt: skip
+            assert code == 0, err
+            assert out.strip() == str(png) and png.stat().st_size > 0
+    threes = test.X[test.y == 3]
+    (a3, b3, y3), (a, b, y) = calls
+    np.testing.assert_array_equal(y3, [3, 3, 3])
+    np.testing.assert_array_equal(a3, threes[[0, 2, 4]])
+    np.testing.assert_array_equal(b3, threes[[1, 3, 5]])
+    np.testing.assert_array_equal(y, [0, 1, 2])
+    for k in range(3):
+        own = test.X[test.y == k]
+        np.testing.assert_array_equal([a[k], b[k]], own[:2])
+    code, _, err = run_cli(["interpolate", cond_run, "--prior", "--class", "3", "--out", png],
+                           capsys)  # fmt: skip
+    assert code == 0, err
+    code, _, err = run_cli(["interpolate", cond_run, "--class", "12", "--out", png], capsys)
+    assert code == 2
+    assert err.strip() == (
+        f"aekit: error: --class 12 is not one of the classes of {cond_run}: "
+        "0, 1, 2, 3, 4, 5, 6, 7, 8, 9."
+    )
+    code, _, err = run_cli(["interpolate", cond_run, "--class", "3", "--pairs", "32",
+                            "--out", png], capsys)  # fmt: skip
+    assert code == 2
+    assert err.strip().endswith("the test split has fewer than 38 examples of class 3.")
+
+
+def test_interpolate_class_is_refused_on_a_run_without_classes(tmp_path, capsys):
+    plain = tmp_path / "plain"
+    assert run_cli(["train", "ae", "--out", plain, *FAST], capsys)[0] == 0
+    code, _, err = run_cli(["interpolate", plain, "--class", "3"], capsys)
+    assert code == 2
+    assert err.strip() == (
+        f"aekit: error: {plain} is not a conditional run: --class applies to runs trained "
+        "with --conditional."
+    )
