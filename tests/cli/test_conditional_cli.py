@@ -214,3 +214,16 @@ def test_interpolate_class_is_refused_on_a_run_without_classes(tmp_path, capsys)
         f"aekit: error: {plain} is not a conditional run: --class applies to runs trained "
         "with --conditional."
     )
+
+
+def test_sample_method_chain_runs_a_conditional_runs_chains_at_their_classes(
+    cond_run, tmp_path, capsys
+):
+    model, npy = aekit.load(cond_run), tmp_path / "chain.npy"
+    chain = ["sample", cond_run, "--method", "chain", "--noise", "0.3", "--burn-in", "2",
+             "-n", "12", "--npy", npy, "--out", tmp_path / "c.png"]  # fmt: skip
+    options = dict(noise_std=0.3, burn_in=2, random_state=0)
+    for extra, y in ((["--class", "3"], 3), ([], np.arange(12) % 10)):
+        code, _, err = run_cli([*chain, *extra], capsys)
+        assert code == 0, err
+        np.testing.assert_array_equal(np.load(npy), model.sample_chain(12, y=y, **options))

@@ -173,3 +173,26 @@ def test_the_conditional_elbo_is_the_hand_computed_one_at_each_class():
     elbo = vae.score_samples(X, y=y, random_state=7)
     np.testing.assert_allclose(elbo, log_px - kl, rtol=1e-5)
     assert not np.allclose(vae.score_samples(X, y=(y + 1) % 3, random_state=7), elbo)
+
+
+def test_the_denoising_chain_runs_at_a_fixed_class(digits):
+    """Every step of a chain encodes and decodes at its class (one for all chains, or
+    one per chain; row i is chain i % n_chains's), and its start is drawn at it."""
+    X_train, X_test, y_train, y_test = digits
+    classifier = LogisticRegression(max_iter=2000).fit(X_train, y_train)
+    dae = DenoisingAutoencoder(latent_dim=4, hidden=(128,), noise_std=0.3, epochs=40,
+                               conditional=True, random_state=0).fit(X_train, y_train)  # fmt: skip
+    for k in (3, 7):
+        chain = dae.sample_chain(30, y=k, burn_in=20, random_state=0)
+        assert (classifier.predict(chain) == k).mean() >= 0.9
+    per_chain = dae.sample_chain(40, y=np.arange(10), n_chains=10, burn_in=20, random_state=0)
+    assert (classifier.predict(per_chain) == np.arange(40) % 10).mean() >= 0.9
+    start = X_test[y_test == 1][:10]  # ones, pulled to 4s by a chain at class 4
+    fours = dae.sample_chain(10, y=4, start=start, burn_in=20, random_state=0)
+    assert (classifier.predict(fours) == 4).mean() >= 0.9
+    np.testing.assert_array_equal(
+        dae.sample(10, method="chain", y=4, random_state=0),
+        dae.sample_chain(10, y=4, random_state=0),
+    )
+    with pytest.raises(ValueError, match="is conditional: pass y"):
+        dae.sample_chain(4)

@@ -23,7 +23,7 @@ from aekit.cli.options import (
 )
 from aekit.errors import AekitError
 from aekit.models.code_paths import INTERPOLATIONS
-from aekit.models.generation import CHAIN_STEPS, SAMPLE_METHODS, GenerativeMixin
+from aekit.models.generation import CHAIN_STEPS, SAMPLE_METHODS, GenerativeMixin, chain_count
 from aekit.runs.class_grid import asked_classes, labelled_pairs, split_labels
 from aekit.runs.figures import image_rows, path_grid, sample_grid
 from aekit.runs.folder import check_output, open_run
@@ -113,7 +113,8 @@ def _sampling_model(run: str, device: str, need_data: bool, **data: Any):
     "--class",
     "class_",
     metavar="LABEL",
-    help="A conditional run's class of every sample (default: its classes in turn).",
+    help="A conditional run's class of every sample (default: its classes in turn, sample "
+    "by sample, or chain by chain for --method chain).",
 )
 @click.option("--data", help="Vectors: draw the samples beside these data (default: the run's).")
 @DATA_OPTIONS
@@ -147,8 +148,6 @@ def sample(
     path = check_output(out or Path(run) / f"samples-{method}.png")
     npy_path = check_output(npy if npy.endswith(".npy") else npy + ".npy") if npy else None
     if method == "chain":
-        if y is not None:
-            raise click.UsageError("--method chain does not apply to a conditional run.")
         if temperature != 1.0:
             raise click.UsageError("--temperature applies to code draws, not to --method chain.")
         if noise is None and not model.get_params().get("noise_std"):
@@ -164,6 +163,7 @@ def sample(
             thin=thin,
             noise_std=noise,
             reconstruction=reconstruction,
+            y=asked_classes(model, class_, run, chain_count(n, chains)),  # one per chain
         )
     else:
         samples = model.sample(n, method=method, random_state=seed, temperature=temperature, y=y)
