@@ -178,3 +178,23 @@ def warm_python(tmp_path_factory):
     python = WarmPython(tmp_path_factory.mktemp("warm-python"))
     yield python
     python.close()
+
+
+@pytest.fixture
+def crash_at_epoch(monkeypatch):
+    """``crash_at_epoch(e)``: training raises ``RuntimeError("simulated crash")`` as
+    it starts epoch ``e`` (0-based), after the checkpoint of epoch ``e - 1``;
+    ``monkeypatch.undo()`` ends it."""
+    from aekit.training.loop import Trainer
+
+    set_lr = Trainer._set_lr
+
+    def arm(at: int) -> None:
+        def crashing(trainer: Trainer, epoch: int) -> None:
+            if epoch == at:
+                raise RuntimeError("simulated crash")
+            set_lr(trainer, epoch)
+
+        monkeypatch.setattr(Trainer, "_set_lr", crashing)
+
+    return arm

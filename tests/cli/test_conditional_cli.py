@@ -3,12 +3,16 @@ labels of digits or a CSV, aekit sample --class, the report's class grid, resume
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+import torch
 import yaml
 
 import aekit
 from aekit.cli.main import main
+from aekit.runs.folder import read_run
 
 FAST = ["--latent-dim", "3", "--hidden", "16", "--epochs", "2", "--seed", "0", "-q"]
 
@@ -115,3 +119,111 @@ def test_a_resumed_conditional_run_continues_with_its_labels(tmp_path, capsys):
     assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4]
     drop = lambda h: {k: v for k, v in h.items() if k != "seconds"}  # noqa: E731
     assert [drop(h) for h in resumed.history_[:2]] == [drop(h) for h in first]
+
+
+def test_a_conditional_run_cut_short_and_resumed_ends_with_the_weights_of_a_straight_one(
+    tmp_path, capsys, monkeypatch, crash_at_epoch
+):
+    """A conditional VAE (its labels, its validation share held out of the training
+    split, its sampling noise) stopped after 2 of 4 epochs, or crashed in its third,
+    and resumed, ends bitwise where a straight 4-epoch run does. Extending a finished
+    run needs a schedule that does not span the epochs: cosine (the default) decays
+    over the epochs given at each start, for any run."""
+    train = ["train", "vae", "--conditional", *FAST[:4], "--seed", "0", "-q",
+             "--lr-schedule", "none"]  # fmt: skip
+    resume = ["train", "vae", "--resume", "--epochs", "4", "-q", "--out"]
+    assert run_cli([*train, "--epochs", "4", "--out", tmp_path / "full"], capsys)[0] == 0
+    assert run_cli([*train, "--epochs", "2", "--out", tmp_path / "extended"], capsys)[0] == 0
+    assert run_cli([*resume, tmp_path / "extended"], capsys)[0] == 0
+    crash_at_epoch(2)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        main([str(a) for a in [*train, "--epochs", "4", "--out", tmp_path / "crashed"]])
+    monkeypatch.undo()
+    assert run_cli([*resume, tmp_path / "crashed"], capsys)[0] == 0
+    full = aekit.load(tmp_path / "full").module_.state_dict()
+    for name in ("extended", "crashed"):
+        resumed = aekit.load(tmp_path / name).module_.state_dict()
+        assert resumed.keys() == full.keys()
+        assert all(torch.equal(resumed[k], full[k]) for k in full), name
+
+
+def test_evaluate_reports_a_conditional_vaes_elbo_and_log_p_x_given_y(tmp_path, capsys):
+    run = tmp_path / "cvae"
+    assert run_cli(["train", "vae", "--conditional", "--out", run, *FAST], capsys)[0] == 0
+    code, out, err = run_cli(["evaluate", run, "--nll-samples", "20"], capsys)
+    assert code == 0, err
+    metrics = json.loads(out)
+    model, test = aekit.load(run), read_run(run)[1].load().test
+    assert metrics["score"] == metrics["elbo_nats"] == pytest.approx(model.score(test.X, test.y))
+    assert "at each example's label" in metrics["score_measures"]
+    log_p = model.log_likelihood(test.X, n_samples=20, y=test.y)
+    assert metrics["log_likelihood_nats"] == pytest.approx(log_p.mean())
+    assert metrics["log_likelihood_nats"] > metrics["elbo_nats"] - 1  # the bound tightens
+
+
+def test_interpolate_draws_a_conditional_runs_paths_at_a_class(cond_run, tmp_path, capsys):
+    """--class 3: every path at class 3, between examples labelled 3; without it the
+    classes in turn, each path between two examples of its own class; refusals as
+    sample --class's."""
+    model, test = aekit.load(cond_run), read_run(cond_run)[1].load().test
+    calls = []
+    interpolate = type(model).interpolate
+
+    def spy(self, X_a, X_b, n_steps=10, **kw):
+        calls.append((X_a, X_b, kw["y"]))
+        return interpolate(self, X_a, X_b, n_steps, **kw)
+
+    png = tmp_path / "paths.png"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(model), "interpolate", spy)
+        for extra in (["--class", "3"], []):
+            code, out, err = run_cli(["interpolate", cond_run, "--pairs", "3", "--steps", "4",
+                                      "--out", png, *extra], capsys)  # fmt: skip
+            assert code == 0, err
+            assert out.strip() == str(png) and png.stat().st_size > 0
+    threes = test.X[test.y == 3]
+    (a3, b3, y3), (a, b, y) = calls
+    np.testing.assert_array_equal(y3, [3, 3, 3])
+    np.testing.assert_array_equal(a3, threes[[0, 2, 4]])
+    np.testing.assert_array_equal(b3, threes[[1, 3, 5]])
+    np.testing.assert_array_equal(y, [0, 1, 2])
+    for k in range(3):
+        own = test.X[test.y == k]
+        np.testing.assert_array_equal([a[k], b[k]], own[:2])
+    code, _, err = run_cli(["interpolate", cond_run, "--prior", "--class", "3", "--out", png],
+                           capsys)  # fmt: skip
+    assert code == 0, err
+    code, _, err = run_cli(["interpolate", cond_run, "--class", "12", "--out", png], capsys)
+    assert code == 2
+    assert err.strip() == (
+        f"aekit: error: --class 12 is not one of the classes of {cond_run}: "
+        "0, 1, 2, 3, 4, 5, 6, 7, 8, 9."
+    )
+    code, _, err = run_cli(["interpolate", cond_run, "--class", "3", "--pairs", "32",
+                            "--out", png], capsys)  # fmt: skip
+    assert code == 2
+    assert err.strip().endswith("the test split has fewer than 38 examples of class 3.")
+
+
+def test_interpolate_class_is_refused_on_a_run_without_classes(tmp_path, capsys):
+    plain = tmp_path / "plain"
+    assert run_cli(["train", "ae", "--out", plain, *FAST], capsys)[0] == 0
+    code, _, err = run_cli(["interpolate", plain, "--class", "3"], capsys)
+    assert code == 2
+    assert err.strip() == (
+        f"aekit: error: {plain} is not a conditional run: --class applies to runs trained "
+        "with --conditional."
+    )
+
+
+def test_sample_method_chain_runs_a_conditional_runs_chains_at_their_classes(
+    cond_run, tmp_path, capsys
+):
+    model, npy = aekit.load(cond_run), tmp_path / "chain.npy"
+    chain = ["sample", cond_run, "--method", "chain", "--noise", "0.3", "--burn-in", "2",
+             "-n", "12", "--npy", npy, "--out", tmp_path / "c.png"]  # fmt: skip
+    options = dict(noise_std=0.3, burn_in=2, random_state=0)
+    for extra, y in ((["--class", "3"], 3), ([], np.arange(12) % 10)):
+        code, _, err = run_cli([*chain, *extra], capsys)
+        assert code == 0, err
+        np.testing.assert_array_equal(np.load(npy), model.sample_chain(12, y=y, **options))

@@ -134,3 +134,65 @@ def test_refusals_are_one_sentence(digits, cvae):
     plain = Autoencoder(latent_dim=2, hidden=(8,), epochs=1, random_state=0).fit(X_train)
     with pytest.raises(ValueError, match="fitted without classes"):
         plain.sample(2, y=1)
+
+
+def test_log_p_x_given_y_and_the_elbo_are_higher_at_each_examples_own_class(digits, cvae):
+    _, X_test, _, y_test = digits
+    X, y, wrong = X_test[:100], y_test[:100], (y_test[:100] + 1) % 10
+    right_ll = cvae.log_likelihood(X, n_samples=50, y=y, random_state=0)
+    wrong_ll = cvae.log_likelihood(X, n_samples=50, y=wrong, random_state=0)
+    assert right_ll.mean() > wrong_ll.mean() + 3  # nats per example (measured: 10)
+    assert (right_ll > wrong_ll).mean() >= 0.9
+    right, wrong = cvae.score_samples(X, y=y), cvae.score_samples(X, y=wrong)
+    assert (right > wrong).mean() >= 0.9
+    assert cvae.score(X, y) == pytest.approx(cvae.elbo_parts(X, y=y)["elbo"])
+    assert cvae.score(X, y) > cvae.score(X, (y + 1) % 10)
+
+
+def test_the_conditional_elbo_is_the_hand_computed_one_at_each_class():
+    """One draw eps (the same for every example): z = mu + sigma eps from the encoder
+    fed [h(x), one_hot(y)], Bernoulli log p(x | z, y) from the decoder fed
+    [z, one_hot(y)], and the closed-form KL to N(0, I)."""
+    rng = np.random.default_rng(0)
+    X = (rng.random((40, 6)) > 0.5).astype(np.float32)
+    y = np.arange(40) % 3
+    vae = VAE(latent_dim=2, hidden=(5,), likelihood="bernoulli", epochs=2, conditional=True,
+              random_state=0).fit(X, y)  # fmt: skip
+    assert vae.scaling_.log_det() == 0
+    module, x = vae.module_, torch.from_numpy(X)
+    one_hot = torch.nn.functional.one_hot(torch.from_numpy(y), 3).float()
+    with torch.no_grad():
+        head = module.head(torch.cat([module.encoder(x), one_hot], 1))
+        mu, log_var = head.mean, head.log_var
+        eps = torch.randn(2, generator=torch.Generator().manual_seed(7))
+        z = mu + torch.exp(0.5 * log_var) * eps
+        logits = module.decoder(torch.cat([z, one_hot], 1)).reshape(40, 6)
+    log_px = (X * np.log(torch.sigmoid(logits).double().numpy())
+              + (1 - X) * np.log(torch.sigmoid(-logits).double().numpy())).sum(1)  # fmt: skip
+    kl = 0.5 * (mu.double() ** 2 + log_var.double().exp() - log_var.double() - 1).sum(1).numpy()
+    elbo = vae.score_samples(X, y=y, random_state=7)
+    np.testing.assert_allclose(elbo, log_px - kl, rtol=1e-5)
+    assert not np.allclose(vae.score_samples(X, y=(y + 1) % 3, random_state=7), elbo)
+
+
+def test_the_denoising_chain_runs_at_a_fixed_class(digits):
+    """Every step of a chain encodes and decodes at its class (one for all chains, or
+    one per chain; row i is chain i % n_chains's), and its start is drawn at it."""
+    X_train, X_test, y_train, y_test = digits
+    classifier = LogisticRegression(max_iter=2000).fit(X_train, y_train)
+    dae = DenoisingAutoencoder(latent_dim=4, hidden=(128,), noise_std=0.3, epochs=40,
+                               conditional=True, random_state=0).fit(X_train, y_train)  # fmt: skip
+    for k in (3, 7):
+        chain = dae.sample_chain(30, y=k, burn_in=20, random_state=0)
+        assert (classifier.predict(chain) == k).mean() >= 0.9
+    per_chain = dae.sample_chain(40, y=np.arange(10), n_chains=10, burn_in=20, random_state=0)
+    assert (classifier.predict(per_chain) == np.arange(40) % 10).mean() >= 0.9
+    start = X_test[y_test == 1][:10]  # ones, pulled to 4s by a chain at class 4
+    fours = dae.sample_chain(10, y=4, start=start, burn_in=20, random_state=0)
+    assert (classifier.predict(fours) == 4).mean() >= 0.9
+    np.testing.assert_array_equal(
+        dae.sample(10, method="chain", y=4, random_state=0),
+        dae.sample_chain(10, y=4, random_state=0),
+    )
+    with pytest.raises(ValueError, match="is conditional: pass y"):
+        dae.sample_chain(4)

@@ -173,3 +173,13 @@ def test_the_reconstruction_gradient_reaches_the_encoder_through_the_quantiser()
     module(x)["loss"].backward()  # the likelihood's term alone: β = 0
     first = module.encoder.body[0].weight
     assert first.grad is not None and first.grad.abs().sum() > 0
+
+
+def test_paths_between_examples_run_through_the_quantised_codes(fitted, digits):
+    X = digits[:4]
+    path = fitted.interpolate(X[:2], X[2:], 5)
+    assert path.shape == (2, 5, 64)
+    ends = fitted.inverse_transform(fitted.transform(X, continuous=True))
+    np.testing.assert_allclose(path[:, 0], ends[:2], atol=1e-6)
+    with pytest.raises(ValueError, match="fitted without classes"):
+        fitted.interpolate(X[:2], X[2:], 5, y=1)

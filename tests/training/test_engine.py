@@ -53,18 +53,11 @@ def test_same_seed_same_fit_different_seed_different_fit(X):
     assert not torch.equal(a.module_.head.linear.weight, c.module_.head.linear.weight)
 
 
-def test_resume_after_a_crash_ends_with_the_same_weights(X, tmp_path, monkeypatch):
+def test_resume_after_a_crash_ends_with_the_same_weights(X, tmp_path, monkeypatch, crash_at_epoch):
     full = _dae().fit(X, X_val=X[:50], callbacks=run_callbacks(tmp_path / "full"))
 
     crashing = _dae()
-    set_lr = Trainer._set_lr
-
-    def crash_at_epoch_4(trainer: Trainer, epoch: int) -> None:
-        if epoch == 3:
-            raise RuntimeError("simulated crash")
-        set_lr(trainer, epoch)
-
-    monkeypatch.setattr(Trainer, "_set_lr", crash_at_epoch_4)
+    crash_at_epoch(3)
     with pytest.raises(RuntimeError, match="simulated crash"):
         crashing.fit(X, X_val=X[:50], callbacks=run_callbacks(tmp_path / "cut"))
     monkeypatch.undo()

@@ -23,8 +23,8 @@ from aekit.cli.options import (
 )
 from aekit.errors import AekitError
 from aekit.models.code_paths import INTERPOLATIONS
-from aekit.models.generation import CHAIN_STEPS, SAMPLE_METHODS, GenerativeMixin
-from aekit.runs.class_grid import class_of, is_conditional
+from aekit.models.generation import CHAIN_STEPS, SAMPLE_METHODS, GenerativeMixin, chain_count
+from aekit.runs.class_grid import asked_classes, labelled_pairs, split_labels
 from aekit.runs.figures import image_rows, path_grid, sample_grid
 from aekit.runs.folder import open_run
 from aekit.runs.layout import check_output
@@ -114,7 +114,8 @@ def _sampling_model(run: str, device: str, need_data: bool, **data: Any):
     "--class",
     "class_",
     metavar="LABEL",
-    help="A conditional run's class of every sample (default: its classes in turn).",
+    help="A conditional run's class of every sample (default: its classes in turn, sample "
+    "by sample, or chain by chain for --method chain).",
 )
 @click.option("--data", help="Vectors: draw the samples beside these data (default: the run's).")
 @DATA_OPTIONS
@@ -144,14 +145,10 @@ def sample(
         run, device, False, data=data, data_dir=data_dir, split_seed=split_seed
     )
     method = method or model.default_sample_method
-    y = None if class_ is None else class_of(model, class_, run)
-    if y is None and is_conditional(model):
-        y = np.resize(model.classes_, n)
+    y = asked_classes(model, class_, run, n)
     path = check_output(out or Path(run) / f"samples-{method}.png")
     npy_path = check_output(npy if npy.endswith(".npy") else npy + ".npy") if npy else None
     if method == "chain":
-        if y is not None:
-            raise click.UsageError("--method chain does not apply to a conditional run.")
         if temperature != 1.0:
             raise click.UsageError("--temperature applies to code draws, not to --method chain.")
         if noise is None and not model.get_params().get("noise_std"):
@@ -167,6 +164,7 @@ def sample(
             thin=thin,
             noise_std=noise,
             reconstruction=reconstruction,
+            y=asked_classes(model, class_, run, chain_count(n, chains)),  # one per chain
         )
     else:
         samples = model.sample(n, method=method, random_state=seed, temperature=temperature, y=y)
@@ -191,6 +189,13 @@ def sample(
     help="Path in code space (default: spherical between draws of N(0, I), else linear).",
 )
 @click.option("--prior", is_flag=True, help="Between draws of the prior instead of examples.")
+@click.option(
+    "--class",
+    "class_",
+    metavar="LABEL",
+    help="A conditional run's class of every path, between examples of that class "
+    "(default: its classes in turn, each path between two examples of its class).",
+)
 @SPLIT_OPTION
 @click.option("--data", help="Interpolate between examples of other data (default: the run's).")
 @DATA_OPTIONS
@@ -203,6 +208,7 @@ def interpolate(
     steps: int,
     method: str | None,
     prior: bool,
+    class_: str | None,
     split: str,
     data: str | None,
     data_dir: str | None,
@@ -215,17 +221,24 @@ def interpolate(
     kind, spec, model = _sampling_model(
         run, device, not prior, data=data, data_dir=data_dir, split_seed=split_seed
     )
+    y = asked_classes(model, class_, run, pairs)  # a conditional run's class of each path
     path = check_output(out or Path(run) / "interpolation.png")
     if prior:
         method = method or model.default_prior_path
-        strips = model.interpolate_prior(pairs, steps, method=method, random_state=seed)
+        strips = model.interpolate_prior(pairs, steps, method=method, random_state=seed, y=y)
         where = "prior draws"
     else:
         method = method or "linear"
-        X = getattr(spec.load(), split).X
-        if len(X) < 2 * pairs:
+        bundle = spec.load()
+        X = getattr(bundle, split).X
+        if y is not None:
+            X_a, X_b = labelled_pairs(X, split_labels(bundle, split), y, split)
+        elif len(X) < 2 * pairs:
             raise AekitError(f"the {split} split has fewer than {2 * pairs} examples.")
-        strips = model.interpolate(X[:pairs], X[pairs : 2 * pairs], steps, method=method)
+        else:
+            X_a, X_b = X[:pairs], X[pairs : 2 * pairs]
+        strips = model.interpolate(X_a, X_b, steps, method=method, y=y)
         where = f"{split} examples"
-    path_grid(strips, path, title=f"{kind}: {method} interpolation between {where}")
+    at = "" if y is None else f" at class {y[0]}" if class_ else ", at the classes in turn"
+    path_grid(strips, path, title=f"{kind}: {method} interpolation between {where}{at}")
     click.echo(str(path))

@@ -30,8 +30,9 @@ from aekit.runs.report import build_report
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="VAE: importance samples K for log p(x), a stochastic lower bound that rises "
-    "with K; the estimate from the first K/10 samples is printed beside it (0: skip).",
+    help="VAE: importance samples K for log p(x) (a conditional run's log p(x | y) at each "
+    "example's label), a stochastic lower bound that rises with K; the estimate from the "
+    "first K/10 samples is printed beside it (0: skip).",
 )
 @DEVICE_OPTION
 def evaluate_command(

@@ -131,7 +131,9 @@ def _as_option_value(param: click.Parameter, value: Any) -> Any:
     is_flag=True,
     help="Continue the run in --out from its last checkpoint, with the options it was "
     "trained with; an option repeated with another value is refused (but --epochs, "
-    "--device and --data-dir).",
+    "--device and --data-dir). A finished run given more --epochs under the cosine "
+    "schedule (the default) differs from one trained that long from the start, as the "
+    "schedule spans the epochs of each start.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or epoch lines.")
 @MODEL_OPTIONS

@@ -118,10 +118,16 @@ class AutoencoderEstimator(
         return torch.zeros((n, self.code_size))
 
     def evaluation_metrics(
-        self, X: np.ndarray, *, nll_samples: int = 0, progress: bool | None = None
+        self,
+        X: np.ndarray,
+        *,
+        y: Any = None,
+        nll_samples: int = 0,
+        progress: bool | None = None,
     ) -> dict[str, Any]:
-        """What evaluation adds for this kind of model on ``X`` beyond the errors
-        every model gets (none here; the VAE adds its densities in nats)."""
+        """What evaluation adds for this kind of model on ``X`` (of classes ``y``, for
+        a conditional model) beyond the errors every model gets (none here; the VAE
+        adds its densities in nats)."""
         return {}
 
     def reconstruct(self, X: Any) -> np.ndarray:

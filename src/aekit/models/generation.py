@@ -153,7 +153,8 @@ class GenerativeMixin(CodeDrawMixin):
             A conditional model's class of the draws (one for all, or one each):
             ``"gaussian"`` / ``"gmm"`` codes are drawn from the density of that
             class's training codes, ``"prior"`` codes from the VAE's prior p(z)
-            (the same for every class); all are decoded at ``y``.
+            (the same for every class); all are decoded at ``y``. ``"chain"`` takes
+            one class, or one per chain (see :meth:`sample_chain`).
 
         Returns
         -------
@@ -172,7 +173,7 @@ class GenerativeMixin(CodeDrawMixin):
         if method == "chain":
             if temperature != 1.0:
                 raise ValueError("temperature applies to code draws, not to the chain sampler.")
-            return self.sample_chain(n, random_state=random_state, mean=mean)
+            return self.sample_chain(n, random_state=random_state, mean=mean, y=y)
         seed = seed_of(random_state)
         z = self._draw_codes(n, method, seed, temperature, classes)
         with torch.random.fork_rng(devices=self._rng_devices()):
@@ -193,6 +194,7 @@ class GenerativeMixin(CodeDrawMixin):
         noise_std: float | None = None,
         reconstruction: str = "mean",
         mean: bool = True,
+        y: Any = None,
     ) -> np.ndarray:
         """Samples of the denoising Markov chain ``x ← reconstruct(corrupt(x))``.
 
@@ -226,10 +228,24 @@ class GenerativeMixin(CodeDrawMixin):
         mean : bool, default=True
             Return the mean of each kept step's p(x | x̃); ``False`` returns the
             chain's states.
+        y : class or array-like of shape (n_chains,), optional
+            A conditional model's class of the chains (one for all, or one per
+            chain): every step encodes and decodes at it, and the default start is
+            drawn at it. Row ``i`` of the output comes from chain ``i % n_chains``.
 
         Returns
         -------
         ndarray of shape (n, *input_shape), float32
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from aekit import DenoisingAutoencoder
+        >>> X = np.random.default_rng(0).random((90, 6), dtype=np.float32)
+        >>> dae = DenoisingAutoencoder(latent_dim=2, hidden=(8,), epochs=1, conditional=True,
+        ...                            random_state=0).fit(X, np.arange(90) % 3)
+        >>> dae.sample_chain(4, y=2, burn_in=3, random_state=0).shape
+        (4, 6)
         """
         check_is_fitted(self, "module_")
         check_positive(n, "n", integer=True)
@@ -244,18 +260,20 @@ class GenerativeMixin(CodeDrawMixin):
         check_choice(reconstruction, "reconstruction", CHAIN_STEPS)
         check_positive(burn_in, "burn_in", integer=True, allow_zero=True)
         check_positive(thin, "thin", integer=True)
-        chains = min(n, 100) if n_chains is None else n_chains
+        chains = chain_count(n, n_chains)
         check_positive(chains, "n_chains", integer=True)
+        given = () if (classes := self._classes_of(y, chains)) is None else (classes,)
         seed = seed_of(random_state)
         if start is None:
-            x0 = self.sample(chains, method="gaussian", random_state=seed)
+            x0 = self.sample(chains, method="gaussian", random_state=seed, y=y)
         else:
             x0 = check_data(start, expected_shape=self.input_shape_, what="start")
             x0 = x0[np.arange(chains) % len(x0)]
         x0 = self._to_tensor(np.ascontiguousarray(x0), whole_on_device=True)
 
         def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            params = module.decode(module.encode(module.corrupt(x, noise)).mean)
+            z = module.encode(module.corrupt(x, noise), *given).mean
+            params = module.decode(z, *given)
             x_mean = lik.mean(params)
             x_next = x_mean if reconstruction == "mean" else lik.sample(params)
             return x_next, (x_mean if mean else x_next)
@@ -402,6 +420,12 @@ def _at(y: Any) -> dict[str, Any]:
     """``transform``'s and ``inverse_transform``'s ``y``, where one is given: models
     that are never conditional (VQVAE, mixed tables) do not take it."""
     return {} if y is None else {"y": y}
+
+
+def chain_count(n: int, n_chains: int | None = None) -> int:
+    """The chains of :meth:`GenerativeMixin.sample_chain` for ``n`` samples:
+    ``n_chains``, or by default ``min(n, 100)``."""
+    return min(n, 100) if n_chains is None else n_chains
 
 
 def markov_chain(

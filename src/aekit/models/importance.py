@@ -102,11 +102,13 @@ def importance_sample(
     device: torch.device,
     jacobian: float = 0.0,
     progress: bool = False,
+    classes: torch.Tensor | None = None,
 ) -> ImportanceEstimate:
     """:class:`ImportanceEstimate` of each example of ``Xt`` (model-shaped): examples
     ``batch_size`` at a time, samples ``k_chunk`` at a time, the sums of ``w`` and
     ``w²`` accumulated in float64 by log-sum-exp; ``jacobian`` (the scaling's log
-    determinant) is subtracted so the densities are in the user's units. Draws from
+    determinant) is subtracted so the densities are in the user's units. A conditional
+    ``module`` takes each example's class from ``classes`` (log p(x | y)). Draws from
     torch's global generator: the caller seeds it."""
     n = len(Xt)
     tenth = max(1, n_samples // 10)
@@ -114,12 +116,13 @@ def importance_sample(
     bar = tqdm(total=n, disable=not progress, desc="log p(x)", unit="ex")
     for i in range(0, n, batch_size):
         xb = to_device(Xt[i : i + batch_size], device)
-        q = module.encode(xb)
+        condition = None if classes is None else to_device(classes[i : i + batch_size], device)
+        q = module.encode(xb, condition)
         # log Σ w, log Σ w² over all samples and log Σ w over the first K/10
         sums = torch.full((3, len(xb)), -math.inf, dtype=torch.float64, device=xb.device)
         for start in range(0, n_samples, k_chunk):
             k = min(k_chunk, n_samples - start)
-            log_w = module.log_weights(xb, q, k).double()
+            log_w = module.log_weights(xb, q, k, condition).double()
             first = log_w[: max(0, tenth - start)]
             chunk = torch.stack(
                 [torch.logsumexp(log_w, 0), torch.logsumexp(2 * log_w, 0), first.logsumexp(0)]

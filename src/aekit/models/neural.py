@@ -48,7 +48,7 @@ from aekit.models.outliers import hold_out
 from aekit.models.pca_start import start_module_at_pca
 from aekit.models.plain_modules import NeuralDecoder, NeuralEncoder, on_cpu
 from aekit.training.callbacks import Callback
-from aekit.training.device import flush_denormals, resolve_device, to_device
+from aekit.training.device import flush_denormals, pad_rows, resolve_device, to_device
 from aekit.training.governor import LoadGovernor
 from aekit.training.loop import PRECISIONS, TrainConfig, Trainer, live_progress
 from aekit.training.threads import thread_limit
@@ -357,9 +357,9 @@ class NeuralAutoencoder(ConditionalMixin, GenerativeMixin, AutoencoderEstimator)
         for i in tqdm(starts, disable=not show, leave=False, unit="batch", file=sys.stderr):
             batch = to_device(X[i : i + batch_size], self.device_)
             n = len(batch)
-            if padded and n < batch_size:
-                batch = torch.cat([batch, batch.new_zeros((batch_size - n, *batch.shape[1:]))])
-            given = () if classes is None else (classes[i : i + n],)
+            if padded:  # (a conditional model's padded rows are of class 0)
+                batch = pad_rows(batch, batch_size)
+            given = () if classes is None else (pad_rows(classes[i : i + n], len(batch)),)
             result = fn(batch, *given)[:n].cpu()
             if out is None:
                 out = torch.empty((len(X), *result.shape[1:]), dtype=result.dtype)

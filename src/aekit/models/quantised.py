@@ -326,8 +326,10 @@ class VQVAE(CodePriorMixin, NeuralAutoencoder, kind="vqvae"):
         idx = torch.from_numpy(indices.astype(np.int64).reshape(len(indices), *grid, self.levels))
         return torch.from_numpy(self._batched(self.module_.head.decode_indices, idx))
 
-    def _codes_of(self, X: Any) -> tuple[np.ndarray, bool]:
-        """Continuous codes for paths between examples (indices have no path)."""
+    def _codes_of(self, X: Any, y: Any = None) -> tuple[np.ndarray, bool]:
+        """Continuous codes for paths between examples (indices have no path); a
+        VQ-VAE has no classes, so a ``y`` is refused."""
+        self._classes_of(y, 0)
         X = np.asarray(X)
         single = X.shape == tuple(self.input_shape_)
         return self.transform(X[None] if single else X, continuous=True), single

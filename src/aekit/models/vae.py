@@ -1,13 +1,11 @@
-"""The variational autoencoder and its importance-sampled log-likelihood."""
+"""The variational autoencoder (its ELBO and log-likelihood: :mod:`aekit.models.vae_densities`)."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 from torch import nn
 
 from aekit.core.corruption import BINARIZE, DynamicBinarization, UniformDequantization
@@ -16,21 +14,19 @@ from aekit.core.hierarchy import two_level_prior
 from aekit.core.likelihoods import Likelihood, make_likelihood
 from aekit.core.module import OBJECTIVES
 from aekit.core.priors import PRIORS, make_prior
-from aekit.data.values import BINARIZATION_SEEDS, binarize, dequantize, is_8bit, is_binary
+from aekit.data.values import BINARIZATION_SEEDS, binarize, dequantize, is_8bit
 from aekit.errors import DataError
-from aekit.models.density_units import density_units
-from aekit.models.importance import ImportanceEstimate, chunk_sizes, importance_sample
 from aekit.models.mixed_tables import TableMixin
 from aekit.models.neural import NeuralAutoencoder
 from aekit.models.neural_params import DEEP_CONSTRAINTS
-from aekit.training.device import to_device
+from aekit.models.vae_densities import DensityMixin
 from aekit.training.loop import TrainConfig
-from aekit.validation import Check, check_positive, flag, one_of, positive
+from aekit.validation import Check, flag, one_of, positive
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al.'s activity threshold for a code dimension
 
 
-class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
+class VAE(DensityMixin, TableMixin, NeuralAutoencoder, kind="vae"):
     """Variational autoencoder: ``p(z) = N(0, I)``, ``q(z|x) = N(μ(x), diag v²(x))``.
 
     Trained by maximising the ELBO ``E_q log p(x|z) − KL(q(z|x) ‖ p(z))`` with the
@@ -301,82 +297,7 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
             else make_prior(self.prior, self.latent_dim, int(K), model_shape),
         }
 
-    # -- evaluation in nats ----------------------------------------------------------
-    def evaluation_metrics(
-        self, X: np.ndarray, *, nll_samples: int = 0, progress: bool | None = None
-    ) -> dict[str, Any]:
-        """What evaluation adds for a VAE on ``X``: the ELBO's parts in nats, with
-        ``nll_samples`` the importance-sampled log-likelihood and its errors, bits per
-        dimension for dequantised data, and a note when a Bernoulli likelihood meets
-        grey levels."""
-        out: dict[str, Any] = {}
-        if self.likelihood == "bernoulli" and not is_binary(X):
-            out["note"] = (
-                "Bernoulli likelihood on non-binary values: the ELBO and log-likelihood are "
-                "cross-entropies, not log-probabilities of these data (train with binarize="
-                "'dynamic', --binarize dynamic, to be evaluated on a fixed binarisation)."
-            )
-        out.update({f"{k}_nats": v for k, v in self.elbo_parts(X).items()})
-        if nll_samples:
-            show = sys.stderr.isatty() if progress is None else progress
-            out.update(self.importance_estimate(X, nll_samples, progress=show).metrics())
-        D, dequantized = self.n_features_in_, bool(self.dequantize)
-        out.update(density_units(self.likelihood, dequantized, D, X, out))
-        return out
-
-    @torch.no_grad()
-    def elbo_parts(self, X: Any, random_state: int | None = 0) -> dict[str, float]:
-        """Mean ELBO, reconstruction log-likelihood and KL over ``X`` (nats per example).
-
-        One reparametrised sample per example (the usual estimate); seeded.
-        """
-        Xt = self._check_X(X)
-        self.module_.eval()
-        with torch.random.fork_rng(devices=self._rng_devices()):
-            torch.manual_seed(self.seed_ if random_state is None else random_state)
-            sums: dict[str, float] = {}
-            for i in range(0, len(Xt), 2048):
-                parts = self.module_(to_device(Xt[i : i + 2048], self.device_))
-                for key in ("elbo", "nll", "kl"):
-                    sums[key] = sums.get(key, 0.0) + float(parts[key]) * len(Xt[i : i + 2048])
-        n = len(Xt)
-        jacobian = self.scaling_.log_det()  # densities in the user's units
-        return {
-            "elbo": sums["elbo"] / n - jacobian,
-            "reconstruction": -sums["nll"] / n - jacobian,
-            "kl": sums["kl"] / n,
-        }
-
-    def score_samples(self, X: Any, random_state: int | None = 0) -> np.ndarray:
-        """The ELBO of each example in nats, higher for more normal examples.
-
-        One reparametrised sample ``z = μ(x) + σ(x) ε`` per example, with the same
-        seeded draw ``ε ~ N(0, I)`` for every example (common random numbers): each
-        score is an unbiased one-sample ELBO estimate that depends on the example
-        alone, not on its position or batch, so ``predict`` does not change when
-        the examples are reordered.
-
-        Returns
-        -------
-        ndarray of shape (n,), float64
-        """
-        return self._codes_and_scores(self._check_X(X), random_state)[1]
-
-    def _codes_and_scores(
-        self, Xt: torch.Tensor, random_state: int | None = 0
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The posterior means and the one-sample ELBOs of ``Xt`` (model-shaped), from
-        one encoder pass (see :meth:`score_samples`)."""
-        rng = torch.Generator().manual_seed(self.seed_ if random_state is None else random_state)
-        eps = torch.randn(self.module_.code_draws, generator=rng).to(self.device_)
-
-        def codes_and_elbo(x: torch.Tensor) -> torch.Tensor:
-            q, elbo = self.module_.elbo(x, eps)
-            return torch.cat([q.mean, elbo[:, None].to(q.mean.dtype)], dim=1)
-
-        out = self._batched(codes_and_elbo, Xt, batch_size=256, padded=True)
-        return out[:, :-1], out[:, -1].astype(np.float64) - self.scaling_.log_det()
-
+    # -- after training --------------------------------------------------------------
     def _summarise_training(self, sample: np.ndarray, held_out: np.ndarray | None) -> None:
         # one pass over the training sample: the ELBO's encoder output is the kept code
         # (issue 17: a 2-epoch fit on 20000 images spent 2% of its time encoding twice)
@@ -387,15 +308,12 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         else:
             self._fit_offset(held_out)
 
-    def score(self, X: Any, y: Any = None) -> float:
-        """Mean ELBO per example in nats (higher is better). With the Bernoulli
-        likelihood it is a log-probability only for binary data; on grey levels it is
-        a cross-entropy (``aekit.runs.evaluation.evaluate`` says so in its output)."""
-        return self.elbo_parts(X)["elbo"]
-
-    def active_units(self, X: Any, threshold: float = ACTIVE_THRESHOLD) -> np.ndarray:
+    def active_units(
+        self, X: Any, threshold: float = ACTIVE_THRESHOLD, *, y: Any = None
+    ) -> np.ndarray:
         """Which code dimensions the model uses: ``Var_x(E_q[z_j | x]) > threshold``
-        over the examples ``X`` (Burda et al. 2016, §5.2). A dimension whose
+        over the examples ``X`` (of classes ``y``, for a conditional model; Burda et
+        al. 2016, §5.2). A dimension whose
         posterior mean does not move with ``x`` carries no information: its
         posterior is the prior there.
 
@@ -403,95 +321,4 @@ class VAE(TableMixin, NeuralAutoencoder, kind="vae"):
         -------
         ndarray of bool, shape (latent_dim,)
         """
-        return np.var(self.transform(X).astype(np.float64), axis=0) > threshold
-
-    @torch.no_grad()
-    def log_likelihood(
-        self,
-        X: Any,
-        n_samples: int = 1000,
-        *,
-        batch_size: int | None = None,
-        max_elements: int | None = None,
-        random_state: int | None = 0,
-        progress: bool = False,
-        return_mc_stderr: bool = False,
-    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Importance-sampled ``log p(x)`` per example, in nats (the IWAE bound).
-
-        ``log (1/K) Σ_k p(x, z_k) / q(z_k|x)`` with ``z_k ~ q(z|x)``, computed with
-        logsumexp. It is a stochastic lower bound on ``log p(x)``, biased low, that
-        tightens as ``K`` grows; ``K = 1`` is the ELBO. How far it still moves:
-        :meth:`importance_estimate`. Memory is bounded: examples are taken
-        ``batch_size`` at a time and the ``K`` samples in chunks so that no more than
-        about ``max_elements`` decoder outputs exist at once. The log-sum-exp over
-        the ``K`` samples is accumulated in float64.
-
-        Parameters
-        ----------
-        X : array-like
-        n_samples : int, default=1000
-            K, the number of importance samples per example.
-        batch_size : int, optional
-            Examples per chunk (default: as many as ``max_elements`` allows, ≤ 1024).
-        max_elements : int, optional
-            Decoder outputs per chunk (default: 2**21 on a CPU, where chunks that
-            fit in cache are fastest; 2**25 on a GPU).
-        random_state : int, optional
-            Seed of the samples (default 0: repeatable).
-        progress : bool, default=False
-            Show a progress bar over examples.
-        return_mc_stderr : bool, default=False
-            Also return each estimate's Monte-Carlo standard error, by the delta
-            method from the same samples: ``sqrt((mean w² / (mean w)² − 1) / K)``
-            with ``w = p(x, z_k) / q(z_k|x)``: the spread between draws of the
-            samples, not an error bar on ``log p(x)``, whose bias it misses.
-
-        Returns
-        -------
-        ndarray of shape (n,), float64
-            With ``return_mc_stderr``, a pair: the estimates and their standard errors.
-        """
-        estimate = self.importance_estimate(
-            X,
-            n_samples,
-            batch_size=batch_size,
-            max_elements=max_elements,
-            random_state=random_state,
-            progress=progress,
-        )
-        return (estimate.log_p, estimate.mc_stderr) if return_mc_stderr else estimate.log_p
-
-    @torch.no_grad()
-    def importance_estimate(
-        self,
-        X: Any,
-        n_samples: int = 1000,
-        *,
-        batch_size: int | None = None,
-        max_elements: int | None = None,
-        random_state: int | None = 0,
-        progress: bool = False,
-    ) -> ImportanceEstimate:
-        """:meth:`log_likelihood` with its diagnostics: the per-example estimates at
-        ``K = n_samples``, their Monte-Carlo standard errors, and the estimates from
-        the first ``K/10`` of the same samples, whose rise to ``K`` shows how far the
-        lower bound is from converged (:class:`aekit.models.importance.ImportanceEstimate`,
-        whose ``metrics()`` are what ``evaluate`` reports)."""
-        check_positive(n_samples, "n_samples", integer=True)
-        Xt = self._check_X(X)
-        self.module_.eval()
-        D = self.n_features_in_ * self.module_.likelihood.params_per_value
-        batch_size, k_chunk = chunk_sizes(D, n_samples, self.device_, batch_size, max_elements)
-        with torch.random.fork_rng(devices=self._rng_devices()):
-            torch.manual_seed(self.seed_ if random_state is None else random_state)
-            return importance_sample(
-                self.module_,
-                Xt,
-                n_samples,
-                batch_size=batch_size,
-                k_chunk=k_chunk,
-                device=self.device_,
-                jacobian=self.scaling_.log_det(),
-                progress=progress,
-            )
+        return np.var(self.transform(X, y).astype(np.float64), axis=0) > threshold

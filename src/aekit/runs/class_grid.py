@@ -6,9 +6,12 @@ split's labels (:func:`split_labels`: a CSV's label column, the IDX labels of MN
 and Fashion-MNIST, digits' own, an ``.npz``'s ``y``). A conditional fit holds out its
 own validation examples (``validation_fraction`` of the training split). The run is
 evaluated on the test split with each example encoded and decoded at its label
-(:func:`conditional_evaluation`); its report shows one row of samples per class
-(:func:`class_grid`), and ``aekit sample RUN --class 3`` draws one class
-(:func:`class_of`).
+(:func:`aekit.runs.evaluation.conditional_evaluation`); its report shows one row of
+samples per class (:func:`class_grid`). ``aekit sample RUN --class 3`` draws one class
+(:func:`class_of`), and ``aekit interpolate RUN --class 3`` draws every path at class 3,
+between examples labelled 3; without ``--class`` both take the classes in turn, each
+path between two examples of its own class (:func:`asked_classes`,
+:func:`labelled_pairs`).
 
 Examples
 --------
@@ -61,6 +64,33 @@ def class_of(model: Any, value: str, run: str | Path) -> Any:
     if value not in names:
         raise AekitError(f"--class {value} is not one of the classes of {run}: {', '.join(names)}.")
     return names[value]
+
+
+def asked_classes(model: Any, value: str | None, run: str | Path, n: int) -> np.ndarray | None:
+    """The class of each of the ``n`` samples or paths of a command: the one that
+    ``--class`` names (``value``, checked by :func:`class_of`), or else a conditional
+    model's classes in turn; ``None`` for a run without classes and no ``--class``."""
+    if value is not None:
+        return np.repeat(np.asarray([class_of(model, value, run)]), n)
+    return np.resize(model.classes_, n) if is_conditional(model) else None
+
+
+def labelled_pairs(
+    X: np.ndarray, labels: np.ndarray, classes: np.ndarray, split: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ends of paths at ``classes`` (one per path): for path ``i``, the next two
+    examples of ``X`` whose label is ``classes[i]`` (in order, none used twice),
+    refused in one sentence when the split runs out of them."""
+    used: dict[Any, int] = {}
+    ends = []
+    for c in classes.tolist():
+        rows, j = np.flatnonzero(labels == c), used.get(c, 0)
+        if len(rows) < j + 2:
+            raise AekitError(f"the {split} split has fewer than {j + 2} examples of class {c}.")
+        used[c] = j + 2
+        ends.append(rows[j : j + 2])
+    a, b = np.asarray(ends).T
+    return X[a], X[b]
 
 
 def class_grid(model: Any, path: str | Path, *, seed: int = 0, per_class: int = PER_CLASS):

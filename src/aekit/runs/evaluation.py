@@ -120,7 +120,9 @@ def evaluate(
         raise AekitError(f"the {split} split of {bundle.name} is empty.")
     if is_conditional(model):  # every example at its label
         X_train = evaluation_data(bundle, "train", binarized=binarized, dequantized=dequantized)
-        return conditional_evaluation(model, bundle, split, X, X_train)
+        return conditional_evaluation(
+            model, bundle, split, X, X_train, nll_samples=nll_samples, progress=progress
+        )
     metrics = reconstruction_metrics(model, bundle.name, split, X, model.reconstruction_error(X))
     metrics["score"] = float(model.score(X))
     metrics["score_measures"] = model.score_measure
@@ -131,6 +133,36 @@ def evaluate(
     if not model.feature_scaling.is_identity:  # also in the units the model trained in
         metrics.update(_scaled_errors(model, X, scaled_pca))
     metrics.update(model.evaluation_metrics(X, nll_samples=nll_samples, progress=progress))
+    return metrics
+
+
+def conditional_evaluation(
+    model: Any,
+    bundle: Any,
+    split: str,
+    X: np.ndarray,
+    X_train: np.ndarray,
+    *,
+    nll_samples: int = 0,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Metrics of a conditional ``model`` on the examples ``X`` of ``split`` (as
+    evaluation sees them), each encoded and decoded at its label: ``mse``,
+    ``psnr_db`` (values in [0, 1]), ``n_classes``, the best linear code of the
+    same size fitted to ``X_train`` (which knows no labels), and for a VAE its
+    ELBO at each label as its ``score`` and, with ``nll_samples`` = K, the
+    importance-sampled log p(x | y) (:meth:`aekit.VAE.evaluation_metrics`)."""
+    y = split_labels(bundle, split)
+    X_hat = model.inverse_transform(model.transform(X, y=y), y=y)
+    mse = np.mean((X_hat.astype(np.float64) - X) ** 2)
+    metrics = reconstruction_metrics(model, bundle.name, split, X, mse)
+    metrics["n_classes"] = model.n_classes_
+    metrics.update(linear_reference(model, X_train, X))
+    nats = model.evaluation_metrics(X, y=y, nll_samples=nll_samples, progress=progress)
+    if "elbo_nats" in nats:  # a VAE: its score is the ELBO, here at each label
+        metrics["score"] = nats["elbo_nats"]
+        metrics["score_measures"] = f"{model.score_measure_}, at each example's label"
+    metrics.update(nats)
     return metrics
 
 
@@ -269,20 +301,4 @@ def table_evaluation(
             estimate = model.importance_estimate(X, nll_samples).metrics()
             estimate.pop("nll_nats")  # a table's nll_nats is its columns' sum, above
             metrics.update(estimate)
-    return metrics
-
-
-def conditional_evaluation(
-    model: Any, bundle: Any, split: str, X: np.ndarray, X_train: np.ndarray
-) -> dict[str, Any]:
-    """Metrics of a conditional ``model`` on the examples ``X`` of ``split`` (as
-    evaluation sees them), each encoded and decoded at its label: ``mse``,
-    ``psnr_db`` (values in [0, 1]), ``n_classes``, and the best linear code of the
-    same size fitted to ``X_train`` (which knows no labels)."""
-    y = split_labels(bundle, split)
-    X_hat = model.inverse_transform(model.transform(X, y=y), y=y)
-    mse = np.mean((X_hat.astype(np.float64) - X) ** 2)
-    metrics = reconstruction_metrics(model, bundle.name, split, X, mse)
-    metrics["n_classes"] = model.n_classes_
-    metrics.update(linear_reference(model, X_train, X))
     return metrics

@@ -53,6 +53,14 @@ def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device, non_blocking=True)
 
 
+def pad_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """``x`` with rows of zeros appended up to ``rows`` rows (a batch of examples, or
+    of their class indices, padded to a fixed size)."""
+    if len(x) >= rows:
+        return x
+    return torch.cat([x, x.new_zeros((rows - len(x), *x.shape[1:]))])
+
+
 @contextlib.contextmanager
 def flush_denormals() -> Iterator[None]:
     """Compute with subnormal floats (below 1.2e-38 in float32) flushed to zero
