@@ -5,14 +5,17 @@ text, missing cells and a label column, ``aekit evaluate`` per column, ``aekit s
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
+import re
 
 import numpy as np
 import pytest
 
 import aekit
 from aekit.cli.main import main
+from aekit.runs.folder import open_run
 
 pd = pytest.importorskip("pandas")
 
@@ -110,3 +113,29 @@ def test_a_mixed_table_is_refused_by_models_of_numbers_and_a_missing_label(tmp_p
     assert main(["train", "ae", *data, "--label-column", "income", "--out", str(tmp_path / "q"),
                  *TINY]) == 2  # fmt: skip
     assert "no column 'income'" in capsys.readouterr().err
+
+
+def test_report_of_a_table_run_shows_columns_evaluation_explanations_and_rows(table_run):
+    assert main(["report", str(table_run)]) == 0
+    page = (table_run / "report.html").read_text()
+    _, spec, model = open_run(table_run)
+    assert "http://" not in page and "https://" not in page  # self-contained
+    for line in model.table_.summary():  # the column kinds, one line each as fit shows them
+        assert html.escape(line) in page
+    evaluation = re.search(r'<table class="aekit-columns-eval">(.*?)</table>', page).group(1)
+    for name in ("x", "city", "smoker", "visits"):
+        assert f"<td>{name}</td>" in evaluation
+    assert evaluation.count("<td>accuracy</td>") == 3  # city, smoker, visits (categorical)
+    assert evaluation.count("MSE (column&#x27;s units)") == 1  # x
+    for title in ("Which columns drive the outlier score", "Outlier scores", "Least normal rows",
+                  "Code map"):  # fmt: skip
+        assert f"<h2>{title}</h2>" in page
+    assert (table_run / "figures" / "feature_shares.png").exists()
+    data = json.loads(re.search(r'id="aekit-map-data">(.*?)</script>', page).group(1))
+    ex = data["examples"]  # the code map's rows in the user's terms: level strings
+    assert ex["kind"] == "table" and ex["names"] == ["x", "city", "smoker", "visits"]
+    assert ex["levelled"] == [False, True, True, True]
+    rows = spec.load().test.X.iloc[data["index"]]
+    assert [r[1] for r in ex["values"]] == [None if pd.isna(v) else v for v in rows["city"]]
+    assert [r[2] for r in ex["recon"]] == model.reconstruct(rows)["smoker"].tolist()
+    assert {r[2] for r in ex["recon"]} <= {"yes", "no"}

@@ -54,3 +54,35 @@ def test_the_corrupted_column_is_the_top_share_though_the_code_could_copy_it():
     top1 = float((shares[rows].argmax(1) == hit).mean())
     assert top1 >= 0.9, top1
     np.testing.assert_allclose(shares[rows].sum(1), 1.0)
+
+
+def test_a_vae_explains_its_own_score_the_elbo_over_seeded_draws():
+    # the gain of repair is in the score the VAE ranks rows by, minus its ELBO (the
+    # mean over the same seeded code draws for a row and each repair), not the NLL
+    # at the mean code that leaves out the KL term and the code's spread
+    import torch
+
+    from aekit.models.table_explanations import ELBO_DRAWS, repair_gains, tried_values
+
+    df = linked(200, 0)
+    vae = aekit.VAE(2, hidden=(16,), epochs=3, random_state=0, n_threads=1).fit(df)
+    module, table = vae.module_, vae.table_
+    x = torch.as_tensor(table.encode(df.head(20)))
+    with torch.no_grad():
+        gains = repair_gains(module, tried_values(table.columns), x)
+        draws = torch.randn(
+            ELBO_DRAWS, module.code_draws, generator=torch.Generator().manual_seed(0)
+        )
+
+        def minus_elbo(rows):
+            return -torch.stack([module.elbo(rows, eps)[1] for eps in draws]).mean(0)
+
+        j = table.names.index("region")
+        repaired = []
+        for level in range(len(table.columns[j].levels)):
+            rows = x.clone()
+            rows[:, j] = level
+            repaired.append(minus_elbo(rows))
+        base = minus_elbo(x)
+        expected = (base - torch.minimum(base, torch.stack(repaired).amin(0))).double()
+    np.testing.assert_allclose(gains[:, j].numpy(), expected.numpy(), rtol=1e-4, atol=1e-4)

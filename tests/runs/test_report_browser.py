@@ -156,3 +156,39 @@ def test_with_scripts_off_the_static_map_is_shown(report):
         assert static.size["width"] > 300 and static.is_displayed()
     finally:
         driver.quit()
+
+
+def test_a_mixed_table_row_is_shown_in_the_users_terms(tmp_path):
+    # a table run's map: a click shows the row's cells and its reconstruction's, as
+    # level strings and numbers in their units, with no script error
+    from selenium.webdriver.common.by import By
+
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    city = rng.choice(["Oslo", "Rome", "Lima"], 200)
+    frame = pd.DataFrame({"x": rng.normal(size=200).round(3), "city": city,
+                          "smoker": np.where(city == "Rome", "yes", "no")})  # fmt: skip
+    frame.to_csv(tmp_path / "people.csv", index=False)
+    run = tmp_path / "run"
+    args = ["--latent-dim", "2", "--hidden", "16", "--epochs", "5", "--quiet"]
+    assert main(["train", "ae", "--data", str(tmp_path / "people.csv"), "--out", str(run),
+                 *args]) == 0  # fmt: skip
+    assert main(["report", str(run)]) == 0
+    _, spec, model = open_run(run)
+    driver = browser()
+    try:
+        driver.get((run / "report.html").as_uri())
+        points = driver.find_elements(By.CSS_SELECTOR, "#aekit-map svg circle.pt")
+        chosen = points[uncovered(driver, len(points) // 2)]
+        index = int(chosen.get_attribute("data-index"))
+        chosen.click()
+        rows = driver.find_elements(By.CSS_SELECTOR, "#aekit-map-detail .aekit-map-values tr")
+        cells = {r.find_element(By.TAG_NAME, "th").text: [d.text for d in
+                 r.find_elements(By.TAG_NAME, "td")] for r in rows[1:]}  # fmt: skip
+        row = spec.load().test.X.iloc[[index]]
+        recon = model.reconstruct(row).iloc[0]
+        assert cells["city"] == [row["city"].iloc[0], recon["city"]]
+        assert cells["smoker"] == [row["smoker"].iloc[0], recon["smoker"]]
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    finally:
+        driver.quit()

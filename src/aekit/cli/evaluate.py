@@ -75,11 +75,6 @@ def report(
         run, data=data, data_dir=data_dir, split_seed=split_seed, device=device
     )
     bundle = spec.load()
-    if bundle.is_table:
-        raise click.UsageError(
-            "aekit report draws images, codes and errors of numbers; for a mixed table use "
-            "aekit evaluate (per column) and aekit score --explain K."
-        )
     metrics = evaluate(model, bundle, "test", binarized=spec.binarize)
     path = build_report(run, model, kind, spec, bundle, metrics, out=out, seed=seed)
     click.echo(str(path))

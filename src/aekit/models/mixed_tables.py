@@ -195,13 +195,15 @@ class TableMixin:
         named by the table's columns whose rows sum to 1 (a row no single cell's
         change would make likelier is all 0; a missing cell's share is 0).
 
-        The outlier score of a row is its NLL at its mean code. A column's part of it
-        is what the score would lose were that one cell set to its best value, the
-        row encoded and decoded afresh: ``NLL(x) − min_v NLL(x with x_j = v) ≥ 0``,
-        ``v`` over the column's levels, or over its training quantiles and the cell's
-        reconstruction (:mod:`aekit.models.table_explanations` says why not the cell's
-        own NLL: the reconstruction has seen the cell). One batched forward per level
-        or quantile of each column.
+        The outlier score of a row is its NLL at its mean code (a VAE's: minus its
+        ELBO, here over seeded code draws shared by a row and its repairs). A
+        column's part of it is what the score would lose were that one cell set to
+        its best value, the row encoded and decoded afresh:
+        ``NLL(x) − min_v NLL(x with x_j = v) ≥ 0``, ``v`` over the column's levels,
+        or over its training quantiles and the cell's reconstruction
+        (:mod:`aekit.models.table_explanations` says why not the cell's own NLL: the
+        reconstruction has seen the cell). One batched forward per level or quantile
+        of each column (a VAE: one per code draw of each).
 
         Examples
         --------

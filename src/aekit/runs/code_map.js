@@ -99,6 +99,14 @@
       const fig = (key) => `<figure><canvas data-key="${key}" ${size(ex.w)} height="${ex.h * ex.scale}"></canvas><figcaption>${key}</figcaption></figure>`;
       detail.innerHTML = head + fig("original") + fig("reconstruction");
       for (const canvas of detail.querySelectorAll("canvas")) paint(canvas, canvas.dataset.key, i);
+    } else if (ex.kind === "table") {  // a mixed table's row: cells in the user's terms
+      const cell = (v) => (v === null ? '<i class="missing">missing</i>' : esc(v));
+      const rows = ex.names.map((name, j) => {
+        const a = ex.values[i][j], b = ex.recon[i][j];
+        const changed = ex.levelled[j] && a !== null && a !== b;
+        return `<tr${changed ? ' class="changed"' : ""}><th>${esc(name)}</th><td>${cell(a)}</td><td>${cell(b)}</td></tr>`;
+      });
+      detail.innerHTML = head + '<div class="aekit-map-values"><table><tr><th></th><th>value</th><th>reconstruction</th></tr>' + rows.join("") + "</table></div>";
     } else {
       const rows = ex.names.map((name, j) => {
         const a = ex.values[i * ex.width + j], b = ex.recon[i * ex.width + j];

@@ -6,7 +6,9 @@ are off) and an HTML fragment: a ``<script type="application/json">`` block with
 points and the examples, and an inline script that draws the points as SVG and the
 examples on canvases. Everything is in the page: no network, no library to fetch.
 Images travel as two PNG sprite sheets (originals, reconstructions; PNG keeps the
-file small); vectors as numbers shown in a small table.
+file small); vectors as numbers shown in a small table; the rows of a mixed table
+(a DataFrame) as their cells in the user's terms, level strings and numbers in the
+column's units, beside the reconstruction's.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ vertical-align:middle;border-radius:50%} .aekit-map-legend .bar{height:.8em;widt
 display:inline-block;vertical-align:middle;margin:0 .4em}
 .aekit-map-detail{min-width:260px;font-size:.9em} .aekit-map-detail canvas{border:1px solid #ccc;
 image-rendering:pixelated;margin-right:.6em} .aekit-map-detail figure{display:inline-block;margin:0}
-.aekit-map-values{max-height:340px;overflow:auto}
+.aekit-map-values{max-height:340px;overflow:auto} .aekit-map-values .changed td{background:#fde2e1}
+.aekit-map-values .missing{color:#999}
 """
 
 
@@ -65,7 +68,8 @@ def codes_and_reconstructions(
     Z = model.transform(X, *given)
     if np.issubdtype(Z.dtype, np.integer):  # codebook indices: map the vectors they stand for
         Z = model.transform(X, continuous=True)
-    return Z, model.inverse_transform(Z, *given).reshape(X.shape)
+    R = model.inverse_transform(Z, *given)
+    return Z, R if hasattr(R, "columns") else R.reshape(X.shape)  # a table's: a DataFrame
 
 
 def _scores(model: Any, X: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, str, float | None]:
@@ -103,7 +107,32 @@ def _sheet(images: np.ndarray, cols: int) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _examples_payload(X: np.ndarray, R: np.ndarray) -> dict[str, Any]:
+def _cell_text(value: Any) -> str | None:
+    """A table cell as the page shows it (None: missing)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    if isinstance(value, float | np.floating):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _table_payload(X: Any, R: Any, table: Any) -> dict[str, Any]:
+    """A mixed table's rows and their reconstructions, cell by cell as text, and which
+    columns hold levels (a changed level is marked; a number rarely comes back exact)."""
+    import pandas as pd
+
+    def cells(frame: Any) -> list[list[str | None]]:
+        rows = frame.astype(object).where(pd.notna(frame), None).to_numpy().tolist()
+        return [[_cell_text(v) for v in row] for row in rows]
+
+    levelled = [c.kind in ("categorical", "binary") for c in table.columns]
+    return {"kind": "table", "names": table.names, "levelled": levelled,
+            "values": cells(X[table.names]), "recon": cells(R[table.names])}  # fmt: skip
+
+
+def _examples_payload(X: Any, R: Any, table: Any = None) -> dict[str, Any]:
+    if table is not None:
+        return _table_payload(X, R, table)
     images, recon = F.as_images(X), F.as_images(R)
     if images is None:
         D = int(np.prod(X.shape[1:]))
@@ -130,7 +159,7 @@ def _examples_payload(X: np.ndarray, R: np.ndarray) -> dict[str, Any]:
 
 def draw_code_map(
     model: Any,
-    X: np.ndarray,
+    X: Any,
     y: np.ndarray | None,
     split: str,
     folder: str | Path,
@@ -138,7 +167,8 @@ def draw_code_map(
     seed: int = 0,
     max_points: int = MAX_POINTS,
 ) -> CodeMap:
-    """Draw the code map of the examples ``X`` (labels ``y``) of ``split``.
+    """Draw the code map of the examples ``X`` (labels ``y``) of ``split``: an array,
+    or for a model fitted on a mixed table, a DataFrame.
 
     At most ``max_points`` examples are drawn (a random sample drawn with ``seed``).
     Points are coloured by label when there are labels, else by outlier score (or,
@@ -157,7 +187,8 @@ def draw_code_map(
     from matplotlib import colormaps
 
     rows = drawn_rows(len(X), seed, max_points)
-    Xs, ys = X[rows], None if y is None else y[rows]
+    Xs = X.iloc[rows] if hasattr(X, "iloc") else X[rows]  # a mixed table: a DataFrame
+    ys = None if y is None else y[rows]
     Z, R = codes_and_reconstructions(model, Xs, ys)
     P, axes = F.code_plane(Z, ys)
     payload: dict[str, Any] = {"split": split, "axes": list(axes), "index": rows.tolist()}
@@ -190,7 +221,7 @@ def draw_code_map(
             "stops": [_hex(cmap(s)) for s in np.linspace(0, 1, 11)],
         }
         how = f"coloured by {name}"
-    payload["examples"] = _examples_payload(Xs, R)
+    payload["examples"] = _examples_payload(Xs, R, getattr(model, "table_", None))
     path = F.code_map(
         Z,
         Path(folder) / "code_map.png",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -304,6 +305,19 @@ def score_histogram(
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def outlier_histogram(
+    model: Any, scores: np.ndarray, split: str, path: str | Path, *, measure: str, what: str
+) -> tuple[Path, str]:
+    """The histogram of a fitted detector's ``scores`` of the ``what`` (examples, rows)
+    of ``split`` at its threshold, and its caption."""
+    path = score_histogram(scores, model.offset_, path, xlabel=measure)
+    caption = (
+        f"{measure} of the {len(scores)} {split} {what}; below the red line (set from the "
+        f"training data, contamination={model.contamination}) one is an outlier."
+    )
+    return path, caption
 
 
 def scree_plot(explained_variance_ratio: np.ndarray, path: str | Path, *, title: str | None = None):

@@ -25,6 +25,7 @@ from aekit.runs import figures as F
 from aekit.runs.class_grid import conditional_figures, is_conditional
 from aekit.runs.code_map import draw_code_map
 from aekit.runs.layout import FIGURES_DIR, REPORT_FILE, check_output
+from aekit.runs.table_report import table_figures
 from aekit.runs.vq_figures import vq_figures
 from aekit.storage.safe_files import atomic_write_bytes
 
@@ -46,7 +47,7 @@ class Figure:
     """One figure of the report: a PNG file with a title and a caption."""
 
     title: str
-    path: Path
+    path: Path | None  # None: a part of the page without a picture (its html alone)
     caption: str = ""
     html: str = ""  # an interactive version, shown in place of the PNG when scripts run
 
@@ -59,18 +60,24 @@ def _examples(bundle) -> tuple[np.ndarray, np.ndarray | None, str]:
     raise ValueError("the run's data has no examples to draw.")
 
 
-def make_figures(model: Any, kind: str, bundle: Any, folder: str | Path, *, seed: int = 0):
+def make_figures(
+    model: Any, kind: str, bundle: Any, folder: str | Path, *, seed: int = 0, metrics=None
+):
     """Draw every figure that applies to ``model`` into ``folder``; returns the Figures.
 
     Reconstructions, training curves, the code map, the scree plot (PCA), and for
     models that sample: sample grids per method, interpolation strips and
-    latent traversals.
+    latent traversals. A model fitted on a mixed table: its columns, ``metrics``
+    per column and its explanations (:mod:`aekit.runs.table_report`).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if is_conditional(model):  # every picture at a class: a grid of samples per class
         return [Figure(*figure) for figure in conditional_figures(model, bundle, folder, seed)]
     X, y, split = _examples(bundle)
+    if getattr(model, "table_", None) is not None:
+        parts = table_figures(model, X, y, split, metrics or {}, folder, seed)
+        return [Figure(*part) for part in parts]
     out: list[Figure] = []
 
     n_rec = min(10, len(X))
@@ -111,11 +118,8 @@ def _outlier_figures(model, kind: str, X: np.ndarray, split: str, folder: Path) 
     if not hasattr(model, "offset_"):
         return []
     scores = model.score_samples(X)
-    measure = model.score_measure
-    path = F.score_histogram(scores, model.offset_, folder / "scores.png", xlabel=measure)
-    caption = (
-        f"{measure} of the {len(X)} {split} examples; below the red line (set from the "
-        f"training data, contamination={model.contamination}) an example is an outlier."
+    path, caption = F.outlier_histogram(
+        model, scores, split, folder / "scores.png", measure=model.score_measure, what="examples"
     )
     out = [Figure("Outlier scores", path, caption)]
     order = np.argsort(scores)
@@ -238,11 +242,13 @@ def write_report(
         "</section></div>",
     ]
     for fig in figures:
-        data = base64.b64encode(Path(fig.path).read_bytes()).decode("ascii")
-        img = f'<img alt="{html.escape(fig.title)}" src="data:image/png;base64,{data}">'
+        img = ""
+        if fig.path is not None:
+            data = base64.b64encode(Path(fig.path).read_bytes()).decode("ascii")
+            img = f'<img alt="{html.escape(fig.title)}" src="data:image/png;base64,{data}">'
         parts += [
             f"<h2>{html.escape(fig.title)}</h2><figure>",
-            f"{fig.html}<noscript>{img}</noscript>" if fig.html else img,
+            f"{fig.html}<noscript>{img}</noscript>" if fig.html and img else fig.html or img,
             f"<figcaption>{html.escape(fig.caption)}</figcaption></figure>",
         ]
     parts.append("</body></html>")
@@ -274,11 +280,11 @@ def build_report(
         figures_dir = run_dir / FIGURES_DIR
     else:  # beside the page: the run may be read-only, and is not this report's
         figures_dir = page.parent / f"{page.stem}-{FIGURES_DIR}"
-    figures = make_figures(model, kind, bundle, figures_dir, seed=seed)
+    figures = make_figures(model, kind, bundle, figures_dir, seed=seed, metrics=metrics)
     config: dict[str, Any] = {"model": type(model).__name__, "kind": kind}
     config.update({f"data.{k}": v for k, v in asdict(data).items()})
     config.update(model.get_params())
-    final = dict(metrics)
+    final = {k: v for k, v in metrics.items() if k != "columns"}  # a table's: its own part
     history = getattr(model, "history_", None)
     if history:
         last = history[-1]
