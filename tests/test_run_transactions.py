@@ -62,6 +62,12 @@ def cli(warm_python):
     return run
 
 
+def history(run: Path) -> list[dict]:
+    """The per-epoch records of ``metrics.json``, less their timings."""
+    rows = json.loads((run / "metrics.json").read_text())["history"]
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
 def fingerprint(run: Path) -> tuple[int, int]:
     """What tells two runs apart: the code size and the epochs trained."""
     model = aekit.load(run)
@@ -124,6 +130,8 @@ def test_a_kill_at_every_write_of_a_new_run_leaves_nothing_loadable_or_the_new_r
             again = "--resume" if (run / "run.json").exists() else "--overwrite"
             assert cli("train", "ae", "--out", str(run), again, *NEW).returncode == 0
             assert fingerprint(run) == expected, limit
+            # a kill between an epoch's checkpoint and its metrics.json loses no epoch
+            assert history(run) == history(reference), limit
     else:
         pytest.fail("the run never finished within 40 writes")
 

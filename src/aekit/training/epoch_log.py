@@ -23,12 +23,21 @@ METRICS = "metrics.json"
 
 class MetricsFile(Callback):
     """Rewrite ``folder/metrics.json`` (:data:`METRICS`) with the whole history after
-    every epoch, atomically."""
+    every epoch, atomically, and at the start of a resumed run: a kill between an
+    epoch's checkpoint and this file leaves the file an epoch behind the checkpoint,
+    which holds the history too."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
 
+    def on_fit_start(self, trainer: Any) -> None:
+        if trainer.state.history:  # restored by the checkpoint callback before this one
+            self._write(trainer)
+
     def on_epoch_end(self, trainer: Any, record: dict[str, float]) -> None:
+        self._write(trainer)
+
+    def _write(self, trainer: Any) -> None:
         if trainer.rank == 0:
             write_json(self.folder / METRICS, {"history": trainer.state.history})
 
