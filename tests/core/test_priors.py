@@ -9,6 +9,7 @@ import torch
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from aekit import VAE
+from aekit.core.gaussian import diagonal_log_density, diagonal_mixture_log_density
 from aekit.core.priors import MixturePrior, StandardNormalPrior
 from aekit.data import load_data
 
@@ -114,3 +115,16 @@ def test_mixture_prior_parameters_are_checked():
         VAE(2, prior="mixture", prior_components=0, epochs=1).fit(X)
     with pytest.raises(ValueError, match="free_bits needs the per-dimension KL"):
         VAE(2, prior="mixture", free_bits=0.5, epochs=1).fit(X)
+
+
+def test_the_mixture_density_by_matrix_products_matches_the_direct_one_far_from_zero():
+    # codes far from the origin with narrow components: the expanded squares must not
+    # cancel away the distances (the terms are centred first)
+    gen = torch.Generator().manual_seed(0)
+    means = 40 + torch.randn(50, 16, generator=gen)
+    log_vars = torch.full((50, 16), -6.0) + torch.randn(50, 16, generator=gen)
+    z = means[:8] + 0.01 * torch.randn(8, 16, generator=gen)
+    direct = diagonal_log_density(z.unsqueeze(-2).double(), means.double(), log_vars.double())
+    fast = diagonal_mixture_log_density(z, means, log_vars)
+    torch.testing.assert_close(fast.double(), direct.sum(-1), rtol=1e-5, atol=0.05)
+    assert fast.diagonal().min() > 20  # each code under its own component: high density

@@ -15,6 +15,7 @@ from torch.distributions import Bernoulli, Normal
 from aekit import VAE, load
 from aekit.cli.main import main
 from aekit.core.hierarchy import TwoLevelPrior
+from aekit.core.priors import MixturePrior, VampPrior
 from aekit.data import load_data
 from aekit.runs.folder import open_run
 
@@ -207,10 +208,60 @@ def test_train_takes_levels_2_and_evaluates_and_reports(tmp_path, capsys):
     assert "two-level hierarchy" in (run / "report.html").read_text()
 
 
-def test_two_levels_refuse_other_priors_and_free_bits():
+@pytest.fixture(scope="module")
+def vamp_top(digits):
+    X, _ = digits
+    small = dict(likelihood="bernoulli", hidden=(32,), epochs=2, random_state=0, device="cpu")
+    return VAE(4, levels=2, prior="vamp", pseudo_inputs=12, **small).fit(X)
+
+
+def test_a_vamp_prior_over_z2_is_the_mean_of_q_z2_at_the_pseudo_inputs(vamp_top):
+    prior = vamp_top.module_.prior
+    assert isinstance(prior.top, VampPrior) and "VampPrior" in prior.description
+    u = prior.top.pseudo_inputs.detach()
+    z2 = torch.randn(7, prior.top_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        q1 = vamp_top.module_.encode(u)  # by hand: q(z2 | u_k) through q(z1 | u_k)'s mean
+        q2 = gaussian(prior.inference, q1.mean)
+        by_hand = q2.log_prob(z2.unsqueeze(1)).sum(-1).logsumexp(-1) - math.log(len(u))
+        torch.testing.assert_close(prior.top.log_prob(z2), by_hand, rtol=1e-4, atol=1e-4)
+
+
+def test_a_two_level_vae_with_a_vamp_or_mixture_top_trains_saves_and_loads(
+    vamp_top, digits, tmp_path
+):
+    X, T = digits
+    elbo = vamp_top.log_likelihood(T[:100], n_samples=1, random_state=1)
+    iwae = vamp_top.log_likelihood(T[:100], n_samples=100, random_state=2)
+    assert np.isfinite(elbo).all() and iwae.mean() > elbo.mean()
+    before = vamp_top.module_.prior.top.pseudo_inputs.detach().numpy()
+    assert not np.isin(before.round(6), X.round(6)).all(axis=1).any()  # learned, moved
+    vamp_top.save(tmp_path / "m")
+    again = load(tmp_path / "m")
+    np.testing.assert_array_equal(
+        again.sample(6, random_state=3), vamp_top.sample(6, random_state=3)
+    )
+    np.testing.assert_array_equal(
+        again.log_likelihood(T[:10], n_samples=20), vamp_top.log_likelihood(T[:10], n_samples=20)
+    )
+    mixture = VAE(4, levels=2, prior="mixture", prior_components=3, likelihood="bernoulli",
+                  hidden=(32,), epochs=1, random_state=0, device="cpu").fit(X)  # fmt: skip
+    assert isinstance(mixture.module_.prior.top, MixturePrior)
+    assert np.isfinite(mixture.score(T[:50])) and mixture.sample(3).shape == (3, 64)
+
+
+def test_train_takes_levels_2_with_prior_vamp(tmp_path, capsys):
+    run = tmp_path / "two"
+    args = ["train", "vae", "--data", "digits", "--likelihood", "bernoulli", "-d", "2"]
+    args += ["--hidden", "16", "--epochs", "1", "--levels", "2", "--prior", "vamp"]
+    assert main([*args, "--pseudo-inputs", "5", "--quiet", "--out", str(run)]) == 0
+    capsys.readouterr()
+    prior = open_run(str(run))[2].module_.prior
+    assert isinstance(prior.top, VampPrior) and prior.top.pseudo_inputs.shape[0] == 5
+
+
+def test_two_levels_refuse_free_bits():
     X = np.random.default_rng(0).random((40, 6), dtype=np.float32)
-    with pytest.raises(ValueError, match="levels=2 puts N"):
-        VAE(2, levels=2, prior="mixture", epochs=1).fit(X)
     with pytest.raises(ValueError, match="free_bits needs"):
         VAE(2, levels=2, free_bits=0.5, epochs=1).fit(X)
     with pytest.raises(ValueError, match="levels must be"):

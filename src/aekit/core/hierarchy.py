@@ -19,18 +19,22 @@ exponential is an unbiased estimate of ``p(z1)``, so where the module forms the
 weight ``p(x | z1) p(z1) / q(z1 | x)`` it forms the two-level weight
 ``p(x, z1, z2) / (q(z1 | x) q(z2 | z1))``: the ELBO, the IWAE bound and the
 importance-sampled ``log p(x)`` are those of the two-level model, over both levels.
+
+The top level's prior is itself a prior part: N(0, I), a learned mixture, or a
+VampPrior over ``z2`` (Tomczak & Welling 2018's two-level VAE puts it there), whose
+components ``q(z2 | u_k)`` are the inference network at the mean of ``q(z1 | u_k)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from aekit.core.heads import CodeDistribution, GaussianHead
 from aekit.core.networks import mlp
-from aekit.core.priors import StandardNormalPrior
+from aekit.core.priors import StandardNormalPrior, make_prior
 
 
 class GaussianLayer(nn.Module):
@@ -49,7 +53,7 @@ class GaussianLayer(nn.Module):
 
 
 class TwoLevelPrior(nn.Module):
-    """``p(z1) = ∫ p(z1 | z2) N(z2 | 0, I) dz2`` with the inference ``q(z2 | z1)``.
+    """``p(z1) = ∫ p(z1 | z2) p(z2) dz2`` with the inference ``q(z2 | z1)``.
 
     Parameters
     ----------
@@ -60,6 +64,8 @@ class TwoLevelPrior(nn.Module):
     hidden : sequence of int
         Hidden widths of both networks between the levels (``()``: linear maps).
     activation : str, default="tanh"
+    top : nn.Module, optional
+        The prior part over ``z2`` (:mod:`aekit.core.priors`); N(0, I) by default.
 
     Examples
     --------
@@ -71,19 +77,44 @@ class TwoLevelPrior(nn.Module):
     """
 
     standard_normal = False
-    description = "a two-level hierarchy (z2 ~ N(0, I), z1 ~ p(z1 | z2))"
 
     def __init__(
-        self, latent_dim: int, top_dim: int, hidden: Sequence[int], activation: str = "tanh"
+        self,
+        latent_dim: int,
+        top_dim: int,
+        hidden: Sequence[int],
+        activation: str = "tanh",
+        top: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.latent_dim, self.top_dim = latent_dim, top_dim
-        self.top = StandardNormalPrior(top_dim)  # p(z2)
+        self.top = StandardNormalPrior(top_dim) if top is None else top  # p(z2)
         self.conditional = GaussianLayer(top_dim, latent_dim, hidden, activation)  # p(z1 | z2)
         self.inference = GaussianLayer(latent_dim, top_dim, hidden, activation)  # q(z2 | z1)
+        self._encode: Callable[[torch.Tensor], CodeDistribution] | None = None
+
+    @property
+    def description(self) -> str:
+        top = "N(0, I)" if self.top.standard_normal else getattr(self.top, "description", "")
+        top = top or "a learned Gaussian mixture"
+        return f"a two-level hierarchy (z2 ~ {top}, z1 ~ p(z1 | z2))"
+
+    def attach(self, encode: Callable[[torch.Tensor], CodeDistribution]) -> None:
+        """Bind the model's ``encode`` (examples → q(z1|x)) for a top prior made of
+        posteriors at pseudo-inputs (a VampPrior over ``z2``); a plain attribute."""
+        if hasattr(self.top, "attach"):
+            self._encode = encode
+            self.top.attach(self._encode_top)
+
+    def _encode_top(self, u: torch.Tensor) -> CodeDistribution:
+        """``q(z2 | u)`` of pseudo-inputs ``u``: the inference network at the mean of
+        ``q(z1 | u)``."""
+        return self.inference(self._encode(u).mean)
 
     def start_from(self, X: torch.Tensor) -> None:
-        """Nothing: the networks start at random."""
+        """The top prior's start (a VampPrior's pseudo-inputs); the networks start at
+        random."""
+        self.top.start_from(X)
 
     @property
     def extra_draws(self) -> int:
@@ -120,10 +151,18 @@ class TwoLevelPrior(nn.Module):
         return p1.mean.float().cpu() + temperature * std * eps
 
 
-def two_level_prior(latent_dim: int) -> TwoLevelPrior:
+def two_level_prior(
+    latent_dim: int,
+    top_kind: str = "standard",
+    n_components: int = 1,
+    input_shape: tuple[int, ...] = (),
+) -> TwoLevelPrior:
     """The VAE's second level over ``latent_dim`` code dimensions, in Burda et al.'s
     shapes (100 → 50 dimensions with two tanh layers of 100 between them): ``z2``
     has half the dimensions of ``z1``, the networks two tanh layers of
-    ``max(latent_dim, 32)``."""
-    width = max(latent_dim, 32)
-    return TwoLevelPrior(latent_dim, max(1, latent_dim // 2), (width, width), "tanh")
+    ``max(latent_dim, 32)``; over ``z2`` the prior ``top_kind`` (one of
+    :data:`~aekit.core.priors.PRIORS`, with ``n_components`` components or
+    pseudo-inputs of shape ``input_shape``)."""
+    width, top_dim = max(latent_dim, 32), max(1, latent_dim // 2)
+    top = make_prior(top_kind, top_dim, n_components, input_shape)
+    return TwoLevelPrior(latent_dim, top_dim, (width, width), "tanh", top)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from aekit.core.gaussian import diagonal_log_density
+from aekit.core.gaussian import diagonal_mixture_log_density
 from aekit.core.heads import CodeDistribution, standard_normal_log_prob
 
 PRIORS = ("standard", "mixture", "vamp")
@@ -97,8 +97,8 @@ class MixturePrior(nn.Module):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """``log p(z)`` for ``z`` of shape (..., d): log-sum-exp over components."""
-        per_dim = diagonal_log_density(z.unsqueeze(-2), self.means, self.log_vars)  # (..., K, d)
-        per_component = per_dim.sum(-1) + torch.log_softmax(self.logits, -1)
+        per_component = diagonal_mixture_log_density(z, self.means, self.log_vars)
+        per_component = per_component + torch.log_softmax(self.logits, -1)
         return torch.logsumexp(per_component, -1)
 
     def kl(self, q: CodeDistribution, z: torch.Tensor) -> torch.Tensor:
@@ -170,8 +170,8 @@ class VampPrior(nn.Module):
         """``log p(z)`` for ``z`` of shape (..., d): log-sum-exp over the ``K``
         posteriors, minus ``log K``."""
         q = self.components()
-        per_dim = diagonal_log_density(z.unsqueeze(-2), q.mean, q.log_var)  # (..., K, d)
-        return torch.logsumexp(per_dim.sum(-1), -1) - math.log(len(self.pseudo_inputs))
+        per_component = diagonal_mixture_log_density(z, q.mean, q.log_var)  # (..., K)
+        return torch.logsumexp(per_component, -1) - math.log(len(self.pseudo_inputs))
 
     def kl(self, q: CodeDistribution, z: torch.Tensor) -> torch.Tensor:
         """One-sample Monte-Carlo KL at ``z ~ q(z|x)``: ``log q(z|x) − log p(z)``,

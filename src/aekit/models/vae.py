@@ -64,11 +64,13 @@ class VAE(DensityMixin, TableMixin, NeuralAutoencoder, kind="vae"):
     pseudo_inputs : int, default=500
         Pseudo-inputs K of the VampPrior.
     levels : {1, 2}, default=1
-        ``2``: ``z2 ~ N(0, I)``, ``z1 ~ p(z1 | z2)``, ``x ~ p(x | z1)`` with inference
+        ``2``: ``z2 ~ p(z2)``, ``z1 ~ p(z1 | z2)``, ``x ~ p(x | z1)`` with inference
         ``q(z1 | x) q(z2 | z1)`` (Burda et al.'s two layers; the reason for this variant:
         :mod:`aekit.core.hierarchy`). ``z1`` has ``latent_dim`` dimensions, ``z2`` half as
         many, the networks between them two tanh layers of ``max(latent_dim, 32)``; the
         ELBO's KL, the IWAE bound and ``log p(x)`` are then sampled over both levels.
+        ``prior`` is then the prior over ``z2`` (a VampPrior's components are
+        ``q(z2 | u_k)``, through the mean of ``q(z1 | u_k)``).
     beta : float, default=1.0
         Weight of the KL term in the training objective (β-VAE); the reported ELBO
         always uses β = 1.
@@ -233,8 +235,6 @@ class VAE(DensityMixin, TableMixin, NeuralAutoencoder, kind="vae"):
                 "dequantize applies to the Gaussian likelihoods, densities of continuous "
                 "values; the Bernoulli likelihood models the values themselves."
             )
-        if self.levels == 2 and self.prior != "standard":
-            raise ValueError("levels=2 puts N(0, I) on the top level z2; use prior='standard'.")
         if (self.prior != "standard" or self.levels == 2) and self.free_bits > 0:
             raise ValueError(
                 "free_bits needs the per-dimension KL of the standard prior; "
@@ -292,7 +292,7 @@ class VAE(DensityMixin, TableMixin, NeuralAutoencoder, kind="vae"):
                 if self.dequantize
                 else None
             ),
-            "prior": two_level_prior(self.latent_dim)
+            "prior": two_level_prior(self.latent_dim, self.prior, int(K), model_shape)
             if self.levels == 2
             else make_prior(self.prior, self.latent_dim, int(K), model_shape),
         }
