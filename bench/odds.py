@@ -66,8 +66,8 @@ def detectors(names: list[str] | None) -> dict[str, Factory]:
 
     out: dict[str, Factory] = {
         "aekit OutlierDetector": lambda s, d: aekit.OutlierDetector(random_state=s),
-        "aekit OutlierDetector (calibration=0)": lambda s, d: aekit.OutlierDetector(
-            calibration=0, random_state=s
+        "aekit OutlierDetector (calibration=0.2)": lambda s, d: aekit.OutlierDetector(
+            calibration=0.2, random_state=s
         ),
         "aekit PCA": lambda s, d: aekit.PCA(random_state=s),
         "aekit Autoencoder": lambda s, d: aekit.Autoencoder(random_state=s),

@@ -41,8 +41,8 @@ def test_detect_flags_and_explains_the_corrupted_rows(tmp_path, capsys):
     assert code == 0, err
     rows = rows_of(out)
     assert len(rows) == len(X)
-    assert list(rows[0]) == ["index", "score", "p_value", "flag", "column1", "share1",
-                             "column2", "share2"]  # fmt: skip
+    # every row fitted by default, so no p-values (they need rows held out)
+    assert list(rows[0]) == ["index", "score", "flag", "column1", "share1", "column2", "share2"]
     for row in rows[:CORRUPTED_ROWS]:
         assert row["flag"] == "-1" and row["column1"] == "c" and float(row["share1"]) > 0.5
     assert sum(row["flag"] == "-1" for row in rows[CORRUPTED_ROWS:]) < 0.1 * len(X)
@@ -53,7 +53,16 @@ def test_a_saved_detector_scores_new_data_like_python(tmp_path, capsys):
     X = write_table(tmp_path / "t.csv")
     write_table(tmp_path / "new.csv", seed=1)
     code, _, err = run_cli(
-        ["detect", tmp_path / "t.csv", "--save", tmp_path / "det", "--out", tmp_path / "s.csv"],
+        [
+            "detect",
+            tmp_path / "t.csv",
+            "--save",
+            tmp_path / "det",
+            "--out",
+            tmp_path / "s.csv",
+            "--calibration",
+            "0.2",
+        ],
         capsys,
     )
     assert code == 0, err
@@ -109,5 +118,7 @@ def test_bad_options_get_one_sentence(tmp_path, capsys):
         ["detect", tmp_path / "t.csv", "--alpha", "0.05", "--contamination", "0.1"], capsys
     )
     assert code == 2 and "one rule" in err
+    code, _, err = run_cli(["detect", tmp_path / "t.csv", "--calibration", "half"], capsys)
+    assert code == 2 and "a share in [0, 0.5]" in err
     code, _, err = run_cli(["detect", tmp_path / "missing.csv"], capsys)
     assert code == 2 and "unknown data source" in err

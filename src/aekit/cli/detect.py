@@ -27,6 +27,15 @@ def _contamination(ctx: click.Context, param: click.Parameter, value: str | None
         raise click.BadParameter("give 'auto', 'none' or a fraction in (0, 0.5].") from None
 
 
+def _calibration(ctx: click.Context, param: click.Parameter, value: str) -> object:
+    if value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter("give 'auto' or a share in [0, 0.5].") from None
+
+
 @click.command("detect", cls=AekitCommand)
 @click.argument("data")
 @click.option(
@@ -38,10 +47,11 @@ def _contamination(ctx: click.Context, param: click.Parameter, value: str | None
 @click.option("--alpha", type=float, help="Flag rows whose p-value is at most this.")
 @click.option(
     "--calibration",
-    type=float,
-    default=0.1,
+    default="auto",
     show_default=True,
-    help="Share of rows held out to set the threshold and give p-values (0: none).",
+    callback=_calibration,
+    help="Share of rows held out to set the threshold and give p-values (0: none; "
+    "auto: 0.2 with --alpha, else none, every row fitted).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -56,7 +66,7 @@ def detect(
     data: str,
     contamination: object,
     alpha: float | None,
-    calibration: float,
+    calibration: float | str,
     seed: int,
     save: str | None,
     out: str | None,
@@ -65,8 +75,9 @@ def detect(
 ) -> None:
     """Fit aekit.OutlierDetector to a table (a CSV, .npy or .npz file, or a named
     dataset) and write one CSV row per example: its index, its score (higher is more
-    normal), its conformal p-value, its flag (+1 inlier, -1 outlier) and, with
-    --explain K, the K columns that contribute most to its score."""
+    normal), its conformal p-value (with --alpha or --calibration), its flag (+1
+    inlier, -1 outlier) and, with --explain K, the K columns that contribute most to
+    its score."""
     path = None if out is None else check_output(Path(out))
     X = load_examples(data, data_dir=data_dir)
     X = X.reshape(len(X), -1)
@@ -79,7 +90,7 @@ def detect(
         detector.save(save)
     scores = detector.score_samples(X)
     flags = np.where(scores < detector.offset_, -1, 1)
-    p_values = detector.p_values(X) if calibration else None
+    p_values = None if detector.calibration_scores_ is None else detector.p_values(X)
     shares = np.asarray(detector.feature_scores(X)) if explain else None
     names = column_names(data, X.shape[1])
     table = scores_csv(

@@ -1,0 +1,104 @@
+"""The Gaussian parts of :class:`aekit.models.outlier_detector.OutlierDetector`:
+one Gaussian that a contaminating group cannot pull towards itself
+(:class:`ShrunkGaussian`, also the distance to the centre at full shrinkage) and a
+Gaussian mixture for local structure (:class:`MixtureScore`). Each scores rows
+(higher is more unusual) and splits the score by column (``contributions``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aekit.models.code_densities import MixtureDensity
+
+GAUSSIANS = ("gaussian", "isotropic")  # the parts that are one Gaussian each
+ROWS_PER_COMPONENT = 30  # the mixture has at most one component per 30 training rows
+#: the mixture's ridge grows by this times d k / n (dimensions over rows per component)
+RIDGE_PER_DIMENSION = 0.5
+#: mixture components holding a smaller share of the rows are dropped
+SMALLEST_COMPONENT = 0.05
+
+
+class ShrunkGaussian:
+    """One Gaussian whose covariance is shrunk towards a multiple of the identity,
+    ``(1 − a) Σ + a (tr Σ / d) I``, fitted after dropping the ``trim`` share of rows
+    that lie furthest from a first fit: the part of :class:`OutlierDetector` that
+    contaminating groups cannot pull towards themselves.
+
+    Its outlier score is the squared Mahalanobis distance; :meth:`contributions`
+    splits it by column, ``u_j (Σ⁻¹ u)_j`` with ``u = x − μ``, which sum to it.
+    """
+
+    def __init__(self, shrinkage: float, trim: float) -> None:
+        self.shrinkage, self.trim = shrinkage, trim
+
+    def _fit_once(self, X: np.ndarray) -> None:
+        d = X.shape[1]
+        self.mean = X.mean(axis=0)
+        cov = np.atleast_2d(np.cov(X, rowvar=False, bias=True))
+        level = max(float(np.trace(cov)) / d, 1e-12)
+        cov = (1 - self.shrinkage) * cov + (self.shrinkage + 1e-9) * level * np.eye(d)
+        self.precision = np.linalg.inv(cov)
+
+    def fit(self, X: np.ndarray) -> ShrunkGaussian:
+        self._fit_once(X)
+        if self.trim > 0:
+            scores = self.score(X)
+            kept = X[scores <= np.quantile(scores, 1 - self.trim)]
+            if len(kept) >= 2:
+                self._fit_once(kept)
+        return self
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        u = X - self.mean
+        return u * (u @ self.precision)
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return self.contributions(X).sum(axis=1)
+
+
+class MixtureScore:
+    """A Gaussian mixture over the standardised rows (aekit's code density,
+    :class:`aekit.models.code_densities.MixtureDensity`): the part of
+    :class:`OutlierDetector` that sees local structure. Its covariances get a ridge
+    of ``ridge + RIDGE_PER_DIMENSION · d k / n`` times the mean variance: ``k``
+    components over ``n`` rows give each about ``n / k`` rows for its ``d (d + 1) / 2``
+    covariance values, so the fewer rows a component has per dimension the more it
+    is shrunk (on lympho, 18 columns and about 45 rows a component, ROC-AUC 0.954
+    against 0.940 with the fixed ridge alone; glass 0.827 against 0.807).
+    Components holding under 5% of the rows (:data:`SMALLEST_COMPONENT`) are
+    dropped and the others' weights renormalised: a tight group of contaminating
+    rows gets a component of its own, under which it looks normal (musk's outliers;
+    six rows of 500 shifted in one column got one of weight 0.012, and their
+    explanation went to the wrong column; on the nine ODDS tables it changes the mean
+    ROC-AUC by 0.0007). Its outlier score is ``−log p(x)`` in nats; :meth:`contributions`
+    splits the Mahalanobis distance to the row's most responsible component by
+    column, as :class:`ShrunkGaussian` does."""
+
+    def __init__(self, n_components: int, ridge: float, random_state: int) -> None:
+        self.n_components, self.ridge, self.random_state = n_components, ridge, random_state
+
+    def fit(self, X: np.ndarray) -> MixtureScore:
+        n, d = X.shape
+        k = max(1, min(self.n_components, n // ROWS_PER_COMPONENT))
+        ridge = self.ridge + RIDGE_PER_DIMENSION * d * k / n
+        density = MixtureDensity.fit(X, k, random_state=self.random_state, ridge=ridge)
+        kept = density.weights >= SMALLEST_COMPONENT
+        self.density = MixtureDensity(
+            density.weights[kept] / density.weights[kept].sum(),
+            density.means[kept],
+            density.covariances[kept],
+        )
+        return self
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return -self.density.log_prob(X)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        nearest = self.density.component_log_probs(X).argmax(axis=0)
+        out = np.empty_like(X)
+        for k in np.unique(nearest):
+            rows = nearest == k
+            u = X[rows] - self.density.means[k]
+            out[rows] = u * np.linalg.solve(self.density.covariances[k], u.T).T
+        return out
