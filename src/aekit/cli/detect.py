@@ -16,24 +16,24 @@ from aekit.runs.layout import check_output
 from aekit.storage.safe_files import atomic_write_bytes
 
 
-def _contamination(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
-    if value is None or value == "auto":
-        return value
-    if value == "none":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise click.BadParameter("give 'auto', 'none' or a fraction in (0, 0.5].") from None
+def _word_or_number(words: dict[str, object], hint: str):
+    """A click callback: one of ``words`` (to its value) or a number, else ``hint``."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
+        if value is None or value in words:
+            return words.get(value, value)
+        try:
+            return float(value)
+        except ValueError:
+            raise click.BadParameter(hint) from None
+
+    return parse
 
 
-def _calibration(ctx: click.Context, param: click.Parameter, value: str) -> object:
-    if value == "auto":
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        raise click.BadParameter("give 'auto' or a share in [0, 0.5].") from None
+_contamination = _word_or_number(
+    {"auto": "auto", "none": None}, "give 'auto', 'none' or a fraction in (0, 0.5]."
+)
+_calibration = _word_or_number({"auto": "auto"}, "give 'auto' or a share in [0, 0.5].")
 
 
 @click.command("detect", cls=AekitCommand)

@@ -95,9 +95,7 @@ class TwoLevelPrior(nn.Module):
 
     @property
     def description(self) -> str:
-        top = "N(0, I)" if self.top.standard_normal else getattr(self.top, "description", "")
-        top = top or "a learned Gaussian mixture"
-        return f"a two-level hierarchy (z2 ~ {top}, z1 ~ p(z1 | z2))"
+        return f"a two-level hierarchy (z2 ~ {self.top.description}, z1 ~ p(z1 | z2))"
 
     def attach(self, encode: Callable[[torch.Tensor], CodeDistribution]) -> None:
         """Bind the model's ``encode`` (examples → q(z1|x)) for a top prior made of

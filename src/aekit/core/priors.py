@@ -41,6 +41,7 @@ class StandardNormalPrior(nn.Module):
     # N(0, I): a closed-form KL to diagonal Gaussians, spherical paths between draws,
     # traversals centred on 0 with unit steps
     standard_normal = True
+    description = "N(0, I)"
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()
@@ -84,6 +85,7 @@ class MixturePrior(nn.Module):
     """
 
     standard_normal = False
+    description = "a learned Gaussian mixture"
 
     def __init__(self, latent_dim: int, n_components: int) -> None:
         super().__init__()

@@ -133,10 +133,7 @@ def _outlier_figures(model, kind: str, X: np.ndarray, split: str, folder: Path) 
 
 
 def _prior_name(model) -> str:
-    prior = model.module_.prior
-    if prior.standard_normal:
-        return "N(0, I)"
-    return getattr(prior, "description", "a learned Gaussian mixture")
+    return model.module_.prior.description
 
 
 def _sample_figures(model, X, folder: Path, seed: int) -> list[Figure]:
