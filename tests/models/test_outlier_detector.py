@@ -248,3 +248,31 @@ def test_the_default_threshold_of_a_small_table_is_not_set_on_its_own_rows():
             rates[calibration].append(np.mean(detector.fit(X).predict(new) == -1))
     assert np.mean(rates[0]) > 0.13  # the optimism this guards against
     assert np.mean(rates["auto"]) < 0.11
+
+
+def test_the_mixture_runs_em_in_single_precision_and_scores_as_in_double(monkeypatch):
+    """Its EM gets float32 rows (half the time on wide tables) where the ridge bounds
+    the covariances' conditioning, and the scores are those of a float64 fit: the
+    same ranking, the same log-densities to 1e-3 nats."""
+    from sklearn.mixture import GaussianMixture
+
+    seen = []
+    fit = GaussianMixture.fit
+
+    def recording_fit(self, X, y=None):
+        seen.append(np.asarray(X).dtype)
+        return fit(self, X, y)
+
+    Z = correlated_table(600, 3, d=40)
+    Z = (Z - Z.mean(0)) / Z.std(0)
+    monkeypatch.setattr(GaussianMixture, "fit", recording_fit)
+    single = MixtureScore(5, 0.1, 0).fit(Z)
+    assert seen == [np.float32]
+    double = MixtureDensity.fit(Z, 5, random_state=0, ridge=single.ridge_used)
+    assert seen[-1] == np.float64
+    new = correlated_table(200, 4, d=40)
+    new = (new - Z.mean(0)) / Z.std(0)
+    np.testing.assert_allclose(single.score(new), -double.log_prob(new), atol=1e-3)
+    # a small ridge keeps double precision
+    MixtureScore(5, 0.0, 0).fit(Z[:, :2])
+    assert seen[-1] == np.float64

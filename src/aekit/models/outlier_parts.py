@@ -73,7 +73,10 @@ class MixtureScore:
     explanation went to the wrong column; on the nine ODDS tables it lowers the mean
     ROC-AUC by 0.0008). Its outlier score is ``−log p(x)`` in nats; :meth:`contributions`
     splits the Mahalanobis distance to the row's most responsible component by
-    column, as :class:`ShrunkGaussian` does."""
+    column, as :class:`ShrunkGaussian` does. Where the ridge is at least a tenth of
+    the mean variance (always, by default) its EM runs in float32, which halves its
+    time on wide tables (arrhythmia, musk): such a ridge keeps the covariances well
+    conditioned, and the nine ODDS tables' ROC-AUCs are unchanged to four digits."""
 
     def __init__(self, n_components: int, ridge: float, random_state: int) -> None:
         self.n_components, self.ridge, self.random_state = n_components, ridge, random_state
@@ -81,8 +84,14 @@ class MixtureScore:
     def fit(self, X: np.ndarray) -> MixtureScore:
         n, d = X.shape
         k = max(1, min(self.n_components, n // ROWS_PER_COMPONENT))
-        ridge = self.ridge + RIDGE_PER_DIMENSION * d * k / n
-        density = MixtureDensity.fit(X, k, random_state=self.random_state, ridge=ridge)
+        self.ridge_used = self.ridge + RIDGE_PER_DIMENSION * d * k / n
+        density = MixtureDensity.fit(
+            X,
+            k,
+            random_state=self.random_state,
+            ridge=self.ridge_used,
+            single_precision=self.ridge_used >= 0.1,
+        )
         kept = density.weights >= SMALLEST_COMPONENT
         self.density = MixtureDensity(
             density.weights[kept] / density.weights[kept].sum(),
