@@ -64,6 +64,18 @@ def test_train_keeps_the_label_out_and_saves_the_column_kinds(table_run):
     assert data["options"]["column_types"] == {"visits": "categorical"}
 
 
+def test_train_vae_takes_the_csv_as_it_is(tmp_path, capsys):
+    write_table(tmp_path / "people.csv", n=120)
+    out = tmp_path / "vae"
+    args = ["train", "vae", "--data", str(tmp_path / "people.csv"), "--label-column", "class"]
+    short = ["--latent-dim", "2", "--hidden", "16", "--epochs", "3", "--quiet"]
+    assert main([*args, "--out", str(out), *short]) == 0
+    model = aekit.load(out)
+    assert type(model) is aekit.VAE and model.table_.names == ["x", "city", "smoker", "visits"]
+    assert [c.kind for c in model.table_.columns] == ["numeric", "categorical", "binary", "count"]
+    assert np.isfinite(model.score_samples(pd.read_csv(tmp_path / "people.csv"))).all()
+
+
 def test_evaluate_reports_each_column_beside_its_baseline(table_run, capsys):
     assert main(["evaluate", str(table_run)]) == 0
     metrics = json.loads(capsys.readouterr().out)

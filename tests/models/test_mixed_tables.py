@@ -106,12 +106,37 @@ def test_feature_scores_name_the_corrupted_column(fitted):
     assert (fitted.feature_scores(gap)["city"] == 0).all()
 
 
+def with_flag_and_tier(df):
+    """``df`` with a bool column and a pandas ``category`` column."""
+    levels = np.select([df["x"] < -1, df["x"] > 1], ["basic", "gold"], "silver")
+    tier = pd.Categorical(levels, categories=["basic", "silver", "gold"])
+    return df.assign(member=df["smoker"] == "yes", tier=tier)
+
+
 def test_types_and_levels_survive_save_and_load(fitted, tmp_path):
     df = mixed(seed=4).head(30)
     again = aekit.load(fitted.save(tmp_path / "m"))
     assert again.table_.columns == fitted.table_.columns
     pd.testing.assert_frame_equal(again.reconstruct(df), fitted.reconstruct(df))
     np.testing.assert_allclose(again.score_samples(df), fitted.score_samples(df))
+    typed = with_flag_and_tier(mixed(100))
+    model = aekit.Autoencoder(2, epochs=2, **SMALL).fit(typed)
+    again = aekit.load(model.save(tmp_path / "typed"))
+    out = again.reconstruct(typed.head(20))
+    pd.testing.assert_frame_equal(out, model.reconstruct(typed.head(20)))
+    assert out.dtypes.equals(typed.dtypes)
+    assert out["tier"].cat.categories.tolist() == ["basic", "silver", "gold"]
+    assert [c.kind for c in again.table_.columns][-2:] == ["binary", "categorical"]
+
+
+def test_fit_shows_the_inferred_columns_unless_told_not_to(capsys):
+    df = mixed(60)
+    aekit.Autoencoder(2, epochs=1, **SMALL).fit(df)
+    shown = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in shown] == list(df.columns), shown
+    assert "city: categorical, 3 levels" in shown[1]
+    aekit.VAE(2, epochs=1, verbose=False, **SMALL).fit(df)
+    assert capsys.readouterr().err == ""
 
 
 def test_the_denoising_autoencoder_swaps_levels_and_the_vae_bounds_log_p():

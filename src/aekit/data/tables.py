@@ -137,6 +137,9 @@ def _spec(name: str, series: Any, kind: str | None) -> ColumnSpec:
     base = {"name": str(name), "kind": kind, "dtype": dtype, "n_missing": n_missing}
     if kind in ("categorical", "binary"):
         levels = _levels(observed, numbers)
+        if dtype == "category":  # the categories' own order, as the user declared it
+            order = [_key(v) for v in series.cat.categories]
+            levels = sorted(levels, key=lambda level: order.index(level))
         if len(levels) == 1:
             raise DataError(
                 f"column {name!r} has a single level ({levels[0]!r}): it carries no "

@@ -106,8 +106,11 @@ class Autoencoder(TableMixin, NeuralAutoencoder, kind="ae"):
         threads of the process it runs in, a surprise inside a notebook or a server.
     random_state : int, optional
         Seed of initialisation, batching and noise; the same seed gives the same fit.
-    verbose : bool, default=False
-        Progress bar (on a terminal) and one line per epoch.
+    verbose : bool or None, default=None
+        ``True``: a progress bar (on a terminal) and one line per epoch. ``None``: no
+        progress, but ``fit`` on a mixed table (a DataFrame, :mod:`aekit.data.tables`)
+        writes its inferred columns, one line each, on stderr, since a wrong
+        inference changes the model silently; ``False``: nothing.
     contamination : "auto" or float in (0, 0.5], default="auto"
         Share of outliers assumed in the training data: it sets ``offset_``, the
         threshold of ``predict`` and ``decision_function`` (:mod:`aekit.models.outliers`).
@@ -169,7 +172,7 @@ class Autoencoder(TableMixin, NeuralAutoencoder, kind="ae"):
         device: str = "auto",
         n_threads: int | str | None = None,
         random_state: int | None = None,
-        verbose: bool = False,
+        verbose: bool | None = None,
         contamination: str | float = "auto",
         column_types: dict[str, str] | None = None,
         conditional: bool = False,

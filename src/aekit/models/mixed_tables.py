@@ -3,7 +3,7 @@
 Fitted on a DataFrame with a text column, a missing cell or ``column_types``
 (:func:`aekit.data.tables.is_table`), :class:`Autoencoder`, :class:`DenoisingAutoencoder`
 and :class:`VAE` infer the table's columns (``table_``; one line per column on
-stderr when ``verbose``), train on its tensor (:mod:`aekit.core.tables`) with the
+stderr unless ``verbose`` is false), train on its tensor (:mod:`aekit.core.tables`) with the
 per-column likelihood, and return DataFrames: ``reconstruct`` (every cell at its
 most likely value), ``impute`` (observed cells kept, missing ones filled),
 ``inverse_transform`` and ``sample``. ``score_samples`` is the total
@@ -64,7 +64,7 @@ class TableMixin:
             return super().fit(X, y, X_val=X_val, **options)
         self._refuse_for_tables()
         table = Table.fit(X, self.column_types)
-        if self.verbose:
+        if self.verbose is None or self.verbose:  # None, the default, shows the inference
             for line in table.summary():
                 tqdm.write(line, file=sys.stderr)
         self.table_ = table
