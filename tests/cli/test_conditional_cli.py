@@ -227,3 +227,30 @@ def test_sample_method_chain_runs_a_conditional_runs_chains_at_their_classes(
         code, _, err = run_cli([*chain, *extra], capsys)
         assert code == 0, err
         np.testing.assert_array_equal(np.load(npy), model.sample_chain(12, y=y, **options))
+
+
+@pytest.mark.parametrize("format_", ["onnx", "torchscript"])
+def test_export_writes_a_conditional_runs_networks_with_the_class_as_input(
+    cond_run, format_, tmp_path, capsys
+):
+    """The encoder and the whole autoencoder of a --conditional run, as files that
+    take the class index beside the examples and give transform / inverse_transform
+    at those classes."""
+    ort = pytest.importorskip("onnxruntime")
+    model, test = aekit.load(cond_run), read_run(cond_run)[1].load().test
+    X, y = test.X[:20], test.y[:20]
+    c = np.searchsorted(model.classes_, y).astype(np.int64)
+    Z = model.transform(X, y)
+    expected = {"encoder": Z, "both": model.inverse_transform(Z, y)}
+    for part, wanted in expected.items():
+        out = tmp_path / f"{part}.{format_}"
+        code, _, err = run_cli(["export", cond_run, "--format", format_, "--part", part,
+                                "--out", out], capsys)  # fmt: skip
+        assert code == 0, err
+        if format_ == "onnx":
+            session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+            (got,) = session.run(None, {"input": X, "class": c})
+        else:
+            with torch.no_grad():
+                got = torch.jit.load(str(out))(torch.from_numpy(X), torch.from_numpy(c)).numpy()
+        np.testing.assert_allclose(got, wanted, atol=1e-5)
