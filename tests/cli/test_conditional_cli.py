@@ -122,7 +122,7 @@ def test_a_resumed_conditional_run_continues_with_its_labels(tmp_path, capsys):
 
 
 def test_a_conditional_run_cut_short_and_resumed_ends_with_the_weights_of_a_straight_one(
-    tmp_path, capsys, monkeypatch, crash_at_epoch
+    cut_and_resumed,
 ):
     """A conditional VAE (its labels, its validation share held out of the training
     split, its sampling noise) stopped after 2 of 4 epochs, or crashed in its third,
@@ -131,18 +131,10 @@ def test_a_conditional_run_cut_short_and_resumed_ends_with_the_weights_of_a_stra
     over the epochs given at each start, for any run."""
     train = ["train", "vae", "--conditional", *FAST[:4], "--seed", "0", "-q",
              "--lr-schedule", "none"]  # fmt: skip
-    resume = ["train", "vae", "--resume", "--epochs", "4", "-q", "--out"]
-    assert run_cli([*train, "--epochs", "4", "--out", tmp_path / "full"], capsys)[0] == 0
-    assert run_cli([*train, "--epochs", "2", "--out", tmp_path / "extended"], capsys)[0] == 0
-    assert run_cli([*resume, tmp_path / "extended"], capsys)[0] == 0
-    crash_at_epoch(2)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        main([str(a) for a in [*train, "--epochs", "4", "--out", tmp_path / "crashed"]])
-    monkeypatch.undo()
-    assert run_cli([*resume, tmp_path / "crashed"], capsys)[0] == 0
-    full = aekit.load(tmp_path / "full").module_.state_dict()
+    runs = cut_and_resumed(train)
+    full = aekit.load(runs["full"]).module_.state_dict()
     for name in ("extended", "crashed"):
-        resumed = aekit.load(tmp_path / name).module_.state_dict()
+        resumed = aekit.load(runs[name]).module_.state_dict()
         assert resumed.keys() == full.keys()
         assert all(torch.equal(resumed[k], full[k]) for k in full), name
 
