@@ -211,6 +211,4 @@ def test_a_vqvae_run_cut_short_and_resumed_ends_where_a_straight_one_does(cut_an
             np.testing.assert_array_equal(resumed[key], full[key], err_msg=f"{name}: {key}")
         model = aekit.load(runs[name])
         assert [drop(h) for h in model.history_] == [drop(h) for h in straight.history_]
-        assert [drop(h) for h in model.prior_history_] == [
-            drop(h) for h in straight.prior_history_
-        ]
+        assert [drop(h) for h in model.prior_history_] == [drop(h) for h in straight.prior_history_]
