@@ -198,3 +198,29 @@ def crash_at_epoch(monkeypatch):
         monkeypatch.setattr(Trainer, "_set_lr", crashing)
 
     return arm
+
+
+@pytest.fixture
+def cut_and_resumed(tmp_path, monkeypatch, crash_at_epoch):
+    """``cut_and_resumed(train)``: the command line ``train`` (``["train", KIND, ...]``
+    without ``--epochs`` or ``--out``) run three ways: ``full``, 4 epochs straight;
+    ``extended``, 2 epochs then ``--resume --epochs 4``; ``crashed``, 4 epochs that
+    crash as the third starts, then resumed. Returns the three run folders by name."""
+    from aekit.cli.main import main
+
+    runs = {name: tmp_path / name for name in ("full", "extended", "crashed")}
+
+    def run(train: list) -> dict[str, Path]:
+        args = [str(a) for a in train]
+        resume = ["train", args[1], "--resume", "--epochs", "4", "-q", "--out"]
+        assert main([*args, "--epochs", "4", "--out", str(runs["full"])]) == 0
+        assert main([*args, "--epochs", "2", "--out", str(runs["extended"])]) == 0
+        assert main([*resume, str(runs["extended"])]) == 0
+        crash_at_epoch(2)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            main([*args, "--epochs", "4", "--out", str(runs["crashed"])])
+        monkeypatch.undo()
+        assert main([*resume, str(runs["crashed"])]) == 0
+        return runs
+
+    return run

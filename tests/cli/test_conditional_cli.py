@@ -122,7 +122,7 @@ def test_a_resumed_conditional_run_continues_with_its_labels(tmp_path, capsys):
 
 
 def test_a_conditional_run_cut_short_and_resumed_ends_with_the_weights_of_a_straight_one(
-    tmp_path, capsys, monkeypatch, crash_at_epoch
+    cut_and_resumed,
 ):
     """A conditional VAE (its labels, its validation share held out of the training
     split, its sampling noise) stopped after 2 of 4 epochs, or crashed in its third,
@@ -131,18 +131,10 @@ def test_a_conditional_run_cut_short_and_resumed_ends_with_the_weights_of_a_stra
     over the epochs given at each start, for any run."""
     train = ["train", "vae", "--conditional", *FAST[:4], "--seed", "0", "-q",
              "--lr-schedule", "none"]  # fmt: skip
-    resume = ["train", "vae", "--resume", "--epochs", "4", "-q", "--out"]
-    assert run_cli([*train, "--epochs", "4", "--out", tmp_path / "full"], capsys)[0] == 0
-    assert run_cli([*train, "--epochs", "2", "--out", tmp_path / "extended"], capsys)[0] == 0
-    assert run_cli([*resume, tmp_path / "extended"], capsys)[0] == 0
-    crash_at_epoch(2)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        main([str(a) for a in [*train, "--epochs", "4", "--out", tmp_path / "crashed"]])
-    monkeypatch.undo()
-    assert run_cli([*resume, tmp_path / "crashed"], capsys)[0] == 0
-    full = aekit.load(tmp_path / "full").module_.state_dict()
+    runs = cut_and_resumed(train)
+    full = aekit.load(runs["full"]).module_.state_dict()
     for name in ("extended", "crashed"):
-        resumed = aekit.load(tmp_path / name).module_.state_dict()
+        resumed = aekit.load(runs[name]).module_.state_dict()
         assert resumed.keys() == full.keys()
         assert all(torch.equal(resumed[k], full[k]) for k in full), name
 
@@ -227,3 +219,30 @@ def test_sample_method_chain_runs_a_conditional_runs_chains_at_their_classes(
         code, _, err = run_cli([*chain, *extra], capsys)
         assert code == 0, err
         np.testing.assert_array_equal(np.load(npy), model.sample_chain(12, y=y, **options))
+
+
+@pytest.mark.parametrize("format_", ["onnx", "torchscript"])
+def test_export_writes_a_conditional_runs_networks_with_the_class_as_input(
+    cond_run, format_, tmp_path, capsys
+):
+    """The encoder and the whole autoencoder of a --conditional run, as files that
+    take the class index beside the examples and give transform / inverse_transform
+    at those classes."""
+    ort = pytest.importorskip("onnxruntime")
+    model, test = aekit.load(cond_run), read_run(cond_run)[1].load().test
+    X, y = test.X[:20], test.y[:20]
+    c = np.searchsorted(model.classes_, y).astype(np.int64)
+    Z = model.transform(X, y)
+    expected = {"encoder": Z, "both": model.inverse_transform(Z, y)}
+    for part, wanted in expected.items():
+        out = tmp_path / f"{part}.{format_}"
+        code, _, err = run_cli(["export", cond_run, "--format", format_, "--part", part,
+                                "--out", out], capsys)  # fmt: skip
+        assert code == 0, err
+        if format_ == "onnx":
+            session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+            (got,) = session.run(None, {"input": X, "class": c})
+        else:
+            with torch.no_grad():
+                got = torch.jit.load(str(out))(torch.from_numpy(X), torch.from_numpy(c)).numpy()
+        np.testing.assert_allclose(got, wanted, atol=1e-5)

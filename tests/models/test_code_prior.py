@@ -186,3 +186,29 @@ def test_onnx_files_map_examples_to_indices_and_indices_back(grid_model, digits,
         outputs[part] = session.run(None, {"input": given})[0]
     np.testing.assert_array_equal(outputs["encoder"], indices)
     np.testing.assert_allclose(outputs["decoder"], grid_model.inverse_transform(indices), atol=1e-5)
+
+
+def test_a_vqvae_run_cut_short_and_resumed_ends_where_a_straight_one_does(cut_and_resumed):
+    """Stopped after 2 of 4 epochs, or crashed in its third, and resumed: the weights,
+    the codebooks (EMA buffers too), the code prior fitted after the last epoch, the
+    kept codes and every epoch's metrics are those of a straight 4-epoch run."""
+    from safetensors.numpy import load_file
+
+    train = ["train", "vqvae", "--architecture", "conv", "--hidden", "8,16",
+             "--codebook-size", "8", "--code-dim", "4", "--prior-epochs", "2",
+             "--prior-width", "16", "--prior-heads", "2", "--lr-schedule", "none",
+             "--seed", "0", "-q"]  # fmt: skip
+    runs = cut_and_resumed(train)
+    full = load_file(runs["full"] / "model.safetensors")
+    assert any(k.startswith("code_prior.") for k in full)
+    assert any(k.startswith("head.quantiser.books.") for k in full)
+    straight = aekit.load(runs["full"])
+    drop = lambda h: {k: v for k, v in h.items() if k != "seconds"}  # noqa: E731
+    for name in ("extended", "crashed"):
+        resumed = load_file(runs[name] / "model.safetensors")
+        assert resumed.keys() == full.keys(), name
+        for key in full:
+            np.testing.assert_array_equal(resumed[key], full[key], err_msg=f"{name}: {key}")
+        model = aekit.load(runs[name])
+        assert [drop(h) for h in model.history_] == [drop(h) for h in straight.history_]
+        assert [drop(h) for h in model.prior_history_] == [drop(h) for h in straight.prior_history_]

@@ -81,3 +81,40 @@ def test_cli_export(tmp_path, capsys):
         main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "e.pt")]) == 0
     )
     assert main(["export", str(run), "--format", "tflite"]) == 2
+
+
+@pytest.fixture(scope="module")
+def conditional(images):
+    """A conditional VAE of digits with its labels, and each example's class index."""
+    y = load_digits().target[: len(images)]
+    model = aekit.VAE(3, hidden=(16,), epochs=2, conditional=True, random_state=0)
+    model.fit(images, y)
+    return model, y, np.searchsorted(model.classes_, y).astype(np.int64)
+
+
+@pytest.mark.parametrize("part", ["encoder", "decoder", "both"])
+def test_a_conditional_models_files_take_the_class_index_as_a_second_input(
+    part, conditional, images, tmp_path
+):
+    model, y, c = conditional
+    Z = model.transform(images, y)
+    decoded = model.inverse_transform(Z, y)
+    given, expected = {"encoder": (images, Z), "decoder": (Z, decoded), "both": (images, decoded)}[
+        part
+    ]
+    with torch.no_grad():
+        plain = {"encoder": encoder_module, "decoder": decoder_module, "both": autoencoder_module}
+        out = plain[part](model)(torch.from_numpy(given), torch.from_numpy(c)).numpy()
+        np.testing.assert_allclose(out, expected, atol=1e-5)
+    session = ort.InferenceSession(
+        str(export_model(model, tmp_path / "m.onnx", part=part)), providers=["CPUExecutionProvider"]
+    )
+    assert [i.name for i in session.get_inputs()] == ["input", "class"]
+    for rows in (slice(None), slice(0, 1)):
+        (out,) = session.run(None, {"input": given[rows], "class": c[rows]})
+        np.testing.assert_allclose(out, expected[rows], atol=1e-5)
+    script = torch.jit.load(str(export_model(model, tmp_path / "m.pt", format="torchscript",
+                                             part=part)))  # fmt: skip
+    with torch.no_grad():
+        out = script(torch.from_numpy(given), torch.from_numpy(c)).numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-5)

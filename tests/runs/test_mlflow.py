@@ -298,3 +298,29 @@ def test_under_torchrun_rank_0_alone_logs(store, tmp_path):
     (run,) = store.search_runs([experiment], f"tags.`aekit.run_folder` = '{out}'")
     history = json.loads((out / METRICS).read_text())["history"]
     assert_history_logged(store, run.info.run_id, history)  # once each: rank 0's
+
+
+def test_a_conditional_runs_model_takes_each_rows_class_as_the_column_class(store, tmp_path):
+    """Codes and reconstructions at the class of each row (the column ``class``);
+    without that column, or asked for a score, the model refuses in one sentence."""
+    import mlflow
+
+    folder = tmp_path / "cae"
+    args = ["train", "ae", "--conditional", "--out", str(folder), *FAST, "--mlflow",
+            "--mlflow-experiment", EXPERIMENT]  # fmt: skip
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    run_id = result.stderr.strip().splitlines()[-1].split()[4]
+    pyfunc = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    model, test = aekit.load(folder), load_data("digits").test
+    X, y = test.X, test.y
+    frame = pd.DataFrame(X.reshape(len(X), -1)).assign(**{"class": y})
+    np.testing.assert_allclose(pyfunc.predict(frame), model.transform(X, y), atol=1e-5)
+    reconstruction = pyfunc.predict(frame, params={"output": "reconstruction"})
+    expected = model.inverse_transform(model.transform(X, y), y).reshape(len(X), -1)
+    np.testing.assert_allclose(reconstruction, expected, atol=1e-5)
+    with pytest.raises(mlflow.exceptions.MlflowException, match="gives no outlier score"):
+        pyfunc.predict(frame, params={"output": "score"})
+    bare = pyfunc.unwrap_python_model()  # MLflow's own schema check would refuse first
+    with pytest.raises(mlflow.exceptions.MlflowException, match="needs a column 'class'"):
+        bare.predict(None, frame.drop(columns="class"))

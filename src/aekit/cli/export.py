@@ -31,7 +31,9 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 @DEVICE_OPTION
 def export_command(run: str, format_: str, part: str, out: str | None, device: str) -> None:
     """Export a run's networks for serving without aekit (batch size dynamic; input
-    float32 of the run's example shape; the feature scaling is inside)."""
+    float32 of the run's example shape; the feature scaling is inside). A
+    --conditional run's take a second input, class: each example's class index
+    (int64, its position among the run's classes)."""
     model = load(run, device=device)
     path = check_output(Path(out) if out else Path(run) / f"{part}{SUFFIXES[format_]}")
     export_model(model, path, format=format_, part=part)

@@ -133,8 +133,7 @@ class AutoencoderModule(nn.Module):
             return h
         if condition is None:
             raise ValueError("this model is conditional: pass the condition of every example.")
-        one_hot = nn.functional.one_hot(condition.long(), self.n_classes)
-        return torch.cat([h, one_hot.to(h.dtype)], -1)
+        return join_one_hot(h, condition, self.n_classes)
 
     def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> CodeDistribution:
         return self.head(self.conditioned(self.encoder(x), condition))
@@ -255,6 +254,12 @@ class AutoencoderModule(nn.Module):
         params = self.decode(z.flatten(0, 1), _repeated(condition, k))
         log_px = self.likelihood.log_prob_samples(params, x, k)
         return log_px + self.prior.log_prob(z) - q.log_prob(z)
+
+
+def join_one_hot(h: torch.Tensor, condition: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """``[h, one_hot(condition)]``: features and the one-hot classes side by side."""
+    one_hot = nn.functional.one_hot(condition.long(), n_classes)
+    return torch.cat([h, one_hot.to(h.dtype)], -1)
 
 
 def _repeated(condition: torch.Tensor | None, k: int) -> torch.Tensor | None:

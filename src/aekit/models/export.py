@@ -8,6 +8,12 @@ decoder takes them. Each takes examples of the fitted ``input_shape_`` (float32,
 a batch first) and carries the model's feature scaling as buffers, so a program
 that loads the file needs neither aekit nor its estimator.
 
+A conditional model's (``conditional=True``, fitted with ``y``) take the class as a
+second input, ``class`` in an ONNX file: each example's index in ``model.classes_``
+(int64, shape (n,)), which the module one-hot encodes inside as the model does; so
+the encoder is ``(x, c) → code``, the decoder ``(code, c) → mean`` and ``"both"``
+``(x, c) → reconstruction``.
+
 The safetensors file ``aekit save`` writes holds the module's own
 ``state_dict()`` under ``encoder.*`` (the encoder network), ``head.*`` (the code
 layer: ``head.linear`` for a deterministic code, ``head.mean`` and
@@ -48,6 +54,13 @@ class Autoencoder(nn.Module):
         return self.decoder(self.encoder(x))
 
 
+class ConditionalAutoencoder(Autoencoder):
+    """Encoder then decoder at the class indices ``c``: (examples, c) → reconstructions."""
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.decoder(self.encoder(x, c), c)
+
+
 def encoder_module(model: Any) -> nn.Module:
     """A CPU copy of ``model``'s encoder as a plain module: ``transform`` in torch.
 
@@ -70,8 +83,14 @@ def decoder_module(model: Any) -> nn.Module:
 
 
 def autoencoder_module(model: Any) -> nn.Module:
-    """Encoder and decoder in a row: ``reconstruct`` in torch."""
-    return Autoencoder(encoder_module(model), decoder_module(model)).eval()
+    """Encoder and decoder in a row: ``reconstruct`` in torch (at the class indices
+    given as a second input, for a conditional model)."""
+    pair = ConditionalAutoencoder if _is_conditional(model) else Autoencoder
+    return pair(encoder_module(model), decoder_module(model)).eval()
+
+
+def _is_conditional(model: Any) -> bool:
+    return bool(getattr(model, "n_classes_", 0))
 
 
 def export_model(
@@ -88,7 +107,9 @@ def export_model(
         ONNX needs the ``onnx`` and ``onnxscript`` packages (``pip install
         'aekit[export]'``); the batch size of the file is dynamic.
     part : {"encoder", "decoder", "both"}, default="encoder"
-        ``"both"``: examples → reconstructions in one graph.
+        ``"both"``: examples → reconstructions in one graph. A conditional model's
+        file takes the class indices (int64, positions in ``classes_``) as a second
+        input, ``class``.
 
     Returns
     -------
@@ -101,26 +122,29 @@ def export_model(
     build = {"encoder": encoder_module, "decoder": decoder_module, "both": autoencoder_module}
     module = build[part](model)
     if part == "decoder":  # codes: floats, or a VQ-VAE's integer indices
-        example = model._decoder_input(2)
+        examples: tuple[torch.Tensor, ...] = (model._decoder_input(2),)
     else:
-        example = torch.zeros((2, *tuple(model.input_shape_)))
+        examples = (torch.zeros((2, *tuple(model.input_shape_))),)
+    if _is_conditional(model):  # two classes, so that tracing sees no constant
+        examples = (*examples, torch.arange(2, dtype=torch.int64))
     path = Path(path)
     with torch.no_grad():
-        data = _onnx_bytes(module, example) if format == "onnx" else _script_bytes(module, example)
+        write = _onnx_bytes if format == "onnx" else _script_bytes
+        data = write(module, examples)
     atomic_write_bytes(path, data)
     return path
 
 
-def _script_bytes(module: nn.Module, example: torch.Tensor) -> bytes:
+def _script_bytes(module: nn.Module, examples: tuple[torch.Tensor, ...]) -> bytes:
     with warnings.catch_warnings():  # torch >= 2.10 deprecates TorchScript; users still load it
         warnings.simplefilter("ignore", DeprecationWarning)
-        traced = torch.jit.trace(module, example, check_trace=False)
+        traced = torch.jit.trace(module, examples, check_trace=False)
         buffer = io.BytesIO()
         torch.jit.save(traced, buffer)
     return buffer.getvalue()
 
 
-def _onnx_bytes(module: nn.Module, example: torch.Tensor) -> bytes:
+def _onnx_bytes(module: nn.Module, examples: tuple[torch.Tensor, ...]) -> bytes:
     try:
         import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
     except ImportError:
@@ -130,9 +154,9 @@ def _onnx_bytes(module: nn.Module, example: torch.Tensor) -> bytes:
     batch = torch.export.Dim("batch", min=1)
     program = torch.onnx.export(
         module,
-        (example,),
-        dynamic_shapes=({0: batch},),
-        input_names=["input"],
+        examples,
+        dynamic_shapes=tuple({0: batch} for _ in examples),
+        input_names=["input", "class"][: len(examples)],
         output_names=["output"],
         dynamo=True,
         verbose=False,

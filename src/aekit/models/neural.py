@@ -46,7 +46,7 @@ from aekit.models.neural_params import (
 )
 from aekit.models.outliers import hold_out
 from aekit.models.pca_start import start_module_at_pca
-from aekit.models.plain_modules import NeuralDecoder, NeuralEncoder, on_cpu
+from aekit.models.plain_modules import neural_decoder, neural_encoder, on_cpu
 from aekit.training.callbacks import Callback
 from aekit.training.device import flush_denormals, pad_rows, resolve_device, to_device
 from aekit.training.governor import LoadGovernor
@@ -442,11 +442,11 @@ class NeuralAutoencoder(ConditionalMixin, GenerativeMixin, AutoencoderEstimator)
         model = on_cpu(self)
         module = model.module_
         shape = model_shape_of(tuple(self.input_shape_))
-        return NeuralEncoder(self.scaling_, module.encoder, module.head, shape)
+        return neural_encoder(self.scaling_, module, shape)
 
     def _decoder_module(self) -> nn.Module:
         module = on_cpu(self).module_
-        return NeuralDecoder(self.scaling_, module.decoder, module.likelihood, self.input_shape_)
+        return neural_decoder(self.scaling_, module, self.input_shape_)
 
     def _rng_devices(self) -> list[torch.device]:
         """The devices whose random state a seeded computation forks."""

@@ -265,7 +265,7 @@ def train_run(
             if not bundle.is_table:  # the report, as aekit report draws it (numbers only)
                 page = build_report(out, saved, kind, spec, bundle, metrics)
                 files += [page, out / FIGURES_DIR]
-            tracker.log_results(metrics, files, out, saved, bundle.test.X)
+            tracker.log_results(metrics, files, out, saved, bundle.test.X, bundle.test.y)
     except BaseException as error:
         if tracker is not None:
             tracker.end(error)

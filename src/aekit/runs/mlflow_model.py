@@ -13,7 +13,11 @@ model's artifact ``model``; :class:`AekitPyfuncModel` reads it with
 
 ``df`` holds the model's values: images flattened row by row, so
 ``pd.DataFrame(X.reshape(len(X), -1))`` for images ``X``, or the table the model was
-fitted on. Logged by :func:`aekit.runs.tracking.log_pyfunc_model`.
+fitted on. A conditional model's (``--conditional``) also holds the column ``class``:
+each row's class, one of the model's ``classes_`` (for digits, the digit); its codes
+and reconstructions are those at that class, and it gives no ``"score"``, which
+needs no class in aekit and so has none for it (as ``score_samples``). Logged by
+:func:`aekit.runs.tracking.log_pyfunc_model`.
 
 Examples
 --------
@@ -34,7 +38,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import set_model
 
 from aekit.models.registry import load
-from aekit.runs.tracking import MODEL_ARTIFACT, OUTPUTS, is_table_model
+from aekit.runs.tracking import CLASS_COLUMN, MODEL_ARTIFACT, OUTPUTS, is_table_model
 
 
 class AekitPyfuncModel(mlflow.pyfunc.PythonModel):
@@ -47,17 +51,41 @@ class AekitPyfuncModel(mlflow.pyfunc.PythonModel):
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> Any:
         output = (params or {}).get("output", OUTPUTS[0])
+        if output not in OUTPUTS:
+            raise MlflowException.invalid_parameter_value(  # a served model answers 400
+                f"output must be one of {', '.join(OUTPUTS)}; got {output!r}."
+            )
+        if getattr(self.model, "n_classes_", 0):
+            return self._predict_at_classes(model_input, output)
         X = self._model_input(model_input)
         if output == "codes":
             return self.model.transform(X)
         if output == "score":
             return self.model.score_samples(X)
-        if output == "reconstruction":
-            X_hat = self.model.reconstruct(X)
-            return X_hat if isinstance(X_hat, pd.DataFrame) else X_hat.reshape(len(X_hat), -1)
-        raise MlflowException.invalid_parameter_value(  # a served model answers 400
-            f"output must be one of {', '.join(OUTPUTS)}; got {output!r}."
-        )
+        X_hat = self.model.reconstruct(X)
+        return X_hat if isinstance(X_hat, pd.DataFrame) else X_hat.reshape(len(X_hat), -1)
+
+    def _predict_at_classes(self, frame: pd.DataFrame, output: str) -> np.ndarray:
+        """A conditional model's codes or reconstructions, at the column ``class``."""
+        if output == "score":
+            raise MlflowException.invalid_parameter_value(
+                "a conditional model gives no outlier score: ask for output 'codes' or "
+                "'reconstruction'."
+            )
+        if CLASS_COLUMN not in frame.columns:
+            raise MlflowException.invalid_parameter_value(
+                f"this model is conditional: the input needs a column {CLASS_COLUMN!r} "
+                f"with each row's class, one of {self.model.classes_.tolist()}."
+            )
+        y = frame[CLASS_COLUMN].to_numpy()
+        X = self._model_input(frame.drop(columns=CLASS_COLUMN))
+        try:
+            codes = self.model.transform(X, y)
+        except ValueError as error:  # a class the model does not know
+            raise MlflowException.invalid_parameter_value(str(error)) from None
+        if output == "codes":
+            return codes
+        return self.model.inverse_transform(codes, y).reshape(len(X), -1)
 
     def _model_input(self, frame: pd.DataFrame) -> Any:
         """The rows of ``frame`` as the model takes them: a mixed table's model its

@@ -51,6 +51,7 @@ TRACKINGS = ("mlflow",)
 #: what the pyfunc model's ``params={"output": ...}`` may ask for; the first is the default
 OUTPUTS = ("codes", "reconstruction", "score")
 MODEL_ARTIFACT = "model"  # the aekit model folder among the MLflow model's artifacts
+CLASS_COLUMN = "class"  # a conditional model's input column of each row's class
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")  # the pyfunc model, from code
 EXAMPLE_ROWS = 5  # the MLflow model's input example
 
@@ -161,14 +162,15 @@ class MlflowRun:
         model_folder: Path,
         model: Any,
         X: Any,
+        y: Any = None,
     ) -> None:
         """Log the test ``metrics`` (as ``test_NAME``), the run's ``files``, and the
         saved model in ``model_folder`` (``model``, read back from it) with the first
-        rows of ``X`` as the MLflow model's input example."""
+        rows of ``X`` (and their classes ``y``) as the MLflow model's input example."""
         numbers = {k: v for k, v in metrics.items() if _is_number(v)}
         self._mlflow.log_metrics({f"test_{k}": float(v) for k, v in numbers.items()})
         log_files(self.run_id, files)
-        info = log_pyfunc_model(model_folder, model, X)
+        info = log_pyfunc_model(model_folder, model, X, y)
         self.model_uri = info.model_uri
 
     def end(self, error: BaseException | None = None) -> None:
@@ -198,10 +200,11 @@ def is_table_model(model: Any) -> bool:
     return getattr(model, "table_", None) is not None
 
 
-def log_pyfunc_model(folder: Path, model: Any, X: Any) -> Any:
+def log_pyfunc_model(folder: Path, model: Any, X: Any, y: Any = None) -> Any:
     """Log the saved model in ``folder`` (``model``, read back from it) to the active
     MLflow run as the MLflow model ``model`` with a ``pyfunc`` flavour
-    (:mod:`aekit.runs.mlflow_model`); the first rows of ``X`` are its input example.
+    (:mod:`aekit.runs.mlflow_model`); the first rows of ``X`` are its input example,
+    with their classes from ``y`` as the column ``class`` for a conditional model.
     Returns MLflow's ``ModelInfo``."""
     import pandas as pd
 
@@ -211,6 +214,8 @@ def log_pyfunc_model(folder: Path, model: Any, X: Any) -> Any:
         example = rows.reset_index(drop=True)
     else:  # columns 0, 1, ... of doubles (float32 columns are taken too)
         example = pd.DataFrame(np.asarray(rows, dtype=np.float64).reshape(len(rows), -1))
+    if getattr(model, "n_classes_", 0):
+        example[CLASS_COLUMN] = np.asarray(y)[:EXAMPLE_ROWS]
     signature = mlflow.models.infer_signature(example, params={"output": OUTPUTS[0]})
     requirements = [  # aekit brings its own dependencies
         f"aekit=={version('aekit')}",
