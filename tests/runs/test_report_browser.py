@@ -1,15 +1,20 @@
 """The report's interactive code map in a real headless Chromium (Debian's
-``chromium`` and ``chromium-driver``; ``.ci/run`` installs them where apt-get can).
+``chromium`` and ``chromium-driver``; ``.ci/run`` installs them with ``.ci/browser``).
 
 Driven by Selenium with the system chromedriver rather than raw DevTools Protocol
 messages: Selenium gives real pointer events (a click dispatched as the browser's own
 input, hit-testing the SVG circle), the browser's console log at level SEVERE, and
 JavaScript on/off per session, with no websocket plumbing in the test. The driver's
 path is given, so Selenium Manager never looks for one on the network.
+
+Without Chromium, its driver or Selenium these tests skip, saying why; with
+``AEKIT_REQUIRE_BROWSER=1`` (``.ci/run`` sets it once it has them) they fail instead,
+so CI cannot pass without running them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -21,14 +26,28 @@ import torch
 from aekit.cli.main import main
 from aekit.runs.folder import open_run
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+try:
+    from selenium import webdriver
+except ImportError:
+    webdriver = None
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    BROWSER is None or DRIVER is None,
-    reason="no chromium and chromedriver (apt-get install chromium chromium-driver)",
-)
+REQUIRED = os.environ.get("AEKIT_REQUIRE_BROWSER") == "1"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser_present():
+    """Skip (or with ``AEKIT_REQUIRE_BROWSER=1`` fail) before anything is trained
+    when Selenium, Chromium or its driver is missing."""
+    missing = [name for name, there in (("selenium", webdriver), ("chromium", BROWSER),
+               ("chromedriver", DRIVER)) if there is None]  # fmt: skip
+    if missing:
+        why = (f"no {' or '.join(missing)} (pip install selenium; "
+               "apt-get install chromium chromium-driver)")  # fmt: skip
+        if REQUIRED:
+            pytest.fail(f"AEKIT_REQUIRE_BROWSER=1 but {why}", pytrace=False)
+        pytest.skip(why)
 
 
 def browser(scripts: bool = True):
