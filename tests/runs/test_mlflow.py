@@ -155,18 +155,16 @@ def test_a_resumed_python_run_logs_every_epoch_as_a_child_run(store, tmp_path):
     assert (folder / REPORT_FILE).is_file()
 
 
-def test_a_mixed_table_run_logs_its_report_and_its_model_takes_the_table(store, tmp_path):
+def test_a_mixed_table_run_logs_its_report_and_its_model_takes_the_table(
+    store, tmp_path, people_csv
+):
     import mlflow
 
-    rng = np.random.default_rng(0)
-    city = rng.choice(["Oslo", "Rome", "Lima"], 120)
-    frame = pd.DataFrame({"x": rng.normal(size=120).round(3), "city": city,
-                          "smoker": np.where(city == "Rome", "yes", "no")})  # fmt: skip
-    frame.to_csv(tmp_path / "people.csv", index=False)
+    data = people_csv(120)
     folder = tmp_path / "people"
     options = dict(hidden=(8,), latent_dim=2, epochs=2, random_state=0, verbose=False)
-    run = aekit.train_run("ae", str(tmp_path / "people.csv"), folder, tracking="mlflow",
-                          mlflow_experiment=EXPERIMENT, **options)  # fmt: skip
+    run = aekit.train_run("ae", data, folder, tracking="mlflow", mlflow_experiment=EXPERIMENT,
+                          **options)  # fmt: skip
     run_id = mlflow.last_active_run().info.run_id
     assert store.get_run(run_id).data.metrics["test_nll_nats"] == pytest.approx(
         run.metrics["nll_nats"]
@@ -180,7 +178,7 @@ def test_a_mixed_table_run_logs_its_report_and_its_model_takes_the_table(store, 
     assert "Evaluation per column" in page.read_text()
 
     pyfunc = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
-    X = load_data(str(tmp_path / "people.csv")).test.X
+    X = load_data(data).test.X
     rows = X.reset_index(drop=True)  # as a client sends them
     np.testing.assert_allclose(pyfunc.predict(rows), run.model.transform(X), atol=1e-5)
     reconstruction = pyfunc.predict(rows, params={"output": "reconstruction"})

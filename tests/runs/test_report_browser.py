@@ -177,21 +177,15 @@ def test_with_scripts_off_the_static_map_is_shown(report):
         driver.quit()
 
 
-def test_a_mixed_table_row_is_shown_in_the_users_terms(tmp_path):
+def test_a_mixed_table_row_is_shown_in_the_users_terms(tmp_path, people_csv):
     # a table run's map: a click shows the row's cells and its reconstruction's, as
     # level strings and numbers in their units, with no script error
     from selenium.webdriver.common.by import By
 
-    pd = pytest.importorskip("pandas")
-    rng = np.random.default_rng(0)
-    city = rng.choice(["Oslo", "Rome", "Lima"], 200)
-    frame = pd.DataFrame({"x": rng.normal(size=200).round(3), "city": city,
-                          "smoker": np.where(city == "Rome", "yes", "no")})  # fmt: skip
-    frame.to_csv(tmp_path / "people.csv", index=False)
     run = tmp_path / "run"
     args = ["--latent-dim", "2", "--hidden", "16", "--epochs", "5", "--quiet"]
-    assert main(["train", "ae", "--data", str(tmp_path / "people.csv"), "--out", str(run),
-                 *args]) == 0  # fmt: skip
+    data = people_csv(200)
+    assert main(["train", "ae", "--data", data, "--out", str(run), *args]) == 0
     assert main(["report", str(run)]) == 0
     _, spec, model = open_run(run)
     driver = browser()
