@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -21,3 +22,20 @@ def ae_run(tmp_path_factory):
     )
     assert result.exit_code == 0, result.output
     return folder, json.loads(result.stdout)
+
+
+@pytest.fixture
+def people_csv(tmp_path):
+    """Writes a small mixed table of ``n`` rows (a number, a city, whether one smokes:
+    "yes" for Rome) to ``tmp_path/people.csv`` and gives its path as a string."""
+    pd = pytest.importorskip("pandas")
+
+    def write(n: int) -> str:
+        rng = np.random.default_rng(0)
+        city = rng.choice(["Oslo", "Rome", "Lima"], n)
+        frame = pd.DataFrame({"x": rng.normal(size=n).round(3), "city": city,
+                              "smoker": np.where(city == "Rome", "yes", "no")})  # fmt: skip
+        frame.to_csv(tmp_path / "people.csv", index=False)
+        return str(tmp_path / "people.csv")
+
+    return write

@@ -4,6 +4,9 @@ Hugging Face's model-card keys, its metrics those the run printed."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -11,6 +14,7 @@ import yaml
 import aekit
 from aekit.cli.main import main
 from aekit.errors import RunFileError
+from aekit.runs import provenance
 from aekit.runs.layout import TRAIN_CONFIG, check_output
 
 FAST = ["--epochs", "2", "--hidden", "32", "--latent-dim", "4", "--quiet"]
@@ -77,3 +81,32 @@ def test_a_pca_card_and_config_are_the_runs_own_files(tmp_path):
     for name in ("README.md", TRAIN_CONFIG):
         with pytest.raises(RunFileError, match="one of the files that make the run"):
             check_output(run.path / name)
+
+
+def test_the_card_names_its_licence_its_task_and_the_aekit_that_trained_it(ae_run):
+    folder, _ = ae_run
+    card = (folder / "README.md").read_text()
+    head = front_matter(card)
+    assert head["license"] == "mit"  # pyproject.toml: license = { text = "MIT" }
+    assert head["pipeline_tag"] == "feature-extraction"
+    assert f"Trained with aekit {aekit.__version__} (commit `" in card
+    assert "`license` is aekit's (MIT)" in card
+    source = Path(aekit.__file__).parent
+    if shutil.which("git") and (source.parents[1] / ".git").exists():  # a checkout
+        head_commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"],
+                                     capture_output=True, text=True).stdout.strip()  # fmt: skip
+        assert f"commit `{head_commit}" in card
+
+
+def test_outside_a_checkout_the_card_has_no_commit_and_an_unknown_licence_is_other(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setattr(provenance, "PACKAGE_DIR", tmp_path)  # no git repository here
+    assert provenance.source_commit() is None
+    assert provenance.software()["aekit"] == aekit.__version__
+    assert [provenance.hub_license(n) for n in ("MIT", "Apache-2.0", "Proprietary", None)] == [
+        "mit",
+        "apache-2.0",
+        "other",
+        "other",
+    ]

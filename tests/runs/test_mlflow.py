@@ -155,6 +155,43 @@ def test_a_resumed_python_run_logs_every_epoch_as_a_child_run(store, tmp_path):
     assert (folder / REPORT_FILE).is_file()
 
 
+def test_a_mixed_table_run_logs_its_report_and_its_model_takes_the_table(
+    store, tmp_path, people_csv
+):
+    import mlflow
+
+    data = people_csv(120)
+    folder = tmp_path / "people"
+    options = dict(hidden=(8,), latent_dim=2, epochs=2, random_state=0, verbose=False)
+    run = aekit.train_run("ae", data, folder, tracking="mlflow", mlflow_experiment=EXPERIMENT,
+                          **options)  # fmt: skip
+    run_id = mlflow.last_active_run().info.run_id
+    assert store.get_run(run_id).data.metrics["test_nll_nats"] == pytest.approx(
+        run.metrics["nll_nats"]
+    )
+    logged = {a.path for a in store.list_artifacts(run_id)}
+    assert {CARD, REPORT_FILE, "figures"} <= logged
+    figures = {Path(a.path).name for a in store.list_artifacts(run_id, "figures")}
+    assert {"feature_shares.png", "scores.png"} <= figures
+    assert figures == {p.name for p in (folder / "figures").iterdir()}
+    page = Path(store.download_artifacts(run_id, REPORT_FILE, str(tmp_path)))
+    assert "Evaluation per column" in page.read_text()
+
+    pyfunc = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    X = load_data(data).test.X
+    rows = X.reset_index(drop=True)  # as a client sends them
+    np.testing.assert_allclose(pyfunc.predict(rows), run.model.transform(X), atol=1e-5)
+    reconstruction = pyfunc.predict(rows, params={"output": "reconstruction"})
+    expected = run.model.reconstruct(X)
+    assert isinstance(reconstruction, pd.DataFrame)
+    assert list(reconstruction.columns) == ["x", "city", "smoker"]
+    assert reconstruction["city"].tolist() == expected["city"].tolist()
+    assert reconstruction["smoker"].tolist() == expected["smoker"].tolist()
+    np.testing.assert_allclose(reconstruction["x"], expected["x"], atol=1e-5)
+    scores = pyfunc.predict(rows, params={"output": "score"})
+    np.testing.assert_allclose(scores, run.model.score_samples(X), rtol=1e-5, atol=1e-5)
+
+
 def test_without_mlflow_tracking_is_refused_in_one_sentence(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # its import fails
     out = tmp_path / "run"

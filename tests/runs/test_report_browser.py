@@ -1,15 +1,20 @@
 """The report's interactive code map in a real headless Chromium (Debian's
-``chromium`` and ``chromium-driver``; ``.ci/run`` installs them where apt-get can).
+``chromium`` and ``chromium-driver``; ``.ci/run`` installs them with ``.ci/browser``).
 
 Driven by Selenium with the system chromedriver rather than raw DevTools Protocol
 messages: Selenium gives real pointer events (a click dispatched as the browser's own
 input, hit-testing the SVG circle), the browser's console log at level SEVERE, and
 JavaScript on/off per session, with no websocket plumbing in the test. The driver's
 path is given, so Selenium Manager never looks for one on the network.
+
+Without Chromium, its driver or Selenium these tests skip, saying why; with
+``AEKIT_REQUIRE_BROWSER=1`` (``.ci/run`` sets it once it has them) they fail instead,
+so CI cannot pass without running them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -21,14 +26,28 @@ import torch
 from aekit.cli.main import main
 from aekit.runs.folder import open_run
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+try:
+    from selenium import webdriver
+except ImportError:
+    webdriver = None
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    BROWSER is None or DRIVER is None,
-    reason="no chromium and chromedriver (apt-get install chromium chromium-driver)",
-)
+REQUIRED = os.environ.get("AEKIT_REQUIRE_BROWSER") == "1"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser_present():
+    """Skip (or with ``AEKIT_REQUIRE_BROWSER=1`` fail) before anything is trained
+    when Selenium, Chromium or its driver is missing."""
+    missing = [name for name, there in (("selenium", webdriver), ("chromium", BROWSER),
+               ("chromedriver", DRIVER)) if there is None]  # fmt: skip
+    if missing:
+        why = (f"no {' or '.join(missing)} (pip install selenium; "
+               "apt-get install chromium chromium-driver)")  # fmt: skip
+        if REQUIRED:
+            pytest.fail(f"AEKIT_REQUIRE_BROWSER=1 but {why}", pytrace=False)
+        pytest.skip(why)
 
 
 def browser(scripts: bool = True):
@@ -158,21 +177,15 @@ def test_with_scripts_off_the_static_map_is_shown(report):
         driver.quit()
 
 
-def test_a_mixed_table_row_is_shown_in_the_users_terms(tmp_path):
+def test_a_mixed_table_row_is_shown_in_the_users_terms(tmp_path, people_csv):
     # a table run's map: a click shows the row's cells and its reconstruction's, as
     # level strings and numbers in their units, with no script error
     from selenium.webdriver.common.by import By
 
-    pd = pytest.importorskip("pandas")
-    rng = np.random.default_rng(0)
-    city = rng.choice(["Oslo", "Rome", "Lima"], 200)
-    frame = pd.DataFrame({"x": rng.normal(size=200).round(3), "city": city,
-                          "smoker": np.where(city == "Rome", "yes", "no")})  # fmt: skip
-    frame.to_csv(tmp_path / "people.csv", index=False)
     run = tmp_path / "run"
     args = ["--latent-dim", "2", "--hidden", "16", "--epochs", "5", "--quiet"]
-    assert main(["train", "ae", "--data", str(tmp_path / "people.csv"), "--out", str(run),
-                 *args]) == 0  # fmt: skip
+    data = people_csv(200)
+    assert main(["train", "ae", "--data", data, "--out", str(run), *args]) == 0
     assert main(["report", str(run)]) == 0
     _, spec, model = open_run(run)
     driver = browser()

@@ -136,8 +136,8 @@ def train_run(
     tracking : {None, "mlflow"}, default=None
         ``"mlflow"``: log the run to MLflow (:mod:`aekit.runs.tracking`): its
         configuration, every epoch's metrics, the test metrics, the model card, the
-        report and its figures (numeric data; the report is also written into the
-        run folder) and the model with a ``pyfunc`` flavour. Needs ``pip install
+        report and its figures (also written into the run folder) and the model with
+        a ``pyfunc`` flavour. Needs ``pip install
         'aekit[mlflow]'``; the tracking URI is MLflow's (``MLFLOW_TRACKING_URI``);
         ``mlflow.last_active_run()`` finds it.
     mlflow_experiment : str, optional
@@ -262,9 +262,8 @@ def train_run(
         if tracker is not None:
             saved = load(out)
             files = [out / name for name in (CARD, TRAIN_CONFIG, RUN_FILE, METRICS)]
-            if not bundle.is_table:  # the report, as aekit report draws it (numbers only)
-                page = build_report(out, saved, kind, spec, bundle, metrics)
-                files += [page, out / FIGURES_DIR]
+            page = build_report(out, saved, kind, spec, bundle, metrics)  # as aekit report
+            files += [page, out / FIGURES_DIR]
             tracker.log_results(metrics, files, out, saved, bundle.test.X, bundle.test.y)
     except BaseException as error:
         if tracker is not None:

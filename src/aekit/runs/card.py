@@ -5,8 +5,10 @@ The card says what was trained (kind, network, parameters, data and split, seeds
 how well (the test metrics that ``aekit evaluate`` prints, each with its unit, beside
 PCA of the same code size), what it is for and what it is not, and how to load it.
 Its YAML front matter follows the Hugging Face model-card conventions
-(``library_name``, ``tags``, ``datasets``, ``metrics`` and a ``model-index`` with the
-test results). :func:`aekit.runs.api.train_run` writes it in the run's commit.
+(``library_name``, ``license``, ``pipeline_tag``, ``tags``, ``datasets``, ``metrics``
+and a ``model-index`` with the test results); its body names the aekit version and
+source commit that trained it (:mod:`aekit.runs.provenance`).
+:func:`aekit.runs.api.train_run` writes it in the run's commit.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import yaml
 from aekit.data.sources import DATASETS, DataBundle
 from aekit.models.estimator import AutoencoderEstimator
 from aekit.runs.config import config_yaml
+from aekit.runs.provenance import declared_license, hub_license, software
 
 # the unit of each evaluation metric (a name ending in _nats is in nats per example)
 UNITS = {
@@ -62,7 +65,12 @@ def front_matter(
     scalars = _scalar_metrics(metrics)
     tags = ["aekit", "autoencoder", kind, "pytorch", "image" if bundle.is_image else "tabular"]
     dataset = {"name": bundle.name, "type": bundle.name, "split": "test"}
-    card: dict[str, Any] = {"library_name": "aekit", "tags": tags}
+    card: dict[str, Any] = {
+        "library_name": "aekit",
+        "license": hub_license(declared_license()),  # aekit's own (see the card's text)
+        "pipeline_tag": "feature-extraction",  # a model that gives codes of its input
+        "tags": tags,
+    }
     if bundle.name in DATASETS:
         card["datasets"] = [bundle.name]
     card["metrics"] = list(scalars)
@@ -124,6 +132,7 @@ def model_card(
         f"split train/val/test = {sizes} (fractions val {config['val_fraction']}, "
         f"test {config['test_fraction']}, split seed {config['split_seed']}).",
         f"- Seeds: model `seed` {config.get('seed')}, split seed {config['split_seed']}.",
+        _software_line(),
         "- Options (the run's `train.yaml`; `null`: the kind's default):",
         "",
         "```yaml",
@@ -137,6 +146,17 @@ def model_card(
     lines += _metrics_section(metrics, history)
     lines += _use_section(name, bundle, metrics)
     return "\n".join(lines) + "\n"
+
+
+def _software_line() -> str:
+    """The versions that trained the model, and what its ``license`` is."""
+    made = software()
+    commit = f"commit `{made['commit']}`" if made["commit"] else "not from a git checkout"
+    declared = declared_license() or "none declared"
+    return (
+        f"- Trained with aekit {made['aekit']} ({commit}) on torch {made['torch']}. "
+        f"`license` is aekit's ({declared}); the training data's own terms apply too."
+    )
 
 
 def _metrics_section(metrics: dict[str, Any], history: list[dict[str, Any]] | None) -> list[str]:

@@ -8,8 +8,8 @@ MLflow's autologging does not reach a plain PyTorch loop, so a run logs itself:
   are (a resumed run logs the epochs it continues from first); then the test
   split's metrics as ``test_mse``, ``test_elbo_nats`` ...;
 - artifacts: the model card, ``train.yaml``, ``run.json`` and ``metrics.json`` of the
-  run folder; ``aekit train --mlflow`` adds ``report.html`` and its figures (numeric
-  data), written into the run folder as ``aekit report`` writes them;
+  run folder, and ``report.html`` with its figures, written into the run folder as
+  ``aekit report`` writes them (a mixed table's report too);
 - the model, as an MLflow model ``model`` with a ``pyfunc`` flavour
   (:mod:`aekit.runs.mlflow_model`).
 
