@@ -3,7 +3,8 @@
 Usage::
 
     .venv/bin/pip install pyod       # the PyOD peers only; never an aekit dependency
-    .venv/bin/python bench/odds.py [--seeds 10] [--data-dir ../shared/data/odds] [--out F.json]
+    .venv/bin/python bench/odds.py [--seeds 10] [--first-seed 0]
+        [--data-dir ../shared/data/odds] [--out F.json]
 
 PyOD's benchmark protocol (``notebooks/benchmark.py`` in its repository): for each
 table and each seed, a 60/40 train/test split (stratified by nothing; seeded), the
@@ -122,12 +123,12 @@ def split(X: np.ndarray, y: np.ndarray, seed: int):
     return (train - mean) / std, (test - mean) / std, y_test
 
 
-def run(data_dir: Path, seeds: int, names: list[str] | None, tables: list[str]) -> list[dict]:
+def run(data_dir: Path, seeds: range, names: list[str] | None, tables: list[str]) -> list[dict]:
     rows = []
     by_name = detectors(names)
     for table in tables:
         X, y = load_table(data_dir, table)
-        for seed in range(seeds):
+        for seed in seeds:
             train, test, y_test = split(X, y, seed)
             for name, make in by_name.items():
                 torch.manual_seed(seed)
@@ -209,6 +210,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="the splits' seeds are first-seed ... first-seed + seeds - 1 (a fresh set of "
+        "splits checks what was chosen on seeds 0-9)",
+    )
+    parser.add_argument(
         "--data-dir",
         type=Path,
         help="the .mat files (default $AEKIT_DATA/odds, ../shared/data/odds)",
@@ -225,7 +233,12 @@ def main() -> None:
     torch.set_num_threads(1)
     start = time.perf_counter()
     with threadpool_limits(1):
-        rows = run(data_dir, args.seeds, args.detectors, args.tables)
+        rows = run(
+            data_dir,
+            range(args.first_seed, args.first_seed + args.seeds),
+            args.detectors,
+            args.tables,
+        )
     print(summarise(rows))
     print(f"\n{platform.processor() or platform.machine()}, torch {torch.__version__}, one thread, "
           f"{time.perf_counter() - start:.0f} s in all")  # fmt: skip
