@@ -89,6 +89,7 @@ def browser_tests(path: Path, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_without_chromium_the_browser_tests_skip_locally_and_fail_in_ci(tmp_path, monkeypatch):
+    pytest.importorskip("selenium", reason="the browser tests' skip message names selenium too")
     monkeypatch.delenv("AEKIT_REQUIRE_BROWSER", raising=False)
     done = browser_tests(tmp_path)
     assert done.returncode == 0, done.stdout[-2000:]
@@ -97,3 +98,13 @@ def test_without_chromium_the_browser_tests_skip_locally_and_fail_in_ci(tmp_path
     assert done.returncode == 1, done.stdout[-2000:]
     assert "3 errors" in done.stdout and "skipped" not in done.stdout
     assert "AEKIT_REQUIRE_BROWSER=1 but no chromium or chromedriver" in done.stdout
+
+
+def test_ci_runs_the_browser_step_and_requires_the_browser_before_the_tests():
+    """The wiring itself: ``.ci/run`` calls ``.ci/browser`` (under ``set -e``) and
+    exports ``AEKIT_REQUIRE_BROWSER=1`` before it runs pytest."""
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert "set -euo pipefail" in lines
+    tests = next(i for i, line in enumerate(lines) if line.endswith("pytest"))
+    assert lines.index(".ci/browser") < tests
+    assert lines.index("export AEKIT_REQUIRE_BROWSER=1") < tests

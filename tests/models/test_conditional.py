@@ -134,6 +134,11 @@ def test_refusals_are_one_sentence(digits, cvae):
     plain = Autoencoder(latent_dim=2, hidden=(8,), epochs=1, random_state=0).fit(X_train)
     with pytest.raises(ValueError, match="fitted without classes"):
         plain.sample(2, y=1)
+    conditional = Autoencoder(latent_dim=2, hidden=(8,), epochs=1, conditional=True,
+                              random_state=0).fit(X_train, y_train)  # fmt: skip
+    for takes_no_class in (conditional.reconstruct, conditional.score_samples):
+        with pytest.raises(ValueError, match=r"takes no class: encode with transform\(X, y\)"):
+            takes_no_class(X_train[:3])
 
 
 def test_log_p_x_given_y_and_the_elbo_are_higher_at_each_examples_own_class(digits, cvae):

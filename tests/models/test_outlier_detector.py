@@ -263,15 +263,15 @@ def test_the_mixture_runs_em_in_single_precision_and_scores_as_in_double(monkeyp
         seen.append(np.asarray(X).dtype)
         return fit(self, X, y)
 
-    Z = correlated_table(600, 3, d=40)
-    Z = (Z - Z.mean(0)) / Z.std(0)
+    rows = correlated_table(600, 3, d=40)
+    mean, std = rows.mean(0), rows.std(0)
+    Z = (rows - mean) / std
     monkeypatch.setattr(GaussianMixture, "fit", recording_fit)
     single = MixtureScore(5, 0.1, 0).fit(Z)
     assert seen == [np.float32]
     double = MixtureDensity.fit(Z, 5, random_state=0, ridge=single.ridge_used)
     assert seen[-1] == np.float64
-    new = correlated_table(200, 4, d=40)
-    new = (new - Z.mean(0)) / Z.std(0)
+    new = (correlated_table(200, 4, d=40) - mean) / std
     np.testing.assert_allclose(single.score(new), -double.log_prob(new), atol=1e-3)
     # a small ridge keeps double precision
     MixtureScore(5, 0.0, 0).fit(Z[:, :2])

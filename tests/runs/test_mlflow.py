@@ -361,3 +361,8 @@ def test_a_conditional_runs_model_takes_each_rows_class_as_the_column_class(stor
     bare = pyfunc.unwrap_python_model()  # MLflow's own schema check would refuse first
     with pytest.raises(mlflow.exceptions.MlflowException, match="needs a column 'class'"):
         bare.predict(None, frame.drop(columns="class"))
+    # logging such a model without the example rows' classes is refused in one sentence
+    from aekit.runs.tracking import log_pyfunc_model
+
+    with pytest.raises(ValueError, match="needs the classes of its example rows: pass y"):
+        log_pyfunc_model(folder, model, X)

@@ -132,7 +132,10 @@ class AutoencoderModule(nn.Module):
         if not self.n_classes:
             return h
         if condition is None:
-            raise ValueError("this model is conditional: pass the condition of every example.")
+            raise ValueError(
+                "this model is conditional and this method takes no class: encode with "
+                "transform(X, y) and decode with inverse_transform(codes, y)."
+            )
         return join_one_hot(h, condition, self.n_classes)
 
     def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> CodeDistribution:

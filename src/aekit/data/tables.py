@@ -138,8 +138,8 @@ def _spec(name: str, series: Any, kind: str | None) -> ColumnSpec:
     if kind in ("categorical", "binary"):
         levels = _levels(observed, numbers)
         if dtype == "category":  # the categories' own order, as the user declared it
-            order = [_key(v) for v in series.cat.categories]
-            levels = sorted(levels, key=lambda level: order.index(level))
+            order = {_key(v): rank for rank, v in enumerate(series.cat.categories)}
+            levels = sorted(levels, key=order.__getitem__)
         if len(levels) == 1:
             raise DataError(
                 f"column {name!r} has a single level ({levels[0]!r}): it carries no "

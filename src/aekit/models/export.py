@@ -12,7 +12,9 @@ A conditional model's (``conditional=True``, fitted with ``y``) take the class a
 second input, ``class`` in an ONNX file: each example's index in ``model.classes_``
 (int64, shape (n,)), which the module one-hot encodes inside as the model does; so
 the encoder is ``(x, c) → code``, the decoder ``(code, c) → mean`` and ``"both"``
-``(x, c) → reconstruction``.
+``(x, c) → reconstruction``. An index must lie in ``[0, len(classes_))``: the model
+refuses an unknown class, but an ONNX runtime does not check the index and answers
+anyway.
 
 The safetensors file ``aekit save`` writes holds the module's own
 ``state_dict()`` under ``encoder.*`` (the encoder network), ``head.*`` (the code

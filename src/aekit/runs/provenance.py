@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import os
 import subprocess
 from importlib.metadata import PackageNotFoundError, metadata, version
 from pathlib import Path
@@ -48,9 +49,13 @@ def source_commit() -> str | None:
     """The git commit of the checkout aekit runs from (``+dirty`` with uncommitted
     changes), or None where it is not one (an installed wheel, no git)."""
 
+    # no optional locks: `git status` would otherwise take .git/index.lock to refresh the
+    # index, and a commit the user makes at that moment would fail
+    environment = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+
     def git(*args: str) -> str:
         done = subprocess.run(["git", "-C", str(PACKAGE_DIR), *args], capture_output=True,
-                              text=True, timeout=10, check=True)  # fmt: skip
+                              text=True, timeout=10, check=True, env=environment)  # fmt: skip
         return done.stdout.strip()
 
     try:  # aekit's own files must be tracked: not a venv inside someone else's repository

@@ -215,6 +215,10 @@ def log_pyfunc_model(folder: Path, model: Any, X: Any, y: Any = None) -> Any:
     else:  # columns 0, 1, ... of doubles (float32 columns are taken too)
         example = pd.DataFrame(np.asarray(rows, dtype=np.float64).reshape(len(rows), -1))
     if getattr(model, "n_classes_", 0):
+        if y is None:
+            raise ValueError(
+                "a conditional model's MLflow model needs the classes of its example rows: pass y."
+            )
         example[CLASS_COLUMN] = np.asarray(y)[:EXAMPLE_ROWS]
     signature = mlflow.models.infer_signature(example, params={"output": OUTPUTS[0]})
     requirements = [  # aekit brings its own dependencies
