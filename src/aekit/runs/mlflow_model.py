@@ -15,8 +15,8 @@ model's artifact ``model``; :class:`AekitPyfuncModel` reads it with
 ``pd.DataFrame(X.reshape(len(X), -1))`` for images ``X``, or the table the model was
 fitted on. A conditional model's (``--conditional``) also holds the column ``class``:
 each row's class, one of the model's ``classes_`` (for digits, the digit); its codes
-and reconstructions are those at that class, and it gives no ``"score"``, which
-needs no class in aekit and so has none for it (as ``score_samples``). Logged by
+and reconstructions are those at that class. It gives no ``"score"``: a conditional
+model's ``score_samples`` takes no class, so there is no score to give. Logged by
 :func:`aekit.runs.tracking.log_pyfunc_model`.
 
 Examples
