@@ -122,3 +122,24 @@ def test_bad_options_get_one_sentence(tmp_path, capsys):
     assert code == 2 and "a share in [0, 0.5]" in err
     code, _, err = run_cli(["detect", tmp_path / "missing.csv"], capsys)
     assert code == 2 and "unknown data source" in err
+
+
+def test_a_column_of_few_values_is_read_as_levels_and_blamed_for_a_rare_one(tmp_path, capsys):
+    """Column ``grade`` holds 1 or 3, and 2 (between them) in six rows: as numbers 2 is
+    the column's mean, as levels it is rare. The summary line says which columns were
+    read as levels; --max-levels 0 reads them as numbers and misses the rows."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3)) @ np.random.default_rng(7).normal(size=(3, 3))
+    grade = rng.choice([1.0, 3.0], size=400)
+    grade[:CORRUPTED_ROWS] = 2.0
+    np.savetxt(tmp_path / "t.csv", np.column_stack([X, grade]), delimiter=",",
+               header="a,b,c,grade", comments="")  # fmt: skip
+    code, out, err = run_cli(["detect", tmp_path / "t.csv", "--explain", "1"], capsys)
+    assert code == 0, err
+    assert "1 column read as levels (grade)" in err
+    rows = rows_of(out)
+    for row in rows[:CORRUPTED_ROWS]:
+        assert row["flag"] == "-1" and row["column1"] == "grade"
+    code, out, err = run_cli(["detect", tmp_path / "t.csv", "--max-levels", "0"], capsys)
+    assert code == 0, err
+    assert "read as levels" not in err and len(rows_of(out)) == 400

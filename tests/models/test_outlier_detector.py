@@ -190,11 +190,61 @@ def test_a_tight_contaminating_group_gets_no_mixture_component_of_its_own():
     assert scores[500:].min() > scores[:500].max()
 
 
+def table_with_levels(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Four correlated numeric columns and four columns of levels 0, 1, 2 where level 1,
+    between the two common ones, is rare (2%). Returns (rows, which level column of each
+    row holds a rare level, or -1)."""
+    rng = np.random.default_rng(seed)
+    numeric = correlated_table(n, seed, d=4)
+    levels = rng.choice([0.0, 2.0], size=(n, 4))
+    rare = np.where(rng.random(n) < 0.08, rng.integers(0, 4, n), -1)
+    levels[rare >= 0, rare[rare >= 0]] = 1.0
+    return np.hstack([numeric, levels]), np.where(rare >= 0, 4 + rare, -1)
+
+
+def test_a_rare_level_between_common_ones_is_found_and_explained():
+    """A column with few values is read as levels: a rare level is as unusual as its
+    frequency says, though it lies at the column's mean in standardised units, where
+    the Gaussian parts see nothing unusual (ROC-AUC about 0.5 with max_levels=0)."""
+    X, _ = table_with_levels(1000, 0)
+    new, rare = table_with_levels(500, 1)
+    detector = aekit.OutlierDetector(random_state=0).fit(X)
+    assert detector.level_columns_.tolist() == [False] * 4 + [True] * 4
+    assert roc_auc_score(rare >= 0, -detector.score_samples(new)) > 0.95
+    as_numbers = aekit.OutlierDetector(max_levels=0, random_state=0).fit(X)
+    assert roc_auc_score(rare >= 0, -as_numbers.score_samples(new)) < 0.7
+    shares = detector.feature_scores(new[rare >= 0])
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    assert np.mean(shares.argmax(axis=1) == rare[rare >= 0]) > 0.9
+
+
+def test_a_level_never_seen_in_training_is_more_unusual_than_a_rare_one():
+    X, _ = table_with_levels(1000, 0)
+    detector = aekit.OutlierDetector(random_state=0).fit(X)
+    common, rare, unseen = X[:1].copy(), X[:1].copy(), X[:1].copy()
+    common[0, 4], rare[0, 4], unseen[0, 4] = 0.0, 1.0, 0.5
+    scores = detector.score_samples(np.vstack([common, rare, unseen]))
+    assert scores[0] > scores[1] > scores[2]
+
+
+def test_a_table_of_levels_only_is_scored_by_their_frequencies(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.choice([1.0, 2.0, 3.0], p=[0.6, 0.38, 0.02], size=(400, 5))
+    detector = aekit.OutlierDetector(random_state=0).fit(X)
+    assert list(detector.parts_) == ["levels"]
+    rare_rows = (X == 3.0).any(axis=1)
+    assert roc_auc_score(rare_rows, -detector.score_samples(X)) > 0.99
+    loaded = aekit.load(detector.save(tmp_path / "levels"))
+    np.testing.assert_array_equal(loaded.score_samples(X), detector.score_samples(X))
+
+
 def test_save_and_load_give_the_same_scores(tmp_path):
-    X = pd.DataFrame(correlated_table(300, 8), columns=[f"c{j}" for j in range(8)])
+    X = pd.DataFrame(table_with_levels(300, 8)[0], columns=[f"c{j}" for j in range(8)])
     detector = aekit.OutlierDetector(calibration=0.2, random_state=0).fit(X)
+    assert list(detector.parts_) == ["gaussian", "isotropic", "mixture", "levels"]
     loaded = aekit.load(detector.save(tmp_path / "detector"))
     np.testing.assert_array_equal(loaded.score_samples(X), detector.score_samples(X))
+    np.testing.assert_array_equal(loaded.feature_scores(X), detector.feature_scores(X))
     np.testing.assert_array_equal(loaded.p_values(X), detector.p_values(X))
     assert loaded.offset_ == detector.offset_
     assert list(loaded.feature_names_in_) == list(X.columns)
@@ -209,6 +259,8 @@ def test_save_and_load_give_the_same_scores(tmp_path):
         ({"calibration": 0.7}, "calibration must be a number in"),
         ({"shrinkage": -0.1}, "shrinkage must be"),
         ({"n_mixture_components": 0}, "n_mixture_components"),
+        ({"max_levels": -1}, "max_levels"),
+        ({"max_levels": 2.5}, "max_levels"),
         ({"contamination": 0.9}, "contamination must be"),
     ],
 )

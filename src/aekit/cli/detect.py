@@ -53,6 +53,14 @@ _calibration = _word_or_number({"auto": "auto"}, "give 'auto' or a share in [0, 
     help="Share of rows held out to set the threshold and give p-values (0: none; "
     "auto: 0.2 with --alpha, else none, every row fitted).",
 )
+@click.option(
+    "--max-levels",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="A column with at most this many distinct values is read as levels and scored by "
+    "their frequencies (0: every column as numbers).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--save",
@@ -67,6 +75,7 @@ def detect(
     contamination: object,
     alpha: float | None,
     calibration: float | str,
+    max_levels: int,
     seed: int,
     save: str | None,
     out: str | None,
@@ -84,7 +93,11 @@ def detect(
     if contamination is None and alpha is None:
         contamination = "auto"
     detector = OutlierDetector(
-        contamination, alpha=alpha, calibration=calibration, random_state=seed
+        contamination,
+        alpha=alpha,
+        calibration=calibration,
+        max_levels=max_levels,
+        random_state=seed,
     ).fit(X)
     if save is not None:
         detector.save(save)
@@ -106,5 +119,16 @@ def detect(
     saved = f"; saved the detector in {save}" if save else ""
     echo_err(
         f"aekit: {len(X)} rows scored; {int((flags < 0).sum())} flagged -1 by the {rule}"
-        f"{saved}{'' if path is None else f'; wrote {path}'}"
+        f"{_levels_read(detector, names)}{saved}{'' if path is None else f'; wrote {path}'}"
     )
+
+
+def _levels_read(detector: OutlierDetector, names: list[str]) -> str:
+    """Which columns were read as levels, for the summary line (the first five named)."""
+    columns = np.flatnonzero(detector.level_columns_)
+    if len(columns) == 0:
+        return ""
+    named = ", ".join(names[j] for j in columns[:5])
+    more = f" and {len(columns) - 5} more" if len(columns) > 5 else ""
+    noun = "column" if len(columns) == 1 else "columns"
+    return f"; {len(columns)} {noun} read as levels ({named}{more})"
