@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 
@@ -239,6 +240,40 @@ def one_of(choices: Sequence[str]) -> Check:
         return check_choice(value, name, choices)
 
     return check
+
+
+def fraction(
+    low: float, high: float, *, bottom_open: bool = False, top_open: bool = False
+) -> Check:
+    """A check that a parameter is a number between ``low`` and ``high`` (each end
+    included unless ``bottom_open`` / ``top_open``)."""
+
+    def check(value: object, name: str) -> object:
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if ok:
+            v = float(value)
+            ok = (v > low if bottom_open else v >= low) and (v < high if top_open else v <= high)
+        if not ok:
+            left, right = "(" if bottom_open else "[", ")" if top_open else "]"
+            raise ValueError(
+                f"{name} must be a number in {left}{low:g}, {high:g}{right}; got {value!r}."
+            )
+        return value
+
+    return check
+
+
+def auto_or(check: Check) -> Check:
+    """A check that a parameter is the word ``"auto"`` or passes ``check``."""
+
+    def check_auto(value: object, name: str) -> object:
+        if isinstance(value, str):
+            if value != "auto":
+                raise ValueError(f"{name} must be 'auto' or a number; got {value!r}.")
+            return value
+        return check(value, name)
+
+    return check_auto
 
 
 def flag(value: object, name: str) -> object:

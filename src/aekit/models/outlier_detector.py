@@ -42,7 +42,7 @@ from aekit.models.outliers import (
     shares_of,
 )
 from aekit.storage.persistence import save_model
-from aekit.validation import check_data, check_positive, validate_params
+from aekit.validation import auto_or, check_data, fraction, positive, validate_params
 
 #: the held-out share when ``calibration="auto"`` and ``alpha`` asks for p-values
 AUTO_CALIBRATION = 0.2
@@ -176,17 +176,17 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         validate_params(
             self,
             {
-                "calibration": _auto_or(_fraction(0.0, 0.5)),
-                "shrinkage": _fraction(0.0, 1.0),
-                "trim": _fraction(0.0, 0.5, top_open=True),
-                "n_mixture_components": lambda v, n: check_positive(v, n, integer=True),
-                "mixture_ridge": lambda v, n: check_positive(v, n, allow_zero=True),
-                "mixture_weight": lambda v, n: check_positive(v, n),
-                "max_levels": lambda v, n: check_positive(v, n, integer=True, allow_zero=True),
+                "calibration": auto_or(fraction(0.0, 0.5)),
+                "shrinkage": fraction(0.0, 1.0),
+                "trim": fraction(0.0, 0.5, top_open=True),
+                "n_mixture_components": positive(integer=True),
+                "mixture_ridge": positive(zero=True),
+                "mixture_weight": positive(),
+                "max_levels": positive(integer=True, zero=True),
             },
         )
         if self.alpha is not None:
-            _fraction(0.0, 1.0, bottom_open=True, top_open=True)(self.alpha, "alpha")
+            fraction(0.0, 1.0, bottom_open=True, top_open=True)(self.alpha, "alpha")
             if self.contamination is not None:
                 raise ValueError(
                     "give contamination=None with alpha: predict follows one rule, a false-"
@@ -348,14 +348,7 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
                 "mixture_covariances": mixture.covariances,
             }
         if "levels" in self.parts_:
-            levels = self.parts_["levels"]
-            arrays |= {
-                "levels_counts": np.array([len(v) for v in levels.levels], dtype=np.int64),
-                "levels_values": np.concatenate(levels.levels),
-                "levels_surprisals": np.concatenate(levels.surprisals),
-                "levels_unseen": levels.unseen,
-                "levels_baseline": levels.baseline,
-            }
+            arrays |= self.parts_["levels"].to_arrays()
         if self.calibration_scores_ is not None:
             arrays["calibration_scores_"] = self.calibration_scores_
         fitted: dict[str, Any] = {"n_features_in_": int(self.n_features_in_)}
@@ -379,7 +372,7 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         if "mixture_weights" in arrays:
             self.parts_ = self._restored_gaussians(arrays)
         if "levels_counts" in arrays:
-            self.parts_["levels"] = _restored_levels(arrays)
+            self.parts_["levels"] = LevelFrequencies.from_arrays(arrays)
         n_numeric = int((~self.level_columns_).sum())
         shapes_fit = (
             self.mean_.shape == (d,)
@@ -462,16 +455,6 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         return as_feature_table(self, shares_of(contributions), getattr(X, "index", None))
 
 
-def _restored_levels(arrays: dict[str, np.ndarray]) -> LevelFrequencies:
-    """The level part from its flattened arrays (each column's levels one after another)."""
-    part = LevelFrequencies()
-    ends = np.cumsum(arrays["levels_counts"].astype(np.int64))[:-1]
-    part.levels = np.split(arrays["levels_values"], ends)
-    part.surprisals = np.split(arrays["levels_surprisals"], ends)
-    part.unseen, part.baseline = arrays["levels_unseen"], arrays["levels_baseline"]
-    return part
-
-
 def _offset_for_alpha(calibration: np.ndarray, alpha: float) -> float:
     """The score below which a row's p-value is at most ``alpha``: with ``m`` sorted
     held-out scores, ``p ≤ α`` ⟺ fewer than ``⌊α (m + 1)⌋`` of them score at most as
@@ -489,30 +472,3 @@ def _offset_for_alpha(calibration: np.ndarray, alpha: float) -> float:
         )
         return float(np.finfo(np.float64).min)
     return float(calibration[rank - 1])
-
-
-def _auto_or(check):
-    def check_auto(value: object, name: str) -> object:
-        if isinstance(value, str):
-            if value != "auto":
-                raise ValueError(f"{name} must be 'auto' or a number; got {value!r}.")
-            return value
-        return check(value, name)
-
-    return check_auto
-
-
-def _fraction(low: float, high: float, *, bottom_open: bool = False, top_open: bool = False):
-    def check(value: object, name: str) -> object:
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        if ok:
-            v = float(value)
-            ok = (v > low if bottom_open else v >= low) and (v < high if top_open else v <= high)
-        if not ok:
-            left, right = "(" if bottom_open else "[", ")" if top_open else "]"
-            raise ValueError(
-                f"{name} must be a number in {left}{low:g}, {high:g}{right}; got {value!r}."
-            )
-        return value
-
-    return check

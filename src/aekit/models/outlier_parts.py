@@ -139,6 +139,26 @@ class LevelFrequencies:
         self.baseline = self._surprisals(X).mean(axis=0)
         return self
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted part as flat arrays (each column's levels one after another)."""
+        return {
+            "levels_counts": np.array([len(v) for v in self.levels], dtype=np.int64),
+            "levels_values": np.concatenate(self.levels),
+            "levels_surprisals": np.concatenate(self.surprisals),
+            "levels_unseen": self.unseen,
+            "levels_baseline": self.baseline,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> LevelFrequencies:
+        """The part from :meth:`to_arrays`' arrays."""
+        part = cls()
+        ends = np.cumsum(arrays["levels_counts"].astype(np.int64))[:-1]
+        part.levels = np.split(arrays["levels_values"], ends)
+        part.surprisals = np.split(arrays["levels_surprisals"], ends)
+        part.unseen, part.baseline = arrays["levels_unseen"], arrays["levels_baseline"]
+        return part
+
     def _surprisals(self, X: np.ndarray) -> np.ndarray:
         out = np.empty_like(X, dtype=np.float64)
         for j, (levels, surprisal) in enumerate(zip(self.levels, self.surprisals, strict=True)):
