@@ -46,6 +46,8 @@ from aekit.validation import auto_or, check_data, fraction, positive, validate_p
 
 #: the held-out share when ``calibration="auto"`` and ``alpha`` asks for p-values
 AUTO_CALIBRATION = 0.2
+#: the smallest spread (nats) by which the level part's surprisal is standardised
+LEVEL_SPREAD_FLOOR = 1.0
 
 
 class OutlierDetector(OutlierMixin, BaseEstimator):
@@ -234,7 +236,11 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         self
         """
         self._validate_params()
-        X = self._checked(X, reset=True)
+        return self._fit(self._checked(X, reset=True))
+
+    def _fit(self, X: np.ndarray, level_columns: np.ndarray | None = None) -> OutlierDetector:
+        """:meth:`fit` on validated rows; ``level_columns`` given: those columns are read
+        as levels (the threshold's probe reads the columns as the detector does)."""
         self.n_features_in_ = X.shape[1]
         seed = 0 if self.random_state is None else int(self.random_state)
         share = self._held_out_share()
@@ -242,10 +248,14 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         self.mean_ = train.mean(axis=0)
         std = train.std(axis=0)
         self.scale_ = np.where(std > 0, std, 1.0)
-        Z = self._standardised(train)
-        n_levels = np.array([len(np.unique(column)) for column in Z.T])
-        self.level_columns_ = n_levels <= self.max_levels
-        numeric, levels = Z[:, ~self.level_columns_], Z[:, self.level_columns_]
+        if level_columns is None:
+            # a column is read as levels where each level is seen twice on average, so
+            # that a small table's numbers (every value distinct) stay numbers
+            n_levels = np.array([len(np.unique(column)) for column in train.T])
+            level_columns = (n_levels <= self.max_levels) & (2 * n_levels <= len(train))
+        self.level_columns_ = level_columns
+        numeric = self._standardised(train)[:, ~level_columns]
+        levels = train[:, level_columns]
         self.parts_ = {}
         if numeric.shape[1]:
             self.parts_ |= {
@@ -257,15 +267,20 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
             }
         if levels.shape[1]:
             self.parts_["levels"] = LevelFrequencies().fit(levels)
-        raw = self._part_scores(Z)
+        raw = self._part_scores(train)
         self.centres_ = np.median(raw, axis=1)
         q1, q3 = np.percentile(raw, [25, 75], axis=1)
         self.spreads_ = np.where(q3 > q1, q3 - q1, 1.0)
-        own = self._normal_scores(Z)
+        if "levels" in self.parts_:
+            # surprisals take few values, so their quartiles may nearly meet: a floor of
+            # one nat keeps a rare level from being scaled up by a near-zero spread
+            at = list(self.parts_).index("levels")
+            self.spreads_[at] = max(self.spreads_[at], LEVEL_SPREAD_FLOOR)
+        own = self._normal_scores(train)
         if held is None:
             self.calibration_scores_ = None
         else:
-            self.calibration_scores_ = np.sort(self._normal_scores(self._standardised(held)))
+            self.calibration_scores_ = np.sort(self._normal_scores(held))
         if self.alpha is not None:
             self.offset_ = _offset_for_alpha(self.calibration_scores_, self.alpha)
         elif held is not None:
@@ -284,9 +299,10 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         and this one's threshold put at the same quantile of its own rows' scores: 8.5%
         of new inliers flagged (6.2% by the detector with the fifth held out, which
         ranks worse; 1000 rows: 5.0% against 6.3% from their own scores)."""
-        probe = clone(self).set_params(calibration=AUTO_CALIBRATION).fit(X)
+        probe = clone(self).set_params(calibration=AUTO_CALIBRATION)
+        probe._fit(X, self.level_columns_)
         train, _ = hold_out(X, AUTO_CALIBRATION, seed)  # the probe's fitted rows
-        probe_own = probe._normal_scores(probe._standardised(train))
+        probe_own = probe._normal_scores(train)
         quantile = float(np.mean(probe_own < probe.offset_))
         return float(np.quantile(own, quantile))
 
@@ -298,30 +314,34 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
     def _standardised(self, X: np.ndarray) -> np.ndarray:
         return (X - self.mean_) / self.scale_
 
-    def _columns_of(self, name: str, Z: np.ndarray) -> np.ndarray:
-        """The columns the part ``name`` models: those read as levels, or the others."""
-        return Z[:, self.level_columns_ if name == "levels" else ~self.level_columns_]
+    def _columns_of(self, name: str, X: np.ndarray) -> np.ndarray:
+        """What the part ``name`` models of the rows ``X``: the columns read as levels,
+        as they are, or the others, standardised."""
+        if name == "levels":
+            return X[:, self.level_columns_]
+        return self._standardised(X)[:, ~self.level_columns_]
 
-    def _part_scores(self, Z: np.ndarray) -> np.ndarray:
-        return np.stack([part.score(self._columns_of(n, Z)) for n, part in self.parts_.items()])
+    def _part_scores(self, X: np.ndarray) -> np.ndarray:
+        return np.stack([part.score(self._columns_of(n, X)) for n, part in self.parts_.items()])
 
-    def _part_contributions(self, name: str, Z: np.ndarray) -> np.ndarray:
+    def _part_contributions(self, name: str, X: np.ndarray) -> np.ndarray:
         """The part's split of its score by column, 0 in the columns it does not model."""
-        out = np.zeros_like(Z)
+        out = np.zeros_like(X)
         mask = self.level_columns_ if name == "levels" else ~self.level_columns_
-        out[:, mask] = self.parts_[name].contributions(Z[:, mask])
+        out[:, mask] = self.parts_[name].contributions(self._columns_of(name, X))
         return out
 
-    def _weighted_part_scores(self, Z: np.ndarray) -> np.ndarray:
+    def _weighted_part_scores(self, X: np.ndarray) -> np.ndarray:
         """Each part's standardised score, the mixture's times ``mixture_weight``:
         shape (parts, n)."""
-        z = (self._part_scores(Z) - self.centres_[:, None]) / self.spreads_[:, None]
+        z = (self._part_scores(X) - self.centres_[:, None]) / self.spreads_[:, None]
         if "mixture" in self.parts_:
             z[list(self.parts_).index("mixture")] *= self.mixture_weight
         return z
 
-    def _normal_scores(self, Z: np.ndarray) -> np.ndarray:
-        return -self._weighted_part_scores(Z).max(axis=0)
+    def _normal_scores(self, X: np.ndarray) -> np.ndarray:
+        """Minus the largest weighted, standardised part score of each of the rows ``X``."""
+        return -self._weighted_part_scores(X).max(axis=0)
 
     # -- persistence -----------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -367,8 +387,11 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
             setattr(self, name, arrays[name])
         self.offset_ = float(arrays["offset_"][0])
         self.calibration_scores_ = arrays.get("calibration_scores_")
-        # saved before columns were read as levels: every column is modelled as numbers
-        self.level_columns_ = arrays.get("level_columns_", np.zeros(d)).astype(bool)
+        if "level_columns_" in arrays:
+            self.level_columns_ = arrays["level_columns_"].astype(bool)
+        else:  # saved before columns were read as levels: every column is numbers
+            self.level_columns_ = np.zeros(d, dtype=bool)
+            self.max_levels = 0  # so that a clone refitted reads them so too
         self.parts_ = {}
         if "mixture_weights" in arrays:
             self.parts_ = self._restored_gaussians(arrays)
@@ -415,7 +438,7 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         ndarray of shape (n,), float64
         """
         check_is_fitted(self, "parts_")
-        return self._normal_scores(self._standardised(self._checked(X, reset=False)))
+        return self._normal_scores(self._checked(X, reset=False))
 
     def p_values(self, X: Any) -> np.ndarray:
         """Conformal p-values: ``(1 + #{held-out rows scoring at most as normal}) / (m + 1)``
@@ -439,20 +462,20 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
 
     def feature_scores(self, X: Any) -> Any:
         """Each column's share of each row's outlier score, from the part that decides
-        the row's score (a Gaussian part's Mahalanobis distance split by column, or the
-        level part's surprisal of each level less its mean; the shares of a row sum to
-        1, and a negative share is a column that makes the row look more normal). A
-        DataFrame with the training columns' names when fitted on one.
+        the row's score (a Gaussian part's Mahalanobis distance split by column, or each
+        level's surprisal; the shares of a row sum to 1, and a negative share is a
+        column that makes the row look more normal). A DataFrame with the training
+        columns' names when fitted on one.
 
         Returns
         -------
         ndarray or DataFrame of shape (n, n_features)
         """
         check_is_fitted(self, "parts_")
-        Z = self._standardised(self._checked(X, reset=False))
-        deciding = self._weighted_part_scores(Z).argmax(axis=0)
-        parts = np.stack([self._part_contributions(name, Z) for name in self.parts_])
-        contributions = parts[deciding, np.arange(len(Z))]
+        rows = self._checked(X, reset=False)
+        deciding = self._weighted_part_scores(rows).argmax(axis=0)
+        parts = np.stack([self._part_contributions(name, rows) for name in self.parts_])
+        contributions = parts[deciding, np.arange(len(rows))]
         return as_feature_table(self, shares_of(contributions), getattr(X, "index", None))
 
 

@@ -18,6 +18,9 @@ ROWS_PER_COMPONENT = 30  # the mixture has at most one component per 30 training
 RIDGE_PER_DIMENSION = 0.5
 #: mixture components holding a smaller share of the rows are dropped
 SMALLEST_COMPONENT = 0.05
+#: a value beyond a level column's range adds this times its squared distance past the
+#: nearest level, in units of the range (a Gaussian tail's log-density)
+BEYOND = 0.5
 
 
 class ShrunkGaussian:
@@ -121,11 +124,14 @@ class LevelFrequencies:
     add-one smoothed, with one more share for a level never seen. The part of
     :class:`OutlierDetector` for such columns, where a Gaussian is the wrong density: a
     rare level between two common ones lies close to the mean in standardised units,
-    yet it is as surprising as its frequency says (lympho, whose 18 columns all have at
-    most 8 levels, and arrhythmia's 113 of 274). Its outlier score is the row's
-    surprisal, ``−Σ_j log p_j(x_j)`` in nats (the columns taken as independent);
-    :meth:`contributions` gives each column's surprisal less its mean over the training
-    rows, so a common level counts against the row being unusual."""
+    yet it is as surprising as its frequency says (lympho, whose 18 columns all have 2
+    to 8 values, and arrhythmia's 113 of 274). Its outlier score is the row's
+    surprisal, ``−Σ_j log p_j(x_j)`` in nats (the columns taken as independent), and
+    :meth:`contributions` gives each column's surprisal, which sum to it. A value
+    beyond the levels' range adds half its squared distance past the nearest level in
+    units of that range, so a count of 1000 where 0–6 were seen is more unusual than one
+    of 11. It takes the raw values (a level is matched to within a
+    millionth of itself: a value read in float32 is still the same level)."""
 
     def fit(self, X: np.ndarray) -> LevelFrequencies:
         n = len(X)
@@ -136,7 +142,10 @@ class LevelFrequencies:
             self.levels.append(levels)
             self.surprisals.append(-np.log((counts + 1.0) / total))
             self.unseen[j] = np.log(total)
-        self.baseline = self._surprisals(X).mean(axis=0)
+        # the levels' range; a constant column has none, and a value off it counts
+        # as a level never seen, however far
+        span = X.max(axis=0) - X.min(axis=0)
+        self.scale = np.where(span > 0, span, np.inf)
         return self
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -146,7 +155,7 @@ class LevelFrequencies:
             "levels_values": np.concatenate(self.levels),
             "levels_surprisals": np.concatenate(self.surprisals),
             "levels_unseen": self.unseen,
-            "levels_baseline": self.baseline,
+            "levels_scale": self.scale,
         }
 
     @classmethod
@@ -156,29 +165,32 @@ class LevelFrequencies:
         ends = np.cumsum(arrays["levels_counts"].astype(np.int64))[:-1]
         part.levels = np.split(arrays["levels_values"], ends)
         part.surprisals = np.split(arrays["levels_surprisals"], ends)
-        part.unseen, part.baseline = arrays["levels_unseen"], arrays["levels_baseline"]
+        part.unseen, part.scale = arrays["levels_unseen"], arrays["levels_scale"]
         return part
 
-    def _surprisals(self, X: np.ndarray) -> np.ndarray:
+    def contributions(self, X: np.ndarray) -> np.ndarray:
         out = np.empty_like(X, dtype=np.float64)
         for j, (levels, surprisal) in enumerate(zip(self.levels, self.surprisals, strict=True)):
-            at = np.clip(np.searchsorted(levels, X[:, j]), 0, len(levels) - 1)
+            x = X[:, j]
+            at = np.clip(np.searchsorted(levels, x), 0, len(levels) - 1)
             below = np.clip(at - 1, 0, len(levels) - 1)
+            beyond = np.maximum(levels[0] - x, 0) + np.maximum(x - levels[-1], 0)
             out[:, j] = np.where(
-                _same(levels[at], X[:, j]),
+                _same(levels[at], x),
                 surprisal[at],
-                np.where(_same(levels[below], X[:, j]), surprisal[below], self.unseen[j]),
+                np.where(
+                    _same(levels[below], x),
+                    surprisal[below],
+                    self.unseen[j] + BEYOND * (beyond / self.scale[j]) ** 2,
+                ),
             )
         return out
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        return self._surprisals(X).sum(axis=1)
-
-    def contributions(self, X: np.ndarray) -> np.ndarray:
-        return self._surprisals(X) - self.baseline
+        return self.contributions(X).sum(axis=1)
 
 
 def _same(level: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """Whether ``value`` is the level: the same raw value standardises to the same
-    float, and the tolerance covers one that took another float path (a CSV, float32)."""
-    return np.abs(level - value) <= 1e-6 * np.maximum(1.0, np.abs(level))
+    """Whether ``value`` is the level, to within a millionth of it (float32 keeps about
+    seven digits)."""
+    return np.abs(level - value) <= 1e-6 * np.abs(level) + 1e-12
