@@ -314,22 +314,17 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
     def _standardised(self, X: np.ndarray) -> np.ndarray:
         return (X - self.mean_) / self.scale_
 
-    def _columns_of(self, name: str, X: np.ndarray) -> np.ndarray:
-        """What the part ``name`` models of the rows ``X``: the columns read as levels,
-        as they are, or the others, standardised."""
-        if name == "levels":
-            return X[:, self.level_columns_]
-        return self._standardised(X)[:, ~self.level_columns_]
+    def _inputs(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """What each part models of the rows ``X``: the level part the columns read as
+        levels, as they are; the Gaussian parts the others, standardised once for all."""
+        numbers = ~self.level_columns_
+        standardised = (X[:, numbers] - self.mean_[numbers]) / self.scale_[numbers]
+        levels = X[:, self.level_columns_]
+        return {name: levels if name == "levels" else standardised for name in self.parts_}
 
     def _part_scores(self, X: np.ndarray) -> np.ndarray:
-        return np.stack([part.score(self._columns_of(n, X)) for n, part in self.parts_.items()])
-
-    def _part_contributions(self, name: str, X: np.ndarray) -> np.ndarray:
-        """The part's split of its score by column, 0 in the columns it does not model."""
-        out = np.zeros_like(X)
-        mask = self.level_columns_ if name == "levels" else ~self.level_columns_
-        out[:, mask] = self.parts_[name].contributions(self._columns_of(name, X))
-        return out
+        inputs = self._inputs(X)
+        return np.stack([part.score(inputs[name]) for name, part in self.parts_.items()])
 
     def _weighted_part_scores(self, X: np.ndarray) -> np.ndarray:
         """Each part's standardised score, the mixture's times ``mixture_weight``:
@@ -474,8 +469,13 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         check_is_fitted(self, "parts_")
         rows = self._checked(X, reset=False)
         deciding = self._weighted_part_scores(rows).argmax(axis=0)
-        parts = np.stack([self._part_contributions(name, rows) for name in self.parts_])
-        contributions = parts[deciding, np.arange(len(rows))]
+        inputs = self._inputs(rows)
+        contributions = np.zeros_like(rows)
+        for k, (name, part) in enumerate(self.parts_.items()):  # each row by its own part
+            decided = deciding == k
+            if decided.any():
+                columns = self.level_columns_ if name == "levels" else ~self.level_columns_
+                contributions[np.ix_(decided, columns)] = part.contributions(inputs[name][decided])
         return as_feature_table(self, shares_of(contributions), getattr(X, "index", None))
 
 
